@@ -1,0 +1,118 @@
+// The daemon's configuration (one YAML file: mqtt, http, outputs, record, engine, log, limits)
+// and its loader. Every key, its default and its meaning are documented in
+// config/needlewatch.yaml at the top of the repository. Loading is a pure function of the text;
+// thread-compatible.
+#ifndef NEEDLEWATCH_CONFIG_CONFIG_H_
+#define NEEDLEWATCH_CONFIG_CONFIG_H_
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "needlewatch/engine/engine.h"
+#include "needlewatch/engine/limits.h"
+
+namespace needlewatch::config {
+
+struct TlsConfig {
+  std::string ca_file;    // CA bundle that signs the broker's certificate ("" = system default)
+  std::string cert_file;  // client certificate (optional, for mutual TLS)
+  std::string key_file;   // client private key (with cert_file)
+  bool verify = true;     // verify the broker's certificate and host name
+};
+
+struct MqttConfig {
+  std::string url = "mqtt://127.0.0.1:1883";  // mqtt://host:port or mqtts://host:port
+  std::string instance = "default";           // names needlewatch/{instance}/status
+  std::string client_id;                      // "" = "needlewatch-" + instance (stable)
+  std::string topic_root = "clinic";
+  // Subscription filters. Empty = the three device channels under topic_root:
+  // {root}/+/device/+/telemetry, …/event, …/status. Shard instances by clinic with e.g.
+  // ["clinic/c017/device/+/+"].
+  std::vector<std::string> subscriptions;
+  int qos = 1;
+  int version = 5;               // 5 or 4 (MQTT 3.1.1); YAML accepts 5, "5", 3.1.1, "3.1.1"
+  bool clean_session = false;    // false: the broker keeps QoS 1 messages while we restart
+  engine::TimeNs keepalive = 10 * engine::kNsPerSec;
+  engine::TimeNs reconnect_min = 1 * engine::kNsPerSec;
+  engine::TimeNs reconnect_max = 30 * engine::kNsPerSec;
+  // Credentials: never on the command line. From files, or else from the environment
+  // variables NEEDLEWATCH_MQTT_USERNAME / NEEDLEWATCH_MQTT_PASSWORD.
+  std::string username_file;
+  std::string password_file;
+  TlsConfig tls;
+};
+
+struct HttpConfig {
+  std::string listen_address = "127.0.0.1:9464";  // host:port; port 0 picks a free port
+  std::string basic_auth_username;                // "" = no authentication
+  std::string basic_auth_password_file;
+};
+
+struct HaltConfig {
+  bool enabled = false;  // publish `halt` on …/command when an alarm of these severities is raised
+  std::vector<engine::Severity> severities = {engine::Severity::kHigh};
+};
+
+struct OutputsConfig {
+  bool alarm_topics = true;                          // retained QoS 1 …/alarm/{alarm}
+  std::string audit_log = "needlewatch-audit.jsonl";  // append-only JSON lines; "" = off
+  HaltConfig halt;
+};
+
+struct RecordConfig {
+  bool enabled = false;
+  std::string dir = "recordings";
+  std::uint64_t segment_max_bytes = 64ULL << 20;
+  engine::TimeNs segment_max_age = 3600LL * engine::kNsPerSec;
+  std::uint64_t retention_max_bytes = 1ULL << 30;
+  engine::TimeNs retention_max_age = 7LL * 24 * 3600 * engine::kNsPerSec;
+  std::size_t queue_capacity = 65536;  // messages waiting for the writer thread
+  int zstd_level = 3;
+};
+
+struct LogConfig {
+  std::string level = "info";   // trace, debug, info, warn, error
+  std::string format = "json";  // json or text
+};
+
+struct Config {
+  MqttConfig mqtt;
+  HttpConfig http;
+  OutputsConfig outputs;
+  RecordConfig record;
+  engine::EngineOptions engine;  // engine.evict_idle_after
+  LogConfig log;
+  engine::Limits limits;         // built-in defaults (config/limits.yaml) unless `limits:` given
+  std::string source;            // the file it came from ("" for built-in defaults)
+};
+
+// Every error names the file, the line, the key path and what was expected, e.g.
+// "needlewatch.yaml:12: limits.zones.cheek.depth_mm.max: expected a number, got \"deep\"".
+struct LoadResult {
+  std::optional<Config> config;
+  std::vector<std::string> errors;
+  bool ok() const { return config.has_value(); }
+};
+
+// Loads a configuration file. Unknown keys, wrong types, min > max, warn > max, negative or
+// unit-less durations are errors. Never throws.
+LoadResult LoadConfigFile(const std::string& path);
+// The same from text; `name` stands for the file name in error messages.
+LoadResult LoadConfigString(std::string_view yaml, std::string_view name);
+// The built-in configuration: all defaults, limits from the shipped config/limits.yaml.
+Config DefaultConfig();
+
+// Parses "250ms", "3s", "50m", "1h", "1h30m" into ns; nullopt when malformed or negative.
+std::optional<engine::TimeNs> ParseDuration(std::string_view text);
+
+// `needlewatch check-config FILE`: prints "FILE: OK …" and returns 0, or prints each error
+// and returns 1.
+int RunCheckConfig(const std::string& path, std::ostream& out, std::ostream& err);
+
+}  // namespace needlewatch::config
+
+#endif  // NEEDLEWATCH_CONFIG_CONFIG_H_

@@ -1,0 +1,27 @@
+// `needlewatch run`: the live daemon. Flags override the config file (CONTRACT §7).
+#ifndef NEEDLEWATCH_DAEMON_RUN_COMMAND_H_
+#define NEEDLEWATCH_DAEMON_RUN_COMMAND_H_
+
+#include <optional>
+#include <string>
+
+namespace needlewatch::daemon {
+
+struct RunCommandOptions {
+  std::optional<std::string> config_file;         // --config.file
+  std::optional<std::string> mqtt_url;            // --mqtt.url
+  std::optional<std::string> web_listen_address;  // --web.listen-address
+  std::optional<std::string> instance;            // --mqtt.instance
+  std::optional<std::string> log_level;           // --log.level
+  std::optional<std::string> log_format;          // --log.format
+  std::optional<std::string> audit_log;           // --outputs.audit-log
+  std::optional<std::string> record_dir;          // --record.dir (turns recording on)
+};
+
+// Runs until SIGTERM/SIGINT. Returns 0 after a graceful stop, non-zero on a startup error
+// (logged with what to fix).
+int RunDaemon(const RunCommandOptions& options);
+
+}  // namespace needlewatch::daemon
+
+#endif  // NEEDLEWATCH_DAEMON_RUN_COMMAND_H_

@@ -1,0 +1,149 @@
+// The safety engine: a pure, deterministic state machine over device messages and time.
+// It decodes raw MQTT messages (topic + payload), keeps per-device state (online/offline,
+// open session, last sample, seq), evaluates every rule of CONTRACT §3, and reports alarm
+// transitions, sessions, rejections and seq gaps to a Sink.
+//
+// No I/O, no threads, no clock: every call takes `now`. Live daemon and replay drive the same
+// engine, so replay reproduces live alarms exactly. Time never goes backwards inside the
+// engine: a `now` earlier than the latest seen is treated as the latest.
+//
+// Time-based alarms (overtime, stale, `for` delays, eviction) sit in a deadline queue. Every
+// call first fires each deadline at or before `now` (in time order; ties in a fixed order),
+// then handles its own work. Nothing fires unless a call is made.
+//
+// Not thread-safe; owned and used by one thread (the daemon's io_context thread).
+#ifndef NEEDLEWATCH_ENGINE_ENGINE_H_
+#define NEEDLEWATCH_ENGINE_ENGINE_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "needlewatch/engine/events.h"
+#include "needlewatch/engine/limits.h"
+#include "needlewatch/engine/types.h"
+#include "needlewatch/protocol/reject.h"
+#include "needlewatch/protocol/topic.h"
+
+namespace needlewatch::engine {
+
+struct EngineOptions {
+  // Topic root: device topics are {root}/{clinic}/device/{device}/… .
+  std::string topic_root = "clinic";
+  // A device with no open session and no active or latched alarm is forgotten after this long
+  // without any message (bounds memory with a changing fleet).
+  TimeNs evict_idle_after = 3600LL * kNsPerSec;
+};
+
+// Totals since construction (never reset by SetLimits).
+struct Counters {
+  // Every message taken in (accepted or rejected), by channel. Own topics are not counted.
+  std::array<std::uint64_t, protocol::kChannelCount> received{};
+  std::uint64_t accepted = 0;
+  std::array<std::uint64_t, protocol::kRejectCount> rejected{};  // indexed by Reject
+  std::uint64_t ignored_own = 0;     // messages on the monitor's own topics
+  std::uint64_t unknown_zone = 0;    // accepted telemetry/start whose zone is not listed
+  std::uint64_t seq_gaps = 0;        // total over all clinics
+  std::uint64_t sessions_started = 0;
+  std::uint64_t sessions_ended = 0;
+  std::uint64_t devices_evicted = 0;
+};
+
+// A per-clinic view for metrics.
+struct ClinicStats {
+  std::string clinic;
+  std::uint64_t sessions_active = 0;
+  std::uint64_t seq_gaps = 0;
+  // alarms raised since start, indexed [alarm][severity]
+  std::array<std::array<std::uint64_t, kSeverityCount>, kAlarmKindCount> alarms_raised{};
+};
+
+// A device's current readings, for the depth/speed gauges.
+struct DeviceView {
+  std::string_view clinic;
+  std::string_view device;
+  bool online = true;
+  bool session_open = false;
+  std::string_view session;
+  std::optional<double> depth_mm;  // last sample of the open session, else none
+  std::optional<double> speed_hz;
+  TimeNs last_message_at = 0;
+};
+
+// An alarm that is active (acknowledged or not) or latched.
+struct AlarmView {
+  AlarmKind alarm = AlarmKind::kDepthExceeded;
+  Severity severity = Severity::kLow;
+  AlarmState state = AlarmState::kActive;
+  bool acknowledged = false;
+  std::string_view clinic;
+  std::string_view device;
+  std::string_view session;
+  std::string_view zone;
+  TimeNs raised_at = 0;
+  std::optional<TimeNs> cleared_at;
+  std::optional<double> value;
+  std::optional<double> limit;
+};
+
+enum class AckResult : std::uint8_t {
+  kAcknowledged,         // active alarm now acknowledged (ends when it clears)
+  kCleared,              // latched alarm acknowledged: it ended
+  kAlreadyAcknowledged,  // active and already acknowledged: nothing changed
+  kNotFound,             // no active or latched alarm of that name on that device
+};
+
+class Engine {
+ public:
+  explicit Engine(Limits limits, EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Takes one raw MQTT message received at `now`. Fires due deadlines first, then parses the
+  // topic, decodes the payload and applies it, reporting everything to `sink`. Never throws on
+  // any input.
+  void OnMessage(std::string_view topic, std::string_view payload, TimeNs now, Sink& sink);
+
+  // Fires every deadline at or before `now` (the daemon's tick).
+  void AdvanceTo(TimeNs now, Sink& sink);
+
+  // The earliest pending deadline, if any (so the daemon can arm a timer for it).
+  std::optional<TimeNs> NextDeadline() const;
+
+  // Acknowledges alarm `alarm` of device (clinic, device) at `now` (CONTRACT §3).
+  AckResult Acknowledge(std::string_view clinic, std::string_view device, AlarmKind alarm,
+                        TimeNs now, Sink& sink);
+
+  // Replaces the limits (SIGHUP). Open sessions, alarms and counters are kept; pending
+  // deadlines are recomputed against the new limits at `now`, firing any already due.
+  void SetLimits(Limits limits, TimeNs now, Sink& sink);
+  const Limits& limits() const;
+
+  const Counters& counters() const;
+  // Visits every clinic seen (sorted by name).
+  void ForEachClinic(const std::function<void(const ClinicStats&)>& fn) const;
+  // Visits every known device (any order). Views are valid only during the callback.
+  void ForEachDevice(const std::function<void(const DeviceView&)>& fn) const;
+  // Visits every active or latched alarm (any order). Views are valid only during the callback.
+  void ForEachAlarm(const std::function<void(const AlarmView&)>& fn) const;
+  // Visits every open session's summary so far (for the replay report's still-open sessions).
+  void ForEachOpenSession(const std::function<void(const SessionEvent&)>& fn) const;
+
+  std::size_t device_count() const;
+  // The latest time the engine has seen (0 before any call).
+  TimeNs now() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace needlewatch::engine
+
+#endif  // NEEDLEWATCH_ENGINE_ENGINE_H_

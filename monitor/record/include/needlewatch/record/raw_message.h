@@ -1,0 +1,24 @@
+// One MQTT message as received: the unit of recording and replay. Plain data.
+#ifndef NEEDLEWATCH_RECORD_RAW_MESSAGE_H_
+#define NEEDLEWATCH_RECORD_RAW_MESSAGE_H_
+
+#include <cstdint>
+#include <string>
+
+namespace needlewatch::record {
+
+struct RawMessage {
+  std::int64_t receive_ns = 0;  // monitor clock: ns since the Unix epoch
+  std::string topic;
+  std::string payload;          // raw bytes, exactly as received
+  std::uint8_t qos = 0;
+  bool retain = false;
+};
+
+// Topic under which the daemon records operator acknowledgements, so a replay of its own
+// recording reproduces them. Payload: {"clinic":…,"device":…,"alarm":…}. Never a broker topic.
+inline constexpr char kAckTopic[] = "$needlewatch/ack";
+
+}  // namespace needlewatch::record
+
+#endif  // NEEDLEWATCH_RECORD_RAW_MESSAGE_H_

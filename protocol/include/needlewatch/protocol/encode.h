@@ -1,0 +1,53 @@
+// Payload encoders: device messages (for the simulator and tests) and the monitor's own
+// messages (alarm state, halt command, monitor status). See ../../../README.md.
+// Pure functions; thread-safe. Output is compact JSON, numbers in shortest round-trip form.
+#ifndef NEEDLEWATCH_PROTOCOL_ENCODE_H_
+#define NEEDLEWATCH_PROTOCOL_ENCODE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "needlewatch/protocol/message.h"
+
+namespace needlewatch::protocol {
+
+std::string EncodeTelemetry(const Telemetry& t);
+std::string EncodeEvent(const Event& e);  // "operator" only when e.op is not empty
+std::string EncodeStatus(const Status& s);
+
+// The retained payload on {root}/{clinic}/device/{device}/alarm/{alarm} (CONTRACT §3).
+// Times are seconds since the Unix epoch (fractional). A missing value/limit is null.
+struct AlarmPayload {
+  std::string_view alarm;     // e.g. "depth_exceeded"
+  std::string_view severity;  // "low" | "medium" | "high"
+  std::string_view state;     // "active" | "cleared" | "latched"
+  std::string_view clinic;
+  std::string_view device;
+  std::string_view session;
+  std::string_view zone;
+  std::optional<double> value;
+  std::optional<double> limit;
+  double raised_at = 0;
+  double ts = 0;                      // time of this transition
+  bool acknowledged = false;          // extension: true once acknowledged
+  std::optional<double> cleared_at;   // extension: when the condition cleared
+};
+std::string EncodeAlarm(const AlarmPayload& a);
+
+// {"v":1,"command":"halt","alarm":…,"severity":…,"session":…,"ts":…} on …/command.
+std::string EncodeHaltCommand(std::string_view alarm, std::string_view severity,
+                              std::string_view session, double ts);
+
+// {"v":1,"state":"online"|"offline","ts":…,"version":…} on needlewatch/{instance}/status.
+std::string EncodeMonitorStatus(bool online, double ts, std::string_view version);
+
+// Appends `s` as a JSON string literal (quotes and escapes) to `out`.
+void AppendJsonString(std::string& out, std::string_view s);
+// Appends a finite double in shortest round-trip form, or "null" when not finite.
+void AppendJsonNumber(std::string& out, double d);
+
+}  // namespace needlewatch::protocol
+
+#endif  // NEEDLEWATCH_PROTOCOL_ENCODE_H_
