@@ -59,6 +59,12 @@ struct ClinicStats {
   std::string clinic;
   std::uint64_t sessions_active = 0;
   std::uint64_t seq_gaps = 0;
+  std::uint64_t sessions_started = 0;
+  std::uint64_t sessions_ended = 0;
+  // Sessions that raised at least one high-severity alarm (counted once, when the first is raised).
+  std::uint64_t unsafe_sessions = 0;
+  std::uint64_t devices_online = 0;   // known devices whose last status was not offline
+  std::uint64_t devices_offline = 0;  // known devices whose last status was offline
   // alarms raised since start, indexed [alarm][severity]
   std::array<std::array<std::uint64_t, kSeverityCount>, kAlarmKindCount> alarms_raised{};
 };
@@ -70,6 +76,7 @@ struct DeviceView {
   bool online = true;
   bool session_open = false;
   std::string_view session;
+  std::string_view zone;           // zone of the last sample of the open session, else empty
   std::optional<double> depth_mm;  // last sample of the open session, else none
   std::optional<double> speed_hz;
   TimeNs last_message_at = 0;
