@@ -1,0 +1,584 @@
+#!/usr/bin/env python3
+"""Generates the needlewatch Grafana dashboards (classic JSON model, schemaVersion 39).
+
+    python3 dashboards/grafana/generate.py          # rewrites dashboards/grafana/dashboards/*.json
+    python3 dashboards/grafana/generate.py --check  # exit 1 if the committed JSON is out of date
+
+The JSON files are committed so Grafana's file provisioning can load them without Python; edit
+this file, not the JSON. Panel ids and dashboard uids are fixed here so links and alerts that
+point at a panel survive regeneration. Standard library only.
+
+Units: depth gauges are exported in meters and shown in millimetres (x1000, unit "lengthmm");
+speed in "hertz"; session durations in minutes ("m").
+"""
+import argparse
+import json
+import pathlib
+import sys
+
+OUT_DIR = pathlib.Path(__file__).resolve().parent / "dashboards"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+SCHEMA_VERSION = 39
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def datasource_variable():
+    return {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "refresh": 1,
+        "regex": "",
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+    }
+
+
+def query_variable(name, label, query, multi=False, include_all=False, all_value=None):
+    var = {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "definition": query,
+        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "current": {},
+        "hide": 0,
+        "refresh": 2,  # on time range change: devices come and go with sessions
+        "regex": "",
+        "sort": 1,
+        "multi": multi,
+        "includeAll": include_all,
+        "options": [],
+    }
+    if all_value is not None:
+        var["allValue"] = all_value
+    return var
+
+
+def target(expr, legend="", ref="A", instant=False, fmt="time_series"):
+    t = {
+        "datasource": DS,
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "refId": ref,
+        "range": not instant,
+        "instant": instant,
+        "format": fmt,
+        "editorMode": "code",
+    }
+    return t
+
+
+def targets(*pairs, **kw):
+    """targets(("expr", "legend"), ...) -> refIds A, B, C..."""
+    return [target(e, l, chr(ord("A") + i), **kw) for i, (e, l) in enumerate(pairs)]
+
+
+class Layout:
+    """Places panels left to right on Grafana's 24-column grid and hands out unique ids."""
+
+    def __init__(self):
+        self.x = 0
+        self.y = 0
+        self.row_h = 0
+        self.next_id = 1
+        self.panels = []
+
+    def add(self, panel, w, h):
+        if self.x + w > 24:
+            self.newline()
+        panel["id"] = self.next_id
+        self.next_id += 1
+        panel["gridPos"] = {"h": h, "w": w, "x": self.x, "y": self.y}
+        panel.setdefault("datasource", DS)
+        self.panels.append(panel)
+        self.x += w
+        self.row_h = max(self.row_h, h)
+
+    def newline(self):
+        if self.x:
+            self.y += self.row_h
+        self.x, self.row_h = 0, 0
+
+    def row(self, title):
+        self.newline()
+        self.add({"type": "row", "title": title, "collapsed": False, "panels": []}, 24, 1)
+        self.newline()
+
+
+def thresholds(*steps):
+    """thresholds((None, "green"), (1, "red"))"""
+    return {"mode": "absolute",
+            "steps": [{"color": c, "value": v} for v, c in steps]}
+
+
+def stat(title, description, tgts, unit="short", steps=((None, "green"),), no_value=None,
+         mappings=None, decimals=None):
+    defaults = {"unit": unit, "thresholds": thresholds(*steps), "color": {"mode": "thresholds"},
+                "mappings": mappings or []}
+    if no_value is not None:
+        defaults["noValue"] = no_value
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    return {
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "targets": tgts,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "none",
+            "justifyMode": "auto",
+            "orientation": "auto",
+            "textMode": "auto",
+        },
+    }
+
+
+def timeseries(title, description, tgts, unit="short", overrides=None, min_=None,
+               steps=((None, "green"),), stack=False, draw="line"):
+    custom = {
+        "drawStyle": draw,
+        "lineWidth": 2,
+        "fillOpacity": 10,
+        "showPoints": "never",
+        "spanNulls": False,
+        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+        "axisPlacement": "auto",
+        "thresholdsStyle": {"mode": "off"},
+    }
+    defaults = {"unit": unit, "custom": custom, "thresholds": thresholds(*steps),
+                "color": {"mode": "palette-classic"}}
+    if min_ is not None:
+        defaults["min"] = min_
+    return {
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "targets": tgts,
+        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
+        "options": {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "none"},
+        },
+    }
+
+
+def bargauge(title, description, tgts, unit="short", steps=((None, "green"),)):
+    return {
+        "type": "bargauge",
+        "title": title,
+        "description": description,
+        "targets": tgts,
+        "fieldConfig": {"defaults": {"unit": unit, "min": 0, "thresholds": thresholds(*steps),
+                                     "color": {"mode": "thresholds"}},
+                        "overrides": []},
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "orientation": "horizontal",
+            "displayMode": "basic",
+            "showUnfilled": True,
+        },
+    }
+
+
+def table(title, description, tgts, hide_columns=("Time", "__name__", "job", "Value")):
+    return {
+        "type": "table",
+        "title": title,
+        "description": description,
+        "targets": tgts,
+        "fieldConfig": {"defaults": {"custom": {"align": "auto"}}, "overrides": []},
+        "options": {"showHeader": True, "footer": {"show": False}},
+        "transformations": [
+            {"id": "organize", "options": {"excludeByName": {c: True for c in hide_columns}}},
+        ],
+    }
+
+
+def limit_line(regex, color):
+    """Override that draws matching series (the limits) as dashed threshold-style lines."""
+    return {
+        "matcher": {"id": "byRegexp", "options": regex},
+        "properties": [
+            {"id": "color", "value": {"mode": "fixed", "fixedColor": color}},
+            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+            {"id": "custom.fillOpacity", "value": 0},
+            {"id": "custom.lineWidth", "value": 1},
+        ],
+    }
+
+
+def dashboard(uid, title, description, tags, variables, layout, annotations=(), time_from="now-6h",
+              refresh="30s", links=()):
+    builtin = {
+        "builtIn": 1,
+        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+        "enable": True,
+        "hide": True,
+        "iconColor": "rgba(0, 211, 255, 1)",
+        "name": "Annotations & Alerts",
+        "type": "dashboard",
+    }
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["needlewatch"] + list(tags),
+        "timezone": "browser",
+        "editable": True,
+        "graphTooltip": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "refresh": refresh,
+        "time": {"from": time_from, "to": "now"},
+        "timepicker": {},
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "weekStart": "",
+        "links": list(links),
+        "annotations": {"list": [builtin] + list(annotations)},
+        "templating": {"list": [datasource_variable()] + list(variables)},
+        "panels": layout.panels,
+        "id": None,
+    }
+
+
+def dash_links():
+    return [{"type": "dashboards", "tags": ["needlewatch"], "asDropdown": True, "title": "needlewatch",
+             "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
+             "tooltip": "", "url": ""}]
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard 1: clinic overview (for clinic managers)
+
+
+def clinic_overview():
+    c = 'clinic=~"$clinic"'
+    lay = Layout()
+    lay.row("Now")
+    lay.add(stat("Sessions in progress", "Treatments running right now in the selected clinics.",
+                 targets((f"sum(needlewatch_sessions_active{{{c}}})", "sessions")), no_value="0"), 4, 4)
+    lay.add(stat("High alarms now", "Active high-severity alarms (too deep, overtime, device "
+                 "offline during a session). Anything above 0 needs someone at the device now.",
+                 targets((f'count(needlewatch_alarms_active{{{c},severity="high"}})', "high")),
+                 steps=((None, "green"), (1, "red")), no_value="0"), 4, 4)
+    lay.add(stat("Medium alarms now", "Active medium-severity alarms (speed out of range, "
+                 "telemetry stale).",
+                 targets((f'count(needlewatch_alarms_active{{{c},severity="medium"}})', "medium")),
+                 steps=((None, "green"), (1, "orange")), no_value="0"), 4, 4)
+    lay.add(stat("Low alarms now", "Active low-severity alarms (depth or overtime warnings).",
+                 targets((f'count(needlewatch_alarms_active{{{c},severity="low"}})', "low")),
+                 steps=((None, "green"), (1, "yellow")), no_value="0"), 4, 4)
+    lay.add(stat("Devices online", "Devices whose last status message was online.",
+                 targets((f'sum(needlewatch_devices{{{c},state="online"}})', "online")),
+                 no_value="0"), 4, 4)
+    lay.add(stat("Devices offline", "Devices whose last status was offline (switched off or lost "
+                 "their connection).",
+                 targets((f'sum(needlewatch_devices{{{c},state="offline"}})', "offline")),
+                 steps=((None, "green"), (1, "orange")), no_value="0"), 4, 4)
+    lay.add(bargauge("Active sessions by clinic", "Which clinics are treating right now, busiest "
+                     "first.",
+                     targets((f"sort_desc(sum by (clinic) (needlewatch_sessions_active{{{c}}}))",
+                              "{{clinic}}"), instant=True)), 8, 8)
+    lay.add(bargauge("Alarms now by severity", "Active alarms in the selected clinics, by "
+                     "severity.",
+                     targets((f"sum by (severity) (needlewatch_alarms_active{{{c}}})", "{{severity}}"),
+                             instant=True),
+                     steps=((None, "green"), (1, "red"))), 6, 8)
+    lay.add(table("Alarms now", "Every active alarm: which clinic, which device, what and how "
+                  "severe. Open the device dashboard for its depth and speed.",
+                  targets((f"needlewatch_alarms_active{{{c}}} == 1", ""), instant=True,
+                          fmt="table"),
+                  hide_columns=("Time", "__name__", "job", "instance", "Value")), 10, 8)
+
+    lay.row("Today (dashboard time range)")
+    lay.add(stat("Unsafe sessions", "Sessions with at least one high-severity alarm in the time "
+                 "range (default: today).",
+                 targets((f"sum(increase(needlewatch_unsafe_sessions_total{{{c}}}[$__range]))",
+                          "unsafe")),
+                 steps=((None, "green"), (1, "red")), no_value="0", decimals=0), 4, 5)
+    lay.add(stat("Sessions started", "Sessions that started in the time range.",
+                 targets((f"sum(increase(needlewatch_sessions_started_total{{{c}}}[$__range]))",
+                          "started")), no_value="0", decimals=0), 4, 5)
+    lay.add(stat("Sessions completed", "Sessions that ended in the time range.",
+                 targets((f"sum(increase(needlewatch_session_duration_seconds_count{{{c}}}[$__range]))",
+                          "completed")), no_value="0", decimals=0), 4, 5)
+    lay.add(stat("Average session duration", "Mean length of the sessions that ended in the time "
+                 "range, in minutes.",
+                 targets((f"sum(increase(needlewatch_session_duration_seconds_sum{{{c}}}[$__range])) / 60"
+                          f" / sum(increase(needlewatch_session_duration_seconds_count{{{c}}}[$__range]))",
+                          "minutes")), unit="m", decimals=1), 4, 5)
+    lay.add(bargauge("Unsafe sessions by clinic", "Sessions with a high-severity alarm in the time "
+                     "range, per clinic, most first.",
+                     targets((f"sort_desc(sum by (clinic) (increase(needlewatch_unsafe_sessions_total{{{c}}}[$__range])))",
+                              "{{clinic}}"), instant=True),
+                     steps=((None, "green"), (1, "red"))), 8, 10)
+    lay.add(bargauge("Alarms raised by kind", "How often each alarm was raised in the time range.",
+                     targets((f"sort_desc(sum by (alarm) (increase(needlewatch_alarms_raised_total{{{c}}}[$__range])))",
+                              "{{alarm}}"), instant=True)), 8, 10)
+    dur = timeseries("Session duration distribution",
+                     "How many sessions ended in each duration band (upper bound, in minutes) "
+                     "over the time range. Most face treatments should end in the 15-30 minute bands.",
+                     targets((f"sum by (le) (increase(needlewatch_session_duration_seconds_bucket{{{c}}}[$__range]))",
+                              "{{le}}"), instant=True, fmt="heatmap"))
+    # Show the bucket bounds (seconds) as minutes: 60 -> "<= 1 min", +Inf -> "> 120 min".
+    dur["type"] = "bargauge"
+    dur["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                      "orientation": "vertical", "displayMode": "basic", "showUnfilled": True}
+    dur["fieldConfig"] = {"defaults": {"unit": "short", "min": 0, "decimals": 0,
+                                       "thresholds": thresholds((None, "blue")),
+                                       "color": {"mode": "thresholds"}},
+                          "overrides": [
+                              {"matcher": {"id": "byName", "options": le},
+                               "properties": [{"id": "displayName", "value": name}]}
+                              for le, name in [("60", "≤1 min"), ("300", "≤5 min"), ("600", "≤10 min"),
+                                               ("900", "≤15 min"), ("1200", "≤20 min"),
+                                               ("1800", "≤30 min"), ("2700", "≤45 min"),
+                                               ("3600", "≤60 min"), ("5400", "≤90 min"),
+                                               ("7200", "≤120 min"), ("+Inf", ">120 min")]]}
+    # The buckets are cumulative; Grafana's heatmap format (set on the target) de-accumulates them.
+    lay.add(dur, 8, 10)
+
+    lay.row("Trends")
+    lay.add(timeseries("Active sessions", "Sessions in progress over time, per clinic.",
+                       targets((f"sum by (clinic) (needlewatch_sessions_active{{{c}}})", "{{clinic}}")),
+                       min_=0, stack=True), 12, 8)
+    lay.add(timeseries("Alarms raised", "Alarms raised per interval, by severity.",
+                       targets((f"sum by (severity) (increase(needlewatch_alarms_raised_total{{{c}}}[$__rate_interval]))",
+                                "{{severity}}")), min_=0, draw="bars",
+                       overrides=[
+                           {"matcher": {"id": "byName", "options": s},
+                            "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": col}}]}
+                           for s, col in (("high", "red"), ("medium", "orange"), ("low", "yellow"))]),
+            12, 8)
+    lay.add(timeseries("Session duration (median and 90th percentile)",
+                       "Estimated from the session-duration histogram, in minutes.",
+                       targets((f"histogram_quantile(0.5, sum by (le) (rate(needlewatch_session_duration_seconds_bucket{{{c}}}[1h]))) / 60", "median"),
+                               (f"histogram_quantile(0.9, sum by (le) (rate(needlewatch_session_duration_seconds_bucket{{{c}}}[1h]))) / 60", "p90")),
+                       unit="m", min_=0), 12, 8)
+    lay.add(timeseries("Devices offline", "Devices whose last status was offline, per clinic.",
+                       targets((f'sum by (clinic) (needlewatch_devices{{{c},state="offline"}})', "{{clinic}}")),
+                       min_=0), 12, 8)
+
+    clinic = query_variable("clinic", "Clinic", "label_values(needlewatch_devices, clinic)",
+                            multi=True, include_all=True, all_value=".*")
+    return dashboard("needlewatch-clinics", "needlewatch — Clinic overview",
+                     "Sessions, alarms and devices across clinics, for clinic managers.",
+                     ["clinic"], [clinic], lay, time_from="now/d", links=dash_links())
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard 2: one device and its session
+
+
+def device_session():
+    sel = 'clinic="$clinic",device="$device"'
+    lay = Layout()
+    lay.add(stat("Depth now", "Needle depth of the last sample of the open session.",
+                 targets((f"needlewatch_needle_depth_meters{{{sel}}} * 1000", "depth")),
+                 unit="lengthmm", decimals=2), 4, 4)
+    lay.add(stat("Speed now", "Needle strokes per second of the last sample.",
+                 targets((f"needlewatch_needle_frequency_hertz{{{sel}}}", "speed")),
+                 unit="hertz", decimals=0), 4, 4)
+    lay.add(stat("Alarms active", "Active alarms on this device (acknowledged or not).",
+                 targets((f"count(needlewatch_alarms_active{{{sel}}})", "active")),
+                 steps=((None, "green"), (1, "red")), no_value="0"), 4, 4)
+    lay.add(stat("Alarms latched", "High alarms that cleared but nobody has acknowledged yet "
+                 "(POST /api/v1/alarms/ack on the monitor).",
+                 targets((f"count(needlewatch_alarms_latched{{{sel}}})", "latched")),
+                 steps=((None, "green"), (1, "orange")), no_value="0"), 4, 4)
+    lay.add(stat("Devices in clinic", "Devices of this clinic online and offline, from their last "
+                 "status messages.",
+                 targets((f'sum(needlewatch_devices{{clinic="$clinic",state="online"}})', "online"),
+                         (f'sum(needlewatch_devices{{clinic="$clinic",state="offline"}})', "offline")),
+                 steps=((None, "blue"),)), 4, 4)
+    lay.add(stat("Sessions in progress (clinic)", "Open sessions in this clinic.",
+                 targets(('needlewatch_sessions_active{clinic="$clinic"}', "sessions")),
+                 no_value="0"), 4, 4)
+    lay.add(timeseries("Needle depth", "Depth of each sample, with the warning and hard limits of "
+                       "the zone being treated (dashed). A line above the red dashed one raises "
+                       "depth_exceeded.",
+                       targets((f"needlewatch_needle_depth_meters{{{sel}}} * 1000", "depth"),
+                               (f"needlewatch_depth_limit_meters{{{sel}}} * 1000", "{{limit}} limit")),
+                       unit="lengthmm", min_=0,
+                       overrides=[limit_line("max limit", "red"), limit_line("warn limit", "orange")]),
+            12, 10)
+    lay.add(timeseries("Needle speed", "Strokes per second, with the zone's minimum and maximum "
+                       "(dashed).",
+                       targets((f"needlewatch_needle_frequency_hertz{{{sel}}}", "speed"),
+                               (f"needlewatch_frequency_limit_hertz{{{sel}}}", "{{limit}} limit")),
+                       unit="hertz", min_=0,
+                       overrides=[limit_line("(min|max) limit", "red")]), 12, 10)
+    timeline = {
+        "type": "state-timeline",
+        "title": "Alarms on this device",
+        "description": "Which alarm was active when (1 = active).",
+        "targets": targets((f"max by (alarm) (needlewatch_alarms_active{{{sel}}})", "{{alarm}}")),
+        "fieldConfig": {"defaults": {"thresholds": thresholds((None, "green"), (1, "red")),
+                                     "color": {"mode": "thresholds"},
+                                     "mappings": [{"type": "value", "options": {
+                                         "1": {"text": "active", "color": "red"}}}]},
+                        "overrides": []},
+        "options": {"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
+                    "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom"},
+                    "tooltip": {"mode": "single", "sort": "none"}},
+    }
+    lay.add(timeline, 12, 7)
+    lay.add(table("Alarms now", "Active and latched alarms of this device.",
+                  targets((f"needlewatch_alarms_active{{{sel}}}", "active"),
+                          (f"needlewatch_alarms_latched{{{sel}}}", "latched"), instant=True,
+                          fmt="table"),
+                  hide_columns=("Time", "__name__", "job", "instance", "clinic", "device")), 12, 7)
+    lay.add(timeseries("Sequence gaps (clinic)", "Telemetry messages found missing (sequence "
+                       "number jumps) per interval, for the whole clinic: a sign of Wi-Fi or broker "
+                       "trouble.",
+                       targets(('sum(increase(needlewatch_sequence_gaps_total{clinic="$clinic"}[$__rate_interval]))',
+                                "gaps")), min_=0, draw="bars"), 24, 6)
+
+    annotations = [
+        {"datasource": DS, "enable": True, "hide": False, "iconColor": "red",
+         "name": "Device alarms", "expr": f"needlewatch_alarms_active{{{sel}}}",
+         "step": "15s", "titleFormat": "{{alarm}}", "textFormat": "{{severity}} alarm",
+         "tagKeys": "alarm,severity", "useValueForTime": False},
+        {"datasource": DS, "enable": True, "hide": False, "iconColor": "orange",
+         "name": "Prometheus alerts",
+         "expr": f'ALERTS{{alertstate="firing",{sel}}}',
+         "step": "15s", "titleFormat": "{{alertname}}", "textFormat": "{{severity}}",
+         "tagKeys": "alertname,severity", "useValueForTime": False},
+    ]
+    clinic = query_variable("clinic", "Clinic", "label_values(needlewatch_devices, clinic)")
+    device = query_variable("device", "Device",
+                            'label_values(needlewatch_needle_depth_meters{clinic="$clinic"}, device)')
+    return dashboard("needlewatch-device", "needlewatch — Device and session",
+                     "Depth and speed of one device against its zone's limits, with its alarms.",
+                     ["device"], [clinic, device], lay, annotations=annotations,
+                     time_from="now-1h", refresh="10s", links=dash_links())
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard 3: health of the monitor itself (for whoever runs it)
+
+
+def health():
+    i = 'instance=~"$instance"'
+    lay = Layout()
+    lay.add(stat("Monitor up", "Prometheus can scrape the daemon (job needlewatch).",
+                 targets((f'up{{job="needlewatch",{i}}}', "{{instance}}")),
+                 steps=((None, "red"), (1, "green")),
+                 mappings=[{"type": "value", "options": {"0": {"text": "DOWN"}, "1": {"text": "UP"}}}]),
+            4, 4)
+    lay.add(stat("MQTT connected", "The daemon's connection to its broker.",
+                 targets((f"needlewatch_mqtt_connected{{{i}}}", "{{instance}}")),
+                 steps=((None, "red"), (1, "green")),
+                 mappings=[{"type": "value", "options": {"0": {"text": "Disconnected"},
+                                                          "1": {"text": "Connected"}}}]), 4, 4)
+    lay.add(stat("MQTT reconnects", "Reconnections to the broker in the time range.",
+                 targets((f"sum(increase(needlewatch_mqtt_reconnects_total{{{i}}}[$__range]))", "reconnects")),
+                 steps=((None, "green"), (1, "orange")), decimals=0), 4, 4)
+    lay.add(stat("Connections lost", "Times the broker connection dropped in the time range.",
+                 targets((f"sum(increase(needlewatch_mqtt_connection_lost_total{{{i}}}[$__range]))", "lost")),
+                 steps=((None, "green"), (1, "orange")), decimals=0), 4, 4)
+    lay.add(stat("Uptime", "Time since the daemon process started.",
+                 targets((f"time() - needlewatch_start_time_seconds{{{i}}}", "{{instance}}")),
+                 unit="s"), 4, 4)
+    lay.add(table("Version", "Build of each daemon instance.",
+                  targets((f"needlewatch_build_info{{{i}}}", ""), instant=True, fmt="table"),
+                  hide_columns=("Time", "__name__", "job", "Value")), 4, 4)
+
+    lay.add(timeseries("Ingest rate by channel", "Messages taken in per second (accepted or "
+                       "rejected), by channel.",
+                       targets((f"sum by (channel) (rate(needlewatch_messages_received_total{{{i}}}[$__rate_interval]))",
+                                "{{channel}}")), unit="cps", min_=0), 12, 8)
+    lay.add(timeseries("Rejections by reason", "Messages rejected per second, by the first check "
+                       "they failed. Anything steady here is a device or integration bug.",
+                       targets((f"sum by (reason) (rate(needlewatch_messages_rejected_total{{{i}}}[$__rate_interval]))",
+                                "{{reason}}")), unit="cps", min_=0), 12, 8)
+    lay.add(timeseries("Accepted, ignored, unknown zone",
+                       "Accepted messages, messages on the monitor's own topics (ignored), and "
+                       "accepted messages naming a zone that is not in the limits (default limits "
+                       "applied: add the zone).",
+                       targets((f"sum(rate(needlewatch_messages_accepted_total{{{i}}}[$__rate_interval]))", "accepted"),
+                               (f"sum(rate(needlewatch_messages_ignored_total{{{i}}}[$__rate_interval]))", "ignored"),
+                               (f"sum(rate(needlewatch_unknown_zone_total{{{i}}}[$__rate_interval]))", "unknown zone")),
+                       unit="cps", min_=0), 12, 8)
+    lay.add(timeseries("Queue depth", "Messages received from MQTT and not yet processed. It "
+                       "should stay near 0; growth means the engine cannot keep up.",
+                       targets((f"needlewatch_queue_depth{{{i}}}", "{{instance}}")), min_=0), 12, 8)
+    lay.add(timeseries("Ingest latency", "Device timestamp to processed, from the histogram. Includes "
+                       "device clock skew.",
+                       targets(*[(f"histogram_quantile({q}, sum by (le) (rate(needlewatch_ingest_latency_seconds_bucket{{{i}}}[$__rate_interval])))",
+                                  f"p{int(q * 100)}") for q in (0.5, 0.9, 0.99)]),
+                       unit="s", min_=0), 12, 8)
+    lay.add(timeseries("Processing time", "Engine time per message, from the histogram.",
+                       targets(*[(f"histogram_quantile({q}, sum by (le) (rate(needlewatch_processing_seconds_bucket{{{i}}}[$__rate_interval])))",
+                                  f"p{int(q * 100)}") for q in (0.5, 0.9, 0.99)]),
+                       unit="s", min_=0), 12, 8)
+    lay.add(timeseries("Recorder", "Messages written to the recording and dropped (queue full) per "
+                       "second. Any drop means holes in the recording.",
+                       targets((f"sum(rate(needlewatch_recorder_messages_total{{{i}}}[$__rate_interval]))", "recorded"),
+                               (f"sum(rate(needlewatch_recorder_dropped_total{{{i}}}[$__rate_interval]))", "dropped")),
+                       unit="cps", min_=0,
+                       overrides=[{"matcher": {"id": "byName", "options": "dropped"},
+                                   "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}]}]),
+            8, 8)
+    lay.add(timeseries("Recorder throughput", "Bytes per second written to recordings.",
+                       targets((f"sum(rate(needlewatch_recorder_bytes_total{{{i}}}[$__rate_interval]))", "bytes")),
+                       unit="Bps", min_=0), 8, 8)
+    lay.add(timeseries("Audit log and config reloads", "Audit-log write errors and configuration "
+                       "reloads (SIGHUP) per interval.",
+                       targets((f"sum(increase(needlewatch_audit_write_errors_total{{{i}}}[$__rate_interval]))", "audit write errors"),
+                               (f"sum by (result) (increase(needlewatch_config_reloads_total{{{i}}}[$__rate_interval]))", "reload {{result}}")),
+                       min_=0, draw="bars"), 8, 8)
+
+    instance = query_variable("instance", "Instance", "label_values(needlewatch_build_info, instance)",
+                              multi=True, include_all=True, all_value=".*")
+    return dashboard("needlewatch-health", "needlewatch — health",
+                     "Is the monitor itself working: ingest, rejections, MQTT, latency, recorder.",
+                     ["health"], [instance], lay, time_from="now-3h", links=dash_links())
+
+
+DASHBOARDS = {
+    "clinic-overview.json": clinic_overview,
+    "device-session.json": device_session,
+    "health.json": health,
+}
+
+
+def render(fn):
+    return json.dumps(fn(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="fail if the JSON files are stale")
+    ap.add_argument("--out", type=pathlib.Path, default=OUT_DIR)
+    args = ap.parse_args()
+    stale = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, fn in DASHBOARDS.items():
+        path = args.out / name
+        text = render(fn)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("out of date (run dashboards/grafana/generate.py): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
