@@ -1,0 +1,1048 @@
+"""nwtest: the needlewatch integration-test harness (Python 3 stdlib + python3-paho-mqtt 1.6).
+
+Stable API for every integration test, the simulator end-to-end tests and the dashboard checks.
+Everything here starts real programs as foreground children on 127.0.0.1, each in a temp dir,
+and stops them again (on success, failure, exceptions and interpreter exit alike).
+
+Building blocks
+  free_port()                       a free TCP port on 127.0.0.1
+  wait_until(pred, timeout, what)   bounded poll; returns pred()'s first truthy value or raises
+  Workdir / NwTestCase.workdir      temp dirs (kept, and printed, when a test fails)
+  Child                             a child process whose combined stdout+stderr is captured
+                                    line by line (tail(), wait_for_line(), stop(), kill())
+  Mosquitto(workdir, ...)           mosquitto 2.0 with a plain anonymous listener, optionally a
+                                    user+ACL listener and a TLS+user+ACL listener; persistence on
+                                    or off; kill() + start() restarts on the same ports and keeps
+                                    the persistence file
+  make_tls_material(dir)            CA + server certificate for 127.0.0.1/localhost
+  Daemon(workdir, mqtt_url, ...)    `needlewatch run` ($NEEDLEWATCH_BIN); learns its HTTP port
+                                    from the "http listening" log line, waits for /readyz 200;
+                                    metrics(), metric(), alarms(), ack(), http()
+  MqttClient(port, ...)             paho client: connect/subscribe (waiting for the ack),
+                                    publish (optionally waiting for PUBACK), wait_message(pred),
+                                    Last Will, kill() (drops TCP without DISCONNECT)
+  Prometheus(workdir, targets)      prometheus with a 1 s scrape of the given targets; query()
+  Alertmanager(workdir, webhook)    alertmanager posting to a WebhookSink
+  WebhookSink()                     http server recording POST bodies
+  parse_metrics(text)               Prometheus text format -> {(name, labels): value}
+  promtool_check_metrics(text)      `promtool check metrics` -> (rc, output)
+  NwTestCase                        unittest.TestCase with workdir, child tracking and
+                                    diagnostics (log tails of every child) on failure
+
+Time: all deadlines use time.monotonic(). Nothing here sleeps to synchronise; waits are bounded
+polls on a condition (wait_until, Child.wait_for_line, MqttClient.wait_message).
+"""
+
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+try:
+    import paho.mqtt.client as paho
+except ImportError:  # a non-Debian python3 first in PATH: use Debian's python3-paho-mqtt
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import paho.mqtt.client as paho
+
+HOST = "127.0.0.1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Basics
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class WaitTimeout(AssertionError):
+    """A bounded wait ran out. An AssertionError, so unittest reports it as a failure."""
+
+
+def wait_until(pred, timeout=10.0, what="condition", interval=0.02):
+    """Polls pred() until it returns something truthy (returned) or `timeout` seconds pass.
+
+    Exceptions from pred() count as "not yet" until the deadline; the last one is reported.
+    """
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = pred()
+            if value:
+                return value
+            last_exc = None
+        except Exception as e:  # noqa: BLE001 - a probe that is not ready yet
+            last_exc = e
+        if time.monotonic() >= deadline:
+            extra = f" (last error: {last_exc!r})" if last_exc else ""
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def port_open(port, host=HOST):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def http(method, url, body=None, timeout=5.0, headers=None):
+    """One HTTP request. Returns (status, body_bytes); 4xx/5xx are returned, not raised."""
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+# ---------------------------------------------------------------------------------------------
+# Temp dirs and child processes
+
+_LIVE_CHILDREN = []
+_LIVE_LOCK = threading.Lock()
+
+
+def _stop_all_children():
+    with _LIVE_LOCK:
+        children = list(_LIVE_CHILDREN)
+    for c in children:
+        c.kill()
+
+
+atexit.register(_stop_all_children)
+
+
+def _on_signal(signum, frame):  # ctest's timeout sends SIGTERM: still clean up the children
+    _stop_all_children()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+
+
+class Workdir:
+    """A temp dir; remove() deletes it unless keep is set (e.g. after a failure)."""
+
+    def __init__(self, prefix="nwtest-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        self.keep = False
+
+    def file(self, name, text=None, mode=None):
+        """Path of `name` inside; writes `text` to it when given."""
+        p = os.path.join(self.path, name)
+        if text is not None:
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(text)
+            if mode is not None:
+                os.chmod(p, mode)
+        return p
+
+    def remove(self):
+        if not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def fixture_dir(workdir, name):
+    """<workdir>/<name>, created (world-readable: mosquitto may drop privileges)."""
+    d = os.path.join(workdir.path if isinstance(workdir, Workdir) else workdir, name)
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    return d
+
+
+class Child:
+    """A child process; its stdout and stderr are merged, kept in memory and in `log_path`.
+
+    Lines are read by a thread, so a chatty child never blocks on a full pipe.
+    """
+
+    def __init__(self, name, argv, log_path, env=None, cwd=None, nofile=None):
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._lines = []
+        self.last_match_index = None
+        self._cond = threading.Condition()
+        self._log = open(log_path, "a", buffering=1)
+        self._log.write(f"=== start: {' '.join(argv)}\n")
+
+        def preexec():
+            os.setpgrp()  # its own group: a Ctrl-C to the test does not hit it first
+            if nofile:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env, cwd=cwd, preexec_fn=preexec)
+        self.pid = self.proc.pid
+        with _LIVE_LOCK:
+            _LIVE_CHILDREN.append(self)
+        self._reader = threading.Thread(target=self._read, daemon=True, name=f"{name}-log")
+        self._reader.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self._log.write(line + "\n")
+            with self._cond:
+                self._lines.append(line)
+                if len(self._lines) > 200000:
+                    del self._lines[:100000]
+                self._cond.notify_all()
+        self.proc.stdout.close()
+        self._log.close()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def lines(self):
+        with self._cond:
+            return list(self._lines)
+
+    def line_count(self):
+        with self._cond:
+            return len(self._lines)
+
+    def tail(self, n=40):
+        with self._cond:
+            return "\n".join(self._lines[-n:])
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def wait_for_line(self, pattern, timeout=10.0, start=0):
+        """First line (from index `start`) matching regex `pattern`; its re.Match is returned.
+
+        Raises WaitTimeout on the deadline, or at once if the child exits without it.
+        self.last_match_index is the index of the matching line.
+        """
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        i = start
+        with self._cond:
+            while True:
+                while i < len(self._lines):
+                    m = rx.search(self._lines[i])
+                    if m:
+                        self.last_match_index = i
+                        return m
+                    i += 1
+                left = deadline - time.monotonic()
+                exited = self.proc.poll() is not None and not self._reader.is_alive()
+                if left <= 0 or exited:
+                    why = f"exited with {self.proc.returncode}" if exited else "timed out"
+                    raise WaitTimeout(
+                        f"{self.name} {why} before a line matching {pattern!r}; last lines:\n"
+                        + "\n".join(self._lines[-30:]))
+                self._cond.wait(min(left, 0.1))
+
+    def wait(self, timeout=10.0):
+        """Waits for exit; returns the exit code (negative: killed by that signal)."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise WaitTimeout(f"{self.name} still running after {timeout}s") from None
+        self._reader.join(2)
+        self._forget()
+        return rc
+
+    def send_signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout=10.0, sig=signal.SIGTERM):
+        """Asks it to stop (SIGTERM); SIGKILL if it is still running after `timeout`. Returns rc."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._log.write(f"=== {self.name} ignored signal {sig} for {timeout}s; SIGKILL\n")
+                self.proc.kill()
+                self.proc.wait(5)
+        self._reader.join(2)
+        self._forget()
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL (abrupt: no shutdown work at all). Returns rc."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._reader.join(2)
+        self._forget()
+        return self.proc.returncode
+
+    def _forget(self):
+        with _LIVE_LOCK:
+            if self in _LIVE_CHILDREN:
+                _LIVE_CHILDREN.remove(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS material and mosquitto
+
+
+class Service:
+    """Base of the fixtures that run one Child (`self.child`, None until started)."""
+
+    child = None
+
+    def send_signal(self, sig):
+        self.child.send_signal(sig)
+
+    def stop(self, timeout=15.0):
+        """SIGTERM and wait (SIGKILL after `timeout`); returns the exit code."""
+        return self.child.stop(timeout) if self.child else None
+
+    def kill(self):
+        """SIGKILL: no shutdown work at all (mosquitto: no final persistence save)."""
+        return self.child.kill() if self.child else None
+
+    def running(self):
+        return self.child is not None and self.child.running()
+
+    def tail(self, n=40):
+        return self.child.tail(n) if self.child else ""
+
+
+def _run(argv, cwd=None):
+    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
+    return r.stdout
+
+
+def make_tls_material(directory):
+    """CA and a server certificate for IP:127.0.0.1 / DNS:localhost (STACK.md §3).
+
+    Returns {"ca": path, "cert": path, "key": path}.
+    """
+    d = directory
+    _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+          "-subj", "/CN=nwtest CA", "-keyout", "ca.key", "-out", "ca.crt"], cwd=d)
+    _run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+          "-keyout", "server.key", "-out", "server.csr"], cwd=d)
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    _run(["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+          "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt"], cwd=d)
+    return {k: os.path.join(d, f) for k, f in
+            (("ca", "ca.crt"), ("cert", "server.crt"), ("key", "server.key"))}
+
+
+class Mosquitto(Service):
+    """mosquitto 2.0 on loopback, configured in its own subdirectory of `workdir`.
+
+    Listeners: `port` (plain, anonymous) always; `auth_port` (user+ACL) and `tls_port`
+    (TLS+user+ACL) when `users` ({name: password}) is given. `tls=True` also makes the TLS
+    material (self.tls["ca"] is what clients trust). `acl` is the ACL file text (default: every
+    user may read and write everything). `persistence=True` keeps the database in the
+    subdirectory across restarts: autosave after every change (so SIGKILL loses as little as
+    mosquitto allows), or every second with autosave_on_changes=False (see wait_saved()). `extra` lines are appended to the global section (e.g.
+    "max_queued_messages 100000"). `verbose` logs every packet (log_type all).
+    """
+
+    def __init__(self, workdir, users=None, acl=None, tls=False, persistence=False,
+                 autosave_on_changes=True, extra=(), verbose=False, nofile=None,
+                 name="mosquitto"):
+        self.name = name
+        self.dir = fixture_dir(workdir, name)
+        self.port = free_port()
+        self.users = dict(users or {})
+        self.auth_port = free_port() if self.users else None
+        self.tls_port = free_port() if (self.users and tls) else None
+        self.tls = make_tls_material(self.dir) if tls else None
+        self.persistence = persistence
+        self.nofile = nofile
+        self.child = None
+        self.starts = 0
+        lines = [
+            "user root",
+            "per_listener_settings true",
+            f"persistence {'true' if persistence else 'false'}",
+            f"persistence_location {self.dir}/",
+            "log_dest stderr",
+            "log_timestamp_format %H:%M:%S",
+        ]
+        if persistence:
+            lines += ["autosave_interval 1",
+                      f"autosave_on_changes {'true' if autosave_on_changes else 'false'}"]
+        lines += (["log_type all"] if verbose else
+                  ["log_type error", "log_type warning", "log_type notice", "log_type information"])
+        lines += list(extra)
+        lines += ["", f"listener {self.port} {HOST}", "allow_anonymous true"]
+        if self.users:
+            passwd = os.path.join(self.dir, "passwd")
+            open(passwd, "w").close()
+            for u, p in self.users.items():
+                _run(["mosquitto_passwd", "-b", passwd, u, p])
+            acl_path = os.path.join(self.dir, "acl")
+            if acl is None:
+                acl = "".join(f"user {u}\ntopic readwrite #\n" for u in self.users)
+            with open(acl_path, "w") as f:
+                f.write(acl)
+            auth = ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl_path}"]
+            lines += ["", f"listener {self.auth_port} {HOST}"] + auth
+            if self.tls_port:
+                lines += ["", f"listener {self.tls_port} {HOST}"] + auth + [
+                    f"cafile {self.tls['ca']}", f"certfile {self.tls['cert']}",
+                    f"keyfile {self.tls['key']}", "tls_version tlsv1.2"]
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    @property
+    def url(self):
+        return f"mqtt://{HOST}:{self.port}"
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "mosquitto.log")
+
+    def start(self, timeout=10.0):
+        """Starts (or restarts, on the same ports) and waits until every listener accepts."""
+        assert self.child is None or not self.child.running(), "already running"
+        self.child = Child(self.name, ["mosquitto", "-c", self.conf], self.log_path,
+                           nofile=self.nofile)
+        self.starts += 1
+        self.child.wait_for_line(r"mosquitto version \S+ running", timeout)
+        for p in (self.port, self.auth_port, self.tls_port):
+            if p:
+                wait_until(lambda p=p: port_open(p), timeout, f"{self.name} port {p}")
+        return self
+
+    def wait_saved(self, timeout=10.0):
+        """Waits for two database saves logged after now: everything the broker had
+        acknowledged before this call is then on disk (needs autosave_on_changes=False)."""
+        rx = r"Saving in-memory database"
+        self.child.wait_for_line(rx, timeout, start=self.child.line_count())
+        self.child.wait_for_line(rx, timeout, start=self.child.last_match_index + 1)
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+# MQTT client helpers
+
+
+class Message:
+    __slots__ = ("topic", "payload", "qos", "retain", "received_at")
+
+    def __init__(self, topic, payload, qos, retain, received_at):
+        self.topic, self.payload, self.qos = topic, payload, qos
+        self.retain, self.received_at = retain, received_at
+
+    def json(self):
+        return json.loads(self.payload)
+
+    def __repr__(self):
+        return f"Message({self.topic!r}, {self.payload[:200]!r}, retain={self.retain})"
+
+
+class MqttClient:
+    """A paho 1.6 client with bounded waits. received_at stamps are time.monotonic().
+
+    will: (topic, payload, qos, retain). tls_ca: CA file for a TLS port. The network loop runs
+    in paho's thread; every received message is appended to `messages`.
+    """
+
+    def __init__(self, port, client_id="", clean_session=True, username=None, password=None,
+                 tls_ca=None, will=None, host=HOST):
+        self.port, self.host = port, host
+        self._c = paho.Client(client_id=client_id, clean_session=clean_session,
+                              protocol=paho.MQTTv311)
+        if username is not None:
+            self._c.username_pw_set(username, password)
+        if tls_ca:
+            self._c.tls_set(ca_certs=tls_ca)
+        if will:
+            topic, payload, qos, retain = will
+            self._c.will_set(topic, _payload_bytes(payload), qos, retain)
+        self._c.reconnect_delay_set(1, 2)
+        self._c.max_inflight_messages_set(1000)
+        self._c.max_queued_messages_set(0)
+        self.messages = []
+        self._cond = threading.Condition()
+        self.connected = False
+        self.connect_rc = None
+        self.connects = 0
+        self._subacks = set()
+        self._c.on_connect = self._on_connect
+        self._c.on_disconnect = self._on_disconnect
+        self._c.on_message = self._on_message
+        self._c.on_subscribe = self._on_subscribe
+
+    def _on_connect(self, client, userdata, flags, rc):
+        with self._cond:
+            self.connect_rc = rc
+            self.connected = rc == 0
+            self.connects += rc == 0
+            self._cond.notify_all()
+
+    def _on_disconnect(self, client, userdata, rc):
+        with self._cond:
+            self.connected = False
+            self._cond.notify_all()
+
+    def _on_message(self, client, userdata, msg):
+        m = Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), time.monotonic())
+        with self._cond:
+            self.messages.append(m)
+            self._cond.notify_all()
+
+    def _on_subscribe(self, client, userdata, mid, granted_qos):
+        with self._cond:
+            self._subacks.add(mid)
+            self._cond.notify_all()
+
+    def _wait(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}")
+                self._cond.wait(min(left, 0.1))
+
+    def connect(self, timeout=10.0):
+        """Connects and waits for a successful CONNACK."""
+        self._c.connect_async(self.host, self.port, keepalive=30)
+        self._c.loop_start()
+        self._wait(lambda: self.connected or self.connect_rc not in (None, 0), timeout,
+                   f"CONNACK from {self.host}:{self.port}")
+        if not self.connected:
+            raise AssertionError(f"MQTT connect refused: rc={self.connect_rc} "
+                                 f"({paho.connack_string(self.connect_rc)})")
+        return self
+
+    def wait_connected(self, timeout=20.0):
+        """After a broker restart: waits until paho's automatic reconnect succeeded."""
+        self._wait(lambda: self.connected, timeout, "MQTT reconnect")
+
+    def subscribe(self, topic, qos=1, timeout=10.0):
+        """Subscribes and waits for the SUBACK (a publish before it would be lost)."""
+        rc, mid = self._c.subscribe(topic, qos)
+        if rc != paho.MQTT_ERR_SUCCESS:
+            raise AssertionError(f"subscribe {topic}: rc={rc}")
+        self._wait(lambda: mid in self._subacks, timeout, f"SUBACK for {topic}")
+        return self
+
+    def publish(self, topic, payload, qos=1, retain=False, wait=True, timeout=10.0):
+        """Publishes; dict payloads become JSON. wait: block until PUBACK (QoS 1) / written.
+
+        Returns time.monotonic() taken just before the publish call.
+        """
+        t0 = time.monotonic()
+        info = self._c.publish(topic, _payload_bytes(payload), qos, retain)
+        if wait:
+            info.wait_for_publish(timeout)
+            if not info.is_published():
+                raise WaitTimeout(f"publish to {topic} not acknowledged in {timeout}s")
+        return t0
+
+    def publish_async(self, topic, payload, qos=1, retain=False):
+        """Publishes without waiting; returns paho's MQTTMessageInfo (is_published())."""
+        return self._c.publish(topic, _payload_bytes(payload), qos, retain)
+
+    def wait_message(self, pred=None, timeout=10.0, topic=None, start=0):
+        """First received message (from index `start`) with the given topic and pred(msg) true.
+
+        pred may raise (e.g. on a non-JSON payload): that message just doesn't match.
+        """
+        def matches(m):
+            if topic is not None and not paho.topic_matches_sub(topic, m.topic):
+                return False
+            if pred is None:
+                return True
+            try:
+                return bool(pred(m))
+            except Exception:  # noqa: BLE001
+                return False
+
+        found = []
+
+        def check():
+            for m in self.messages[start:]:
+                if matches(m):
+                    found.append(m)
+                    return True
+            return False
+
+        try:
+            self._wait(check, timeout, f"a message on {topic or '#'} matching the predicate")
+        except WaitTimeout as e:
+            seen = "\n".join(repr(m) for m in self.messages[-15:])
+            raise WaitTimeout(f"{e}; last messages received:\n{seen}") from None
+        return found[0]
+
+    def kill(self):
+        """Drops the TCP connection without DISCONNECT: the broker publishes the Last Will."""
+        self._c.loop_stop()
+        sock = self._c.socket()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def disconnect(self):
+        try:
+            self._c.disconnect()
+        finally:
+            self._c.loop_stop()
+
+
+def _payload_bytes(payload):
+    if isinstance(payload, (dict, list)):
+        return json.dumps(payload, separators=(",", ":")).encode()
+    if isinstance(payload, str):
+        return payload.encode()
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus text format
+
+
+_SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$')
+_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Prometheus text exposition -> {(name, frozenset(labels.items())): float}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE_RE.match(line)
+        if not m:
+            raise ValueError(f"unparsable metrics line: {line!r}")
+        labels = {k: v.encode().decode("unicode_escape") for k, v in _LABEL_RE.findall(m.group(3) or "")}
+        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
+    return out
+
+
+def metric_value(metrics, name, **labels):
+    """The value of the one series of `name` whose labels include `labels`; None if absent.
+
+    Several matches are summed (e.g. a counter over all reasons when no reason is given).
+    """
+    want = set(labels.items())
+    values = [v for (n, ls), v in metrics.items() if n == name and want <= ls]
+    return sum(values) if values else None
+
+
+def metric_series(metrics, name, **labels):
+    """All series of `name` whose labels include `labels`: [(labels_dict, value)]."""
+    want = set(labels.items())
+    return [(dict(ls), v) for (n, ls), v in metrics.items() if n == name and want <= ls]
+
+
+def promtool_check_metrics(text):
+    """Runs `promtool check metrics` on exposition text; returns (rc, combined output)."""
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    return r.returncode, (r.stdout + r.stderr).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# The daemon
+
+
+def needlewatch_bin():
+    b = os.environ.get("NEEDLEWATCH_BIN")
+    if not b:
+        raise unittest.SkipTest("NEEDLEWATCH_BIN is not set (run through ctest)")
+    return b
+
+
+HTTP_LISTENING_RE = r'http listening.*127\.0\.0\.1:(\d+)|127\.0\.0\.1:(\d+).*http listening'
+
+
+class Daemon(Service):
+    """`needlewatch run` against `mqtt_url`, HTTP on 127.0.0.1:0, logs captured.
+
+    config: YAML text written to <dir>/needlewatch.yaml (None: no --config.file).
+    env: extra environment (e.g. NEEDLEWATCH_MQTT_USERNAME). args: extra flags.
+    The audit log goes to <dir>/audit.jsonl (self.audit_path) unless args say otherwise.
+    """
+
+    def __init__(self, workdir, mqtt_url, config=None, instance="nwtest", env=None, args=(),
+                 log_format="json", name="needlewatch"):
+        self.name = name
+        self.dir = fixture_dir(workdir, name)
+        self.mqtt_url = mqtt_url
+        self.instance = instance
+        self.config_path = os.path.join(self.dir, "needlewatch.yaml")
+        self.audit_path = os.path.join(self.dir, "audit.jsonl")
+        if config is not None:
+            self.write_config(config)
+        self.has_config = config is not None
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.args = list(args)
+        self.log_format = log_format
+        self.child = None
+        self.port = None
+
+    def write_config(self, text):
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def argv(self):
+        a = [needlewatch_bin(), "run", "--mqtt.url", self.mqtt_url,
+             "--web.listen-address", f"{HOST}:0", "--mqtt.instance", self.instance,
+             "--log.format", self.log_format, "--outputs.audit-log", self.audit_path]
+        if self.has_config:
+            a += ["--config.file", self.config_path]
+        return a + self.args
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "needlewatch.log")
+
+    @property
+    def base_url(self):
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, ready=True, timeout=30.0):
+        """Starts it, learns the HTTP port; with ready=True also waits for /readyz 200."""
+        assert self.child is None or not self.child.running(), "already running"
+        self.port = None
+        self.child = Child(self.name, self.argv(), self.log_path, env=self.env, cwd=self.dir)
+        m = self.child.wait_for_line(HTTP_LISTENING_RE, timeout)
+        self.port = int(m.group(1) or m.group(2))
+        if ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=30.0):
+        def ready():
+            if not self.child.running():
+                raise AssertionError(f"{self.name} exited with {self.child.proc.returncode}")
+            return self.http("GET", "/readyz")[0] == 200
+        try:
+            wait_until(ready, timeout, f"{self.name} /readyz 200")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- {self.name} log tail:\n{self.tail()}") from None
+
+    def http(self, method, path, body=None, timeout=5.0):
+        return http(method, self.base_url + path, body, timeout)
+
+    def get_json(self, path):
+        status, body = self.http("GET", path)
+        if status != 200:
+            raise AssertionError(f"GET {path}: {status} {body[:300]!r}")
+        return json.loads(body)
+
+    def metrics_text(self):
+        status, body = self.http("GET", "/metrics")
+        if status != 200:
+            raise AssertionError(f"GET /metrics: {status}")
+        return body.decode()
+
+    def metrics(self):
+        return parse_metrics(self.metrics_text())
+
+    def metric(self, name, **labels):
+        return metric_value(self.metrics(), name, **labels)
+
+    def wait_metric(self, name, pred, timeout=10.0, **labels):
+        """Polls /metrics until pred(value) (value None when the series is absent); returns it."""
+        box = []
+
+        def check():
+            v = self.metric(name, **labels)
+            box[:] = [v]
+            return pred(v)
+        try:
+            wait_until(check, timeout, f"{name}{labels} to satisfy the condition")
+        except WaitTimeout as e:
+            raise WaitTimeout(f"{e}; last value {box[0] if box else 'n/a'}") from None
+        return box[0]
+
+    def alarms(self):
+        """GET /api/v1/alarms as parsed JSON."""
+        return self.get_json("/api/v1/alarms")
+
+    def ack(self, clinic, device, alarm):
+        """POST /api/v1/alarms/ack; returns (status, body bytes)."""
+        return self.http("POST", "/api/v1/alarms/ack",
+                         {"clinic": clinic, "device": device, "alarm": alarm})
+
+
+    def log_records(self):
+        """The JSON log lines parsed (non-JSON lines skipped)."""
+        out = []
+        for line in self.child.lines if self.child else []:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+
+def alarm_list(doc):
+    """The alarm objects of a GET /api/v1/alarms answer, whether a bare list or wrapped."""
+    if isinstance(doc, list):
+        return doc
+    for key in ("alarms", "data"):
+        if isinstance(doc.get(key), list):
+            return doc[key]
+        if isinstance(doc.get(key), dict) and isinstance(doc[key].get("alarms"), list):
+            return doc[key]["alarms"]
+    raise AssertionError(f"unexpected /api/v1/alarms shape: {str(doc)[:300]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Device message builders (CONTRACT §2)
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def telemetry(seq, session, zone, depth_mm, speed_hz, ts=None):
+    return {"v": 1, "seq": seq, "ts": ts or now_ms(), "session": session, "zone": zone,
+            "depth_mm": depth_mm, "speed_hz": speed_hz}
+
+
+def event(seq, kind, session, zone=None, ts=None):
+    e = {"v": 1, "seq": seq, "ts": ts or now_ms(), "event": kind, "session": session}
+    if zone is not None:
+        e["zone"] = zone
+    return e
+
+
+def status(state, seq=None, ts=None):
+    s = {"v": 1, "ts": ts or now_ms(), "state": state}
+    if seq is not None:
+        s["seq"] = seq
+    return s
+
+
+def device_topic(clinic, device, channel):
+    return f"clinic/{clinic}/device/{device}/{channel}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus, Alertmanager, a webhook sink
+
+
+class Prometheus(Service):
+    """prometheus scraping `targets` ("127.0.0.1:PORT" or a list) every 1 s.
+
+    rule_files: paths to include; alertmanager: "127.0.0.1:PORT" to send alerts to.
+    """
+
+    def __init__(self, workdir, targets, job="needlewatch", rule_files=(), alertmanager=None,
+                 name="prometheus"):
+        self.name = name
+        self.dir = fixture_dir(workdir, name)
+        self.port = free_port()
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        cfg = ["global: {scrape_interval: 1s, evaluation_interval: 1s}"]
+        if rule_files:
+            cfg.append("rule_files: [" + ", ".join(json.dumps(r) for r in rule_files) + "]")
+        if alertmanager:
+            cfg.append("alerting:\n  alertmanagers: [{static_configs: [{targets: ['%s']}]}]"
+                       % alertmanager)
+        cfg.append("scrape_configs:\n  - job_name: %s\n    static_configs: [{targets: [%s]}]"
+                   % (job, ", ".join(f"'{t}'" for t in targets)))
+        self.config_path = os.path.join(self.dir, "prometheus.yml")
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(cfg) + "\n")
+        self.child = None
+
+    @property
+    def base_url(self):
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, timeout=30.0):
+        self.child = Child(self.name, [
+            "prometheus", f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.dir}/data", f"--web.listen-address={HOST}:{self.port}"],
+            os.path.join(self.dir, "prometheus.log"))
+        wait_until(lambda: http("GET", self.base_url + "/-/ready")[0] == 200, timeout,
+                   "prometheus /-/ready")
+        return self
+
+    def query(self, expr):
+        """Instant query; returns data.result (a list of {metric, value})."""
+        q = urllib.parse.urlencode({"query": expr})
+        status, body = http("GET", f"{self.base_url}/api/v1/query?{q}")
+        doc = json.loads(body)
+        if status != 200 or doc.get("status") != "success":
+            raise AssertionError(f"query {expr!r}: {status} {body[:300]!r}")
+        return doc["data"]["result"]
+
+
+
+class WebhookSink:
+    """A loopback HTTP server that records every POSTed JSON body in `bodies`."""
+
+    def __init__(self):
+        import http.server
+
+        sink = self
+        self.bodies = []
+        self._lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                n = int(self.headers.get("Content-Length", 0))
+                data = self.rfile.read(n)
+                with sink._lock:
+                    try:
+                        sink.bodies.append(json.loads(data))
+                    except ValueError:
+                        sink.bodies.append(data)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        self.port = self._server.server_address[1]
+        self.url = f"http://{HOST}:{self.port}/alert"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class Alertmanager(Service):
+    """prometheus-alertmanager posting every alert group to `webhook_url` (send_resolved)."""
+
+    def __init__(self, workdir, webhook_url, name="alertmanager"):
+        self.name = name
+        self.dir = fixture_dir(workdir, name)
+        self.port = free_port()
+        self.child = None
+        self.config_path = os.path.join(self.dir, "alertmanager.yml")
+        with open(self.config_path, "w") as f:
+            f.write("route: {receiver: hook, group_by: [alertname], group_wait: 1s, "
+                    "group_interval: 5s, repeat_interval: 1h}\n"
+                    "receivers:\n  - name: hook\n"
+                    f"    webhook_configs: [{{url: '{webhook_url}', send_resolved: true}}]\n")
+        self.child = None
+
+    @property
+    def address(self):
+        return f"{HOST}:{self.port}"
+
+    def start(self, timeout=30.0):
+        self.child = Child(self.name, [
+            "prometheus-alertmanager", f"--config.file={self.config_path}",
+            f"--storage.path={self.dir}/data", f"--web.listen-address={self.address}",
+            "--cluster.listen-address="], os.path.join(self.dir, "alertmanager.log"))
+        wait_until(lambda: http("GET", f"http://{self.address}/-/ready")[0] == 200, timeout,
+                   "alertmanager /-/ready")
+        return self
+
+
+
+# ---------------------------------------------------------------------------------------------
+# unittest base class
+
+
+class NwTestCase(unittest.TestCase):
+    """Gives each test `self.workdir` and stops what the test starts.
+
+    Use self.start(obj) on anything with start()/stop() or kill() (Mosquitto, Daemon,
+    Prometheus, Alertmanager, MqttClient...) so it is stopped after the test, in reverse
+    order. When a test fails, the tails of every started child's log are printed and the
+    workdir is kept (its path is printed).
+    """
+
+    maxDiff = None
+
+    def setUp(self):
+        self.workdir = Workdir(prefix=f"nwtest-{self._testMethodName}-")
+        self._fixtures = []
+        self.addCleanup(self._cleanup_fixtures)
+
+    def track(self, fixture):
+        """Registers a fixture for cleanup (and diagnostics) without starting it."""
+        self._fixtures.append(fixture)
+        return fixture
+
+    def start(self, fixture, *args, **kwargs):
+        self.track(fixture)
+        if hasattr(fixture, "connect") and not hasattr(fixture, "start"):
+            fixture.connect(*args, **kwargs)
+        else:
+            fixture.start(*args, **kwargs)
+        return fixture
+
+    def mqtt(self, port, **kwargs):
+        """A connected MqttClient, disconnected after the test."""
+        return self.start(MqttClient(port, **kwargs))
+
+    def _cleanup_fixtures(self):
+        for f in reversed(self._fixtures):
+            try:
+                if isinstance(f, MqttClient):
+                    f.disconnect()
+                elif isinstance(f, WebhookSink):
+                    f.stop()
+                elif hasattr(f, "child") and f.child is not None:
+                    f.child.stop(timeout=10)
+            except Exception as e:  # noqa: BLE001 - keep cleaning up the rest
+                print(f"cleanup of {f!r} failed: {e!r}", file=sys.stderr)
+
+    def run(self, result=None):
+        result = result or self.defaultTestResult()
+        bad_before = len(result.failures) + len(result.errors)
+        super().run(result)
+        failed = len(result.failures) + len(result.errors) > bad_before
+        wd = getattr(self, "workdir", None)
+        if failed:
+            self._print_diagnostics()
+            if wd:
+                wd.keep = True
+                print(f"--- kept workdir {wd.path}", file=sys.stderr)
+        if wd:
+            wd.remove()
+        return result
+
+    def _print_diagnostics(self):
+        for f in getattr(self, "_fixtures", []):
+            child = getattr(f, "child", None)
+            if child is not None:
+                print(f"\n--- {child.name} (pid {child.pid}, rc {child.proc.returncode}) "
+                      f"log tail, full log {child.log_path}:\n{child.tail(60)}", file=sys.stderr)
+            elif isinstance(f, MqttClient):
+                print(f"\n--- mqtt client on port {f.port}: {len(f.messages)} messages, last:\n"
+                      + "\n".join(repr(m) for m in f.messages[-10:]), file=sys.stderr)
+        sys.stderr.flush()
