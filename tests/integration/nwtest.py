@@ -95,6 +95,11 @@ def wait_until(pred, timeout=10.0, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+def read_text(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
 def port_open(port, host=HOST):
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -852,6 +857,72 @@ def device_topic(clinic, device, channel):
     return f"clinic/{clinic}/device/{device}/{channel}"
 
 
+class Device:
+    """A simulated device publishing through `client` (an MqttClient); keeps its own seq.
+
+    Each method returns the time.monotonic() just before its publish.
+    """
+
+    def __init__(self, client, clinic, device):
+        self.client, self.clinic, self.device = client, clinic, device
+        self.seq = 0
+
+    def topic(self, channel):
+        return device_topic(self.clinic, self.device, channel)
+
+    def _next(self):
+        self.seq += 1
+        return self.seq
+
+    def sample(self, session, zone, depth_mm, speed_hz=100.0, qos=1, wait=True):
+        return self.client.publish(self.topic("telemetry"),
+                                   telemetry(self._next(), session, zone, depth_mm, speed_hz),
+                                   qos=qos, wait=wait)
+
+    def start_session(self, session, zone):
+        return self.client.publish(self.topic("event"),
+                                   event(self._next(), "session_start", session, zone))
+
+    def end_session(self, session):
+        return self.client.publish(self.topic("event"), event(self._next(), "session_end", session))
+
+    def online(self):
+        self.seq = 0  # seq restarts after `online`
+        return self.client.publish(self.topic("status"), status("online"), retain=True)
+
+
+def alarm_topic(clinic, device, alarm):
+    return f"clinic/{clinic}/device/{device}/alarm/{alarm}"
+
+
+def alarm_state(state, **fields):
+    """A wait_message predicate: an alarm payload in `state` whose fields equal `fields`."""
+    def pred(msg):
+        p = msg.json()
+        return p.get("state") == state and all(p.get(k) == v for k, v in fields.items())
+    return pred
+
+
+def status_is(state):
+    """A wait_message predicate for a status payload: JSON {"state": state} or the bare word."""
+    def pred(msg):
+        try:
+            return msg.json().get("state") == state
+        except ValueError:
+            return msg.payload.decode() == state
+    return pred
+
+
+def limits_config(depth_max=1.0, speed="{min: 50, max: 150, for: 1s}", warn_after="50m",
+                  max_duration="60m", stale_after="3s", zones="{forehead: {depth_mm: {max: 0.5}}}",
+                  extra=""):
+    """A daemon config file text with the given default limits (CONTRACT §4 shape)."""
+    return (f"{extra}limits:\n  default:\n    depth_mm: {{max: {depth_max}}}\n"
+            f"    speed_hz: {speed}\n"
+            f"    session: {{warn_after: {warn_after}, max_duration: {max_duration}}}\n"
+            f"    telemetry: {{stale_after: {stale_after}}}\n  zones: {zones}\n")
+
+
 # ---------------------------------------------------------------------------------------------
 # Prometheus, Alertmanager, a webhook sink
 
@@ -1004,6 +1075,19 @@ class NwTestCase(unittest.TestCase):
         else:
             fixture.start(*args, **kwargs)
         return fixture
+
+    def start_stack(self, config=None, broker=None, **daemon_kwargs):
+        """A Mosquitto (plain; or `broker` kwargs) and a ready Daemon on it: (broker, daemon)."""
+        b = self.start(Mosquitto(self.workdir, **(broker or {})))
+        d = self.start(Daemon(self.workdir, b.url, config=config, **daemon_kwargs))
+        return b, d
+
+    def alarm_watcher(self, port, **kwargs):
+        """A connected client subscribed to every device alarm and the monitor's own topics."""
+        w = self.mqtt(port, **kwargs)
+        w.subscribe("clinic/+/device/+/alarm/#")
+        w.subscribe("needlewatch/#")
+        return w
 
     def mqtt(self, port, **kwargs):
         """A connected MqttClient, disconnected after the test."""
