@@ -1,0 +1,140 @@
+#include "needlewatch/protocol/topic.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace needlewatch::protocol {
+namespace {
+
+struct TopicCase {
+  const char* topic;
+  TopicKind kind;
+  Channel channel;
+  const char* clinic;
+  const char* device;
+};
+
+const std::string kId64(64, 'a');
+const std::string kId65(65, 'a');
+
+void PrintTo(const TopicCase& c, std::ostream* os) { *os << '"' << c.topic << '"'; }
+
+class ParseTopicTest : public ::testing::TestWithParam<TopicCase> {};
+
+TEST_P(ParseTopicTest, ClassifiesTopic) {
+  const TopicCase& c = GetParam();
+  const Topic t = ParseTopic(c.topic);
+  EXPECT_EQ(t.kind, c.kind) << c.topic;
+  EXPECT_EQ(t.channel, c.channel) << c.topic;
+  if (c.kind == TopicKind::kDevice) {
+    EXPECT_EQ(t.clinic, c.clinic);
+    EXPECT_EQ(t.device, c.device);
+  }
+}
+
+using K = TopicKind;
+using C = Channel;
+INSTANTIATE_TEST_SUITE_P(
+    Table, ParseTopicTest,
+    ::testing::Values(
+        // Device channels.
+        TopicCase{"clinic/c017/device/d00042/telemetry", K::kDevice, C::kTelemetry, "c017",
+                  "d00042"},
+        TopicCase{"clinic/c017/device/d00042/event", K::kDevice, C::kEvent, "c017", "d00042"},
+        TopicCase{"clinic/c017/device/d00042/status", K::kDevice, C::kStatus, "c017", "d00042"},
+        TopicCase{"clinic/A-Z_a.z-09/device/x/telemetry", K::kDevice, C::kTelemetry,
+                  "A-Z_a.z-09", "x"},
+        // The monitor's own topics: ignored.
+        TopicCase{"clinic/c017/device/d00042/alarm/depth_exceeded", K::kOwn, C::kUnknown, "", ""},
+        TopicCase{"clinic/c017/device/d00042/command", K::kOwn, C::kUnknown, "", ""},
+        TopicCase{"needlewatch/nw-1/status", K::kOwn, C::kUnknown, "", ""},
+        TopicCase{"needlewatch/anything/else", K::kOwn, C::kUnknown, "", ""},
+        // Bad: wrong root, levels, IDs. Channel still taken from the last level.
+        TopicCase{"clinics/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"Clinic/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"/clinic/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"clinic/c017/devices/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"clinic/c017/device/d00042", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"clinic/c017/device/d00042/telemetry/x", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"clinic/c017/device/d00042/telemetry/", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"clinic/c017/device/d00042/x/telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"clinic//device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"clinic/c017/device//telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"clinic/+/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"clinic/c017/device/#/telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"clinic/c017/device/d+/status", K::kBad, C::kStatus, "", ""},
+        TopicCase{"clinic/c 17/device/d00042/event", K::kBad, C::kEvent, "", ""},
+        TopicCase{"clinic/c017/device/d\xc3\xa9/event", K::kBad, C::kEvent, "", ""},
+        TopicCase{"clinic/c017/device/d00042/Telemetry", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"clinic/c017/device/d00042/alarm", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"clinic/c017/device/d00042/alarm/x/y", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"clinic/c017/device/d00042/command/x", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"clinic", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"clinic/", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"", K::kBad, C::kUnknown, "", ""},
+        TopicCase{"telemetry", K::kBad, C::kTelemetry, "", ""},
+        TopicCase{"needlewatch", K::kBad, C::kUnknown, "", ""}));
+
+TEST(ParseTopic, AcceptsIdsOf64CharsAndRejects65) {
+  EXPECT_EQ(ParseTopic("clinic/" + kId64 + "/device/" + kId64 + "/telemetry").kind, K::kDevice);
+  EXPECT_EQ(ParseTopic("clinic/" + kId65 + "/device/d/telemetry").kind, K::kBad);
+  EXPECT_EQ(ParseTopic("clinic/c/device/" + kId65 + "/telemetry").kind, K::kBad);
+}
+
+TEST(ParseTopic, HonoursAConfiguredRootOfOneOrMoreLevels) {
+  EXPECT_EQ(ParseTopic("acme/c/device/d/event", "acme").kind, K::kDevice);
+  EXPECT_EQ(ParseTopic("clinic/c/device/d/event", "acme").kind, K::kBad);
+  const Topic t = ParseTopic("eu/west/c/device/d/event", "eu/west");
+  EXPECT_EQ(t.kind, K::kDevice);
+  EXPECT_EQ(t.clinic, "c");
+  EXPECT_EQ(ParseTopic("eu/westc/device/d/event", "eu/west").kind, K::kBad);
+}
+
+TEST(ParseTopic, ViewsPointIntoTheTopic) {
+  const std::string topic = "clinic/c1/device/d1/status";
+  const Topic t = ParseTopic(topic);
+  EXPECT_EQ(t.clinic.data(), topic.data() + 7);
+  EXPECT_EQ(t.device.data(), topic.data() + 17);
+}
+
+TEST(IsValidId, AcceptsTheCharsetFrom1To64) {
+  EXPECT_TRUE(IsValidId("a"));
+  EXPECT_TRUE(IsValidId("S-7f3a91"));
+  EXPECT_TRUE(IsValidId("AZaz09_.-"));
+  EXPECT_TRUE(IsValidId(kId64));
+  EXPECT_FALSE(IsValidId(""));
+  EXPECT_FALSE(IsValidId(kId65));
+  for (const char* bad : {"a b", "a/b", "a+b", "a#b", "a\"b", "\xc3\xa9", "a\tb", "a:b"}) {
+    EXPECT_FALSE(IsValidId(bad)) << bad;
+  }
+  EXPECT_FALSE(IsValidId(std::string_view("a\0b", 3)));
+}
+
+TEST(TopicFormatters, ProduceTheContractTopicsThatParseBack) {
+  EXPECT_EQ(DeviceTopic("clinic", "c017", "d42", Channel::kTelemetry),
+            "clinic/c017/device/d42/telemetry");
+  EXPECT_EQ(AlarmTopic("clinic", "c017", "d42", "depth_exceeded"),
+            "clinic/c017/device/d42/alarm/depth_exceeded");
+  EXPECT_EQ(CommandTopic("clinic", "c017", "d42"), "clinic/c017/device/d42/command");
+  EXPECT_EQ(MonitorStatusTopic("nw-1"), "needlewatch/nw-1/status");
+  for (Channel c : {Channel::kTelemetry, Channel::kEvent, Channel::kStatus}) {
+    const std::string s = DeviceTopic("clinic", "c017", "d42", c);
+    const Topic t = ParseTopic(s);
+    EXPECT_EQ(t.kind, K::kDevice);
+    EXPECT_EQ(t.channel, c);
+  }
+  EXPECT_EQ(ParseTopic(AlarmTopic("clinic", "c", "d", "x")).kind, K::kOwn);
+  EXPECT_EQ(ParseTopic(CommandTopic("clinic", "c", "d")).kind, K::kOwn);
+  EXPECT_EQ(ParseTopic(MonitorStatusTopic("nw")).kind, K::kOwn);
+}
+
+TEST(ChannelName, NamesEveryChannel) {
+  EXPECT_EQ(ChannelName(Channel::kTelemetry), "telemetry");
+  EXPECT_EQ(ChannelName(Channel::kEvent), "event");
+  EXPECT_EQ(ChannelName(Channel::kStatus), "status");
+  EXPECT_EQ(ChannelName(Channel::kUnknown), "unknown");
+}
+
+}  // namespace
+}  // namespace needlewatch::protocol
