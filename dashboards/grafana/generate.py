@@ -119,6 +119,15 @@ def thresholds(*steps):
             "steps": [{"color": c, "value": v} for v, c in steps]}
 
 
+def panel(kind, title, description, tgts, defaults, options, overrides=None):
+    return {"type": kind, "title": title, "description": description, "targets": tgts,
+            "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
+            "options": options}
+
+
+LAST_VALUE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
 def stat(title, description, tgts, unit="short", steps=((None, "green"),), no_value=None,
          mappings=None, decimals=None):
     defaults = {"unit": unit, "thresholds": thresholds(*steps), "color": {"mode": "thresholds"},
@@ -127,21 +136,9 @@ def stat(title, description, tgts, unit="short", steps=((None, "green"),), no_va
         defaults["noValue"] = no_value
     if decimals is not None:
         defaults["decimals"] = decimals
-    return {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "targets": tgts,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": {
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background",
-            "graphMode": "none",
-            "justifyMode": "auto",
-            "orientation": "auto",
-            "textMode": "auto",
-        },
-    }
+    return panel("stat", title, description, tgts, defaults, {
+        "reduceOptions": LAST_VALUE, "colorMode": "background", "graphMode": "none",
+        "justifyMode": "auto", "orientation": "auto", "textMode": "auto"})
 
 
 def timeseries(title, description, tgts, unit="short", overrides=None, min_=None,
@@ -160,49 +157,25 @@ def timeseries(title, description, tgts, unit="short", overrides=None, min_=None
                 "color": {"mode": "palette-classic"}}
     if min_ is not None:
         defaults["min"] = min_
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "targets": tgts,
-        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
-        "options": {
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "none"},
-        },
-    }
+    return panel("timeseries", title, description, tgts, defaults, {
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "multi", "sort": "none"}}, overrides)
 
 
 def bargauge(title, description, tgts, unit="short", steps=((None, "green"),)):
-    return {
-        "type": "bargauge",
-        "title": title,
-        "description": description,
-        "targets": tgts,
-        "fieldConfig": {"defaults": {"unit": unit, "min": 0, "thresholds": thresholds(*steps),
-                                     "color": {"mode": "thresholds"}},
-                        "overrides": []},
-        "options": {
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "orientation": "horizontal",
-            "displayMode": "basic",
-            "showUnfilled": True,
-        },
-    }
+    return panel("bargauge", title, description, tgts,
+                 {"unit": unit, "min": 0, "thresholds": thresholds(*steps),
+                  "color": {"mode": "thresholds"}},
+                 {"reduceOptions": LAST_VALUE, "orientation": "horizontal",
+                  "displayMode": "basic", "showUnfilled": True})
 
 
 def table(title, description, tgts, hide_columns=("Time", "__name__", "job", "Value")):
-    return {
-        "type": "table",
-        "title": title,
-        "description": description,
-        "targets": tgts,
-        "fieldConfig": {"defaults": {"custom": {"align": "auto"}}, "overrides": []},
-        "options": {"showHeader": True, "footer": {"show": False}},
-        "transformations": [
-            {"id": "organize", "options": {"excludeByName": {c: True for c in hide_columns}}},
-        ],
-    }
+    t = panel("table", title, description, tgts, {"custom": {"align": "auto"}},
+              {"showHeader": True, "footer": {"show": False}})
+    t["transformations"] = [
+        {"id": "organize", "options": {"excludeByName": {c: True for c in hide_columns}}}]
+    return t
 
 
 def limit_line(regex, color):
@@ -334,7 +307,7 @@ def clinic_overview():
                               "{{le}}"), instant=True, fmt="heatmap"))
     # Show the bucket bounds (seconds) as minutes: 60 -> "<= 1 min", +Inf -> "> 120 min".
     dur["type"] = "bargauge"
-    dur["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+    dur["options"] = {"reduceOptions": LAST_VALUE,
                       "orientation": "vertical", "displayMode": "basic", "showUnfilled": True}
     dur["fieldConfig"] = {"defaults": {"unit": "short", "min": 0, "decimals": 0,
                                        "thresholds": thresholds((None, "blue")),
@@ -420,20 +393,14 @@ def device_session():
                                (f"needlewatch_frequency_limit_hertz{{{sel}}}", "{{limit}} limit")),
                        unit="hertz", min_=0,
                        overrides=[limit_line("(min|max) limit", "red")]), 12, 10)
-    timeline = {
-        "type": "state-timeline",
-        "title": "Alarms on this device",
-        "description": "Which alarm was active when (1 = active).",
-        "targets": targets((f"max by (alarm) (needlewatch_alarms_active{{{sel}}})", "{{alarm}}")),
-        "fieldConfig": {"defaults": {"thresholds": thresholds((None, "green"), (1, "red")),
-                                     "color": {"mode": "thresholds"},
-                                     "mappings": [{"type": "value", "options": {
-                                         "1": {"text": "active", "color": "red"}}}]},
-                        "overrides": []},
-        "options": {"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
-                    "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom"},
-                    "tooltip": {"mode": "single", "sort": "none"}},
-    }
+    timeline = panel(
+        "state-timeline", "Alarms on this device", "Which alarm was active when (1 = active).",
+        targets((f"max by (alarm) (needlewatch_alarms_active{{{sel}}})", "{{alarm}}")),
+        {"thresholds": thresholds((None, "green"), (1, "red")), "color": {"mode": "thresholds"},
+         "mappings": [{"type": "value", "options": {"1": {"text": "active", "color": "red"}}}]},
+        {"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
+         "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom"},
+         "tooltip": {"mode": "single", "sort": "none"}})
     lay.add(timeline, 12, 7)
     lay.add(table("Alarms now", "Active and latched alarms of this device.",
                   targets((f"needlewatch_alarms_active{{{sel}}}", "active"),
