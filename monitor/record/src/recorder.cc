@@ -1,0 +1,350 @@
+#include "needlewatch/record/recorder.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "needlewatch/record/mcap_writer.h"
+
+namespace needlewatch::record {
+namespace {
+
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr char kPrefix[] = "needlewatch-";
+constexpr char kSuffix[] = ".mcap";
+constexpr auto kIdleTick = std::chrono::seconds(1);
+constexpr auto kRetentionEvery = std::chrono::seconds(60);
+constexpr auto kReopenBackoff = std::chrono::seconds(1);
+
+std::int64_t SystemNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string SegmentFileName(std::int64_t start_ns, std::uint64_t sequence) {
+  std::time_t secs = static_cast<std::time_t>(start_ns / 1'000'000'000);
+  if (start_ns < 0) secs = 0;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  char seq[32];
+  std::snprintf(seq, sizeof seq, "%06llu", static_cast<unsigned long long>(sequence));
+  return std::string(kPrefix) + stamp + "-" + seq + kSuffix;
+}
+
+bool ParseSegmentFileName(const std::string& name, std::uint64_t* sequence) {
+  // needlewatch-YYYYMMDDTHHMMSSZ-<digits>.mcap
+  const std::size_t prefix = sizeof(kPrefix) - 1;
+  const std::size_t suffix = sizeof(kSuffix) - 1;
+  const std::size_t stamp = 16;
+  if (name.size() < prefix + stamp + 2 + suffix) return false;
+  if (name.compare(0, prefix, kPrefix) != 0) return false;
+  if (name.compare(name.size() - suffix, suffix, kSuffix) != 0) return false;
+  for (std::size_t i = 0; i < stamp; ++i) {
+    const char c = name[prefix + i];
+    const bool ok = i == 8 ? c == 'T' : i == 15 ? c == 'Z' : (c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  if (name[prefix + stamp] != '-') return false;
+  std::uint64_t seq = 0;
+  const std::size_t digits_end = name.size() - suffix;
+  if (digits_end <= prefix + stamp + 1 || digits_end - (prefix + stamp + 1) > 18) return false;
+  for (std::size_t i = prefix + stamp + 1; i < digits_end; ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    seq = seq * 10 + static_cast<std::uint64_t>(name[i] - '0');
+  }
+  if (sequence != nullptr) *sequence = seq;
+  return true;
+}
+
+struct Recorder::Impl {
+  Recorder* self = nullptr;
+  RecorderOptions o;
+
+  std::mutex mu;  // guards queue and stopping
+  std::condition_variable cv;
+  std::vector<RawMessage> queue;
+  bool stopping = false;
+  std::thread thread;
+
+  mutable std::mutex error_mu;
+  std::string last_error;
+
+  // Writer-thread state.
+  std::unique_ptr<McapWriter> writer;
+  std::string segment_path;
+  std::int64_t segment_start_ns = 0;
+  SteadyClock::time_point chunk_opened;
+  SteadyClock::time_point last_retention;
+  SteadyClock::time_point last_open_failure;
+  bool open_failed = false;
+  std::uint64_t next_seq = 1;
+  std::uint64_t counted_messages = 0;  // of the open segment, already added to written_
+  std::uint64_t counted_bytes = 0;
+
+  void Error(const std::string& what) {
+    self->errors_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(error_mu);
+    last_error = what;
+  }
+
+  void UpdateCounters() {
+    if (!writer) return;
+    const std::uint64_t m = writer->flushed_messages();
+    const std::uint64_t b = writer->file_bytes();
+    self->written_.fetch_add(m - counted_messages, std::memory_order_relaxed);
+    self->bytes_.fetch_add(b - counted_bytes, std::memory_order_relaxed);
+    counted_messages = m;
+    counted_bytes = b;
+  }
+
+  bool OpenSegment() {
+    if (open_failed && SteadyClock::now() - last_open_failure < kReopenBackoff) return false;
+    const std::int64_t now = o.now_ns();
+    McapWriterOptions wo;
+    wo.zstd_level = o.zstd_level;
+    wo.chunk_max_bytes = o.chunk_max_bytes;
+    wo.fail_if_exists = true;
+    std::string error;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const std::string path = (fs::path(o.dir) / SegmentFileName(now, next_seq++)).string();
+      std::error_code ec;
+      if (fs::exists(path, ec)) continue;  // O_EXCL below closes the remaining race
+      writer = McapWriter::Create(path, wo, &error);
+      if (writer) {
+        segment_path = path;
+        segment_start_ns = now;
+        counted_messages = 0;
+        counted_bytes = 0;
+        open_failed = false;
+        self->segments_.fetch_add(1, std::memory_order_relaxed);
+        UpdateCounters();
+        return true;
+      }
+      break;
+    }
+    Error(error);
+    open_failed = true;
+    last_open_failure = SteadyClock::now();
+    return false;
+  }
+
+  void CloseSegment() {
+    if (!writer) return;
+    if (!writer->Close()) Error(writer->error());
+    UpdateCounters();
+    const std::uint64_t lost = writer->message_count() - writer->flushed_messages();
+    if (lost > 0) self->dropped_.fetch_add(lost, std::memory_order_relaxed);
+    writer.reset();
+    segment_path.clear();
+    EnforceRetention();
+  }
+
+  // Deletes the oldest segments beyond the size budget and those older than the age limit.
+  // The open segment counts towards the total but is never deleted.
+  void EnforceRetention() {
+    last_retention = SteadyClock::now();
+    struct Segment {
+      std::uint64_t seq;
+      fs::path path;
+      std::uint64_t size;
+      std::int64_t mtime_ns;
+    };
+    std::vector<Segment> segments;
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (fs::directory_iterator it(o.dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::uint64_t seq = 0;
+      const std::string name = it->path().filename().string();
+      if (!ParseSegmentFileName(name, &seq)) continue;
+      struct stat st {};
+      if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      const auto size = static_cast<std::uint64_t>(st.st_size);
+      total += size;
+      if (it->path().string() == segment_path) continue;
+      const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                                 st.st_mtim.tv_nsec;
+      segments.push_back({seq, it->path(), size, mtime});
+    }
+    if (ec) {
+      Error("cannot list " + o.dir + ": " + ec.message());
+      return;
+    }
+    std::sort(segments.begin(), segments.end(),
+              [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
+    const std::int64_t oldest_allowed = o.now_ns() - o.retention_max_age;
+    for (const Segment& s : segments) {
+      if (total <= o.retention_max_bytes && s.mtime_ns >= oldest_allowed) continue;
+      if (fs::remove(s.path, ec)) {
+        total -= s.size;
+      } else if (ec) {
+        Error("cannot delete " + s.path.string() + ": " + ec.message());
+      }
+    }
+  }
+
+  void WriteOne(const RawMessage& m) {
+    if (writer && o.now_ns() - segment_start_ns >= o.segment_max_age) CloseSegment();
+    if (!writer && !OpenSegment()) {
+      self->dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (writer->buffered_messages() == 0) chunk_opened = SteadyClock::now();
+    if (writer->Write(m)) return;
+    if (writer->failed()) {
+      Error(writer->error());
+      self->dropped_.fetch_add(1, std::memory_order_relaxed);
+      CloseSegment();
+      return;
+    }
+    // Not an I/O error: the segment is out of channel ids. Start a new one for this message.
+    CloseSegment();
+    if (OpenSegment() && writer->Write(m)) {
+      chunk_opened = SteadyClock::now();
+      return;
+    }
+    Error(writer ? writer->error() : "cannot open a new segment");
+    self->dropped_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Chunk age, segment size and age, periodic retention.
+  void Housekeeping() {
+    if (writer) {
+      if (writer->buffered_messages() > 0 &&
+          SteadyClock::now() - chunk_opened >= std::chrono::nanoseconds(o.chunk_max_age)) {
+        if (!writer->FlushChunk()) {
+          Error(writer->error());
+          CloseSegment();
+        }
+      }
+    }
+    if (writer && (writer->file_bytes() >= o.segment_max_bytes ||
+                   o.now_ns() - segment_start_ns >= o.segment_max_age)) {
+      CloseSegment();
+    }
+    UpdateCounters();
+    if (SteadyClock::now() - last_retention >= kRetentionEvery) EnforceRetention();
+  }
+
+  void Run() {
+    std::vector<RawMessage> batch;
+    for (;;) {
+      if (o.writer_hook) o.writer_hook();
+      bool stop = false;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        auto deadline = SteadyClock::now() + kIdleTick;
+        if (writer && writer->buffered_messages() > 0) {
+          deadline = std::min(deadline, chunk_opened + std::chrono::nanoseconds(o.chunk_max_age));
+        }
+        cv.wait_until(lock, deadline, [&] { return stopping || !queue.empty(); });
+        batch.swap(queue);
+        stop = stopping && batch.empty();
+      }
+      for (const RawMessage& m : batch) {
+        WriteOne(m);
+        if (writer && writer->file_bytes() >= o.segment_max_bytes) CloseSegment();
+      }
+      batch.clear();
+      Housekeeping();
+      if (stop) break;
+    }
+    CloseSegment();
+  }
+};
+
+Recorder::Recorder() : impl_(std::make_unique<Impl>()) {}
+
+Recorder::~Recorder() { Stop(); }
+
+std::unique_ptr<Recorder> Recorder::Start(const RecorderOptions& options, std::string* error) {
+  auto fail = [&](const std::string& why) {
+    if (error != nullptr) *error = "record: " + why;
+    return nullptr;
+  };
+  if (options.dir.empty()) return fail("dir: expected a directory path, got \"\"");
+  if (options.queue_capacity == 0) return fail("queue_capacity: expected at least 1");
+  if (options.segment_max_bytes == 0) return fail("segment_max_bytes: expected at least 1");
+  if (options.segment_max_age <= 0) return fail("segment_max_age: expected a positive duration");
+  if (options.retention_max_age <= 0) {
+    return fail("retention_max_age: expected a positive duration");
+  }
+  if (options.chunk_max_age <= 0) return fail("chunk_max_age: expected a positive duration");
+  if (options.zstd_level < 0 || options.zstd_level > 22) {
+    return fail("zstd_level: expected 0 (no compression) to 22, got " +
+                std::to_string(options.zstd_level));
+  }
+  std::error_code ec;
+  fs::create_directories(options.dir, ec);
+  if (ec) return fail("cannot create " + options.dir + ": " + ec.message());
+  if (!fs::is_directory(options.dir, ec)) return fail(options.dir + " is not a directory");
+  if (::access(options.dir.c_str(), W_OK | X_OK) != 0) {
+    return fail("cannot write to " + options.dir + ": " + std::strerror(errno));
+  }
+
+  std::unique_ptr<Recorder> r(new Recorder());
+  Impl& m = *r->impl_;
+  m.self = r.get();
+  m.o = options;
+  if (!m.o.now_ns) m.o.now_ns = SystemNowNs;
+  for (fs::directory_iterator it(options.dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::uint64_t seq = 0;
+    if (ParseSegmentFileName(it->path().filename().string(), &seq)) {
+      m.next_seq = std::max(m.next_seq, seq + 1);
+    }
+  }
+  m.EnforceRetention();
+  m.thread = std::thread([&m] { m.Run(); });
+  return r;
+}
+
+bool Recorder::Submit(RawMessage&& message) {
+  Impl& m = *impl_;
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (m.stopping || m.queue.size() >= m.o.queue_capacity) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    m.queue.push_back(std::move(message));
+    notify = m.queue.size() == 1;
+  }
+  if (notify) m.cv.notify_one();
+  return true;
+}
+
+void Recorder::Stop() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.stopping = true;
+  }
+  m.cv.notify_one();
+  if (m.thread.joinable()) m.thread.join();
+}
+
+std::string Recorder::last_error() const {
+  std::lock_guard<std::mutex> lock(impl_->error_mu);
+  return impl_->last_error;
+}
+
+}  // namespace needlewatch::record

@@ -1,0 +1,204 @@
+// `needlewatch recordings ls` and `needlewatch recordings export`.
+#include "needlewatch/record/recordings_command.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string_view>
+
+#include "needlewatch/record/mcap_reader.h"
+
+namespace needlewatch::record {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "2026-11-25T12:52:13.310Z" with `digits` fractional digits (3 or 9).
+std::string Rfc3339(std::int64_t ns, int digits) {
+  std::int64_t secs = ns / 1'000'000'000;
+  std::int64_t frac = ns % 1'000'000'000;
+  if (frac < 0) {
+    frac += 1'000'000'000;
+    --secs;
+  }
+  const auto t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[64];
+  if (digits == 3) {
+    std::snprintf(out, sizeof out, "%s.%03lldZ", date, static_cast<long long>(frac / 1'000'000));
+  } else {
+    std::snprintf(out, sizeof out, "%s.%09lldZ", date, static_cast<long long>(frac));
+  }
+  return out;
+}
+
+// Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF), as JSON text requires.
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    std::uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    p += n + 1;
+  }
+  return true;
+}
+
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const std::uint32_t v = (static_cast<unsigned char>(in[i]) << 16) |
+                            (static_cast<unsigned char>(in[i + 1]) << 8) |
+                            static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < in.size()) {
+    std::uint32_t v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// The *.mcap files of a directory, sorted by name (segment names sort chronologically).
+bool ListMcapFiles(const std::string& dir, std::vector<std::string>* files, std::ostream& err) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".mcap" && it->is_regular_file(ec)) {
+      files->push_back(it->path().string());
+    }
+  }
+  if (ec) {
+    err << dir << ": " << ec.message() << "\n";
+    return false;
+  }
+  std::sort(files->begin(), files->end());
+  return true;
+}
+
+// Opens a segment; on failure prints why and sets *rc to 1.
+std::unique_ptr<McapReader> OpenOrReport(const std::string& file, std::ostream& err, int* rc) {
+  std::string error;
+  auto reader = McapReader::Open(file, &error);
+  if (!reader) {
+    err << error << "\n";
+    *rc = 1;
+  }
+  return reader;
+}
+
+}  // namespace
+
+int RunRecordingsLs(const std::string& dir, std::ostream& out, std::ostream& err) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    err << dir << ": not a directory\n";
+    return 1;
+  }
+  std::vector<std::string> files;
+  if (!ListMcapFiles(dir, &files, err)) return 1;
+  int rc = 0;
+  out << "FILE\tSTART\tEND\tMESSAGES\tBYTES\tSTATUS\n";
+  for (const std::string& file : files) {
+    auto reader = OpenOrReport(file, err, &rc);
+    if (!reader) continue;
+    const bool empty = reader->message_count() == 0;
+    out << fs::path(file).filename().string() << '\t'
+        << (empty ? "-" : Rfc3339(reader->start_ns(), 3)) << '\t'
+        << (empty ? "-" : Rfc3339(reader->end_ns(), 3)) << '\t' << reader->message_count() << '\t'
+        << reader->file_size() << '\t';
+    if (reader->complete()) {
+      out << "complete";
+    } else {
+      out << "recovered (skipped " << reader->skipped_bytes() << " bytes)";
+    }
+    out << '\n';
+  }
+  return rc;
+}
+
+int RunRecordingsExport(const std::vector<std::string>& paths, const std::string& format,
+                        std::ostream& out, std::ostream& err) {
+  if (format != "jsonl") {
+    err << "recordings export: --format: expected jsonl, got \"" << format << "\"\n";
+    return 2;
+  }
+  std::vector<std::string> files;
+  int rc = 0;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      if (!ListMcapFiles(path, &files, err)) rc = 1;
+    } else {
+      files.push_back(path);
+    }
+  }
+  RawMessage m;
+  for (const std::string& file : files) {
+    auto reader = OpenOrReport(file, err, &rc);
+    if (!reader) continue;
+    while (reader->Next(m)) {
+      nlohmann::ordered_json j;
+      j["receive_ns"] = m.receive_ns;
+      j["time"] = Rfc3339(m.receive_ns, 9);
+      j["topic"] = IsValidUtf8(m.topic) ? m.topic : Base64(m.topic);
+      j["qos"] = m.qos;
+      j["retain"] = m.retain;
+      if (IsValidUtf8(m.payload)) {
+        j["payload"] = m.payload;
+      } else {
+        j["payload_base64"] = Base64(m.payload);
+      }
+      out << j.dump() << '\n';
+    }
+    if (!reader->complete()) {
+      err << file << ": incomplete segment, recovered " << reader->message_count()
+          << " messages, skipped " << reader->skipped_bytes() << " bytes\n";
+    }
+  }
+  return rc;
+}
+
+}  // namespace needlewatch::record
