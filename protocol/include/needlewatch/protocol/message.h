@@ -73,9 +73,12 @@ struct Decoded {
 // Decodes `payload` that arrived on a kDevice topic of the given channel.
 // Returns Reject::kNone and fills `out` on success; otherwise the first failing check in
 // contract order (kTooLarge, kBadJson, kBadVersion, kMissingField, kBadField) with
-// out.detail set. Never throws and never allocates. Unknown fields are ignored; duplicate keys,
-// invalid UTF-8, NaN/Infinity tokens, and nesting deeper than 32 are bad_json.
-// REQUIRES: channel != Channel::kUnknown.
+// out.detail set and the message structs reset. Never throws and never allocates. Unknown
+// fields are ignored; duplicate keys, invalid UTF-8, NaN/Infinity tokens, leading zeros and
+// nesting deeper than 32 are bad_json. All missing_field checks precede all bad_field checks,
+// each in the channel's wire order (README "Rejections"). Integer fields (v, seq, ts) must be
+// written without fraction or exponent. Optional fields may be null (= absent).
+// REQUIRES: channel != Channel::kUnknown (if violated: kBadTopic, no crash).
 Reject Decode(Channel channel, std::string_view payload, Decoded& out);
 
 }  // namespace needlewatch::protocol
