@@ -1,0 +1,264 @@
+// Message intake (own topics, rejections, seq), clock, determinism, eviction and views.
+#include "needlewatch/engine/engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine_test_util.h"
+
+namespace needlewatch::engine::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using protocol::Channel;
+using protocol::Reject;
+
+std::uint64_t Received(const Engine& e, Channel c) {
+  return e.counters().received[static_cast<std::size_t>(c)];
+}
+std::uint64_t Rejected(const Engine& e, Reject r) {
+  return e.counters().rejected[static_cast<std::size_t>(r)];
+}
+
+TEST(EngineIntake, OwnTopicsAreIgnoredAndNotCounted) {
+  Harness h;
+  h.Raw(Sec(0), "clinic/c1/device/d1/alarm/depth_exceeded", "{}");
+  h.Raw(Sec(0), "clinic/c1/device/d1/command", "{}");
+  h.Raw(Sec(0), "needlewatch/mon1/status", "{}");
+  EXPECT_EQ(h.engine.counters().ignored_own, 3u);
+  for (std::size_t i = 0; i < protocol::kChannelCount; ++i) {
+    EXPECT_EQ(h.engine.counters().received[i], 0u);
+  }
+  EXPECT_THAT(h.sink.lines, IsEmpty());
+  EXPECT_EQ(h.engine.device_count(), 0u);
+}
+
+TEST(EngineIntake, BadTopicsAreRejectedAndCountedByChannel) {
+  Harness h;
+  h.Raw(Sec(0), "clinic/c1/device/bad id/telemetry", TelemetryPayload(0, "S1", "cheek", 1, 100));
+  h.Raw(Sec(0), "foo/bar", "{}");
+  EXPECT_THAT(h.sink.rejects, ElementsAre("bad_topic/telemetry", "bad_topic/unknown"));
+  EXPECT_EQ(Received(h.engine, Channel::kTelemetry), 1u);
+  EXPECT_EQ(Received(h.engine, Channel::kUnknown), 1u);
+  EXPECT_EQ(Rejected(h.engine, Reject::kBadTopic), 2u);
+  EXPECT_EQ(h.engine.device_count(), 0u);
+}
+
+TEST(EngineIntake, PayloadRejectionsAreCountedByReasonAndChangeNoState) {
+  Harness h;
+  const std::string topic = DeviceTopic("c1", "d1", "telemetry");
+  h.Raw(Sec(0), topic, "{");
+  h.Raw(Sec(0), topic, std::string(5000, ' '));
+  h.Raw(Sec(0), topic, "{\"v\":2,\"seq\":1,\"ts\":1,\"session\":\"S\",\"zone\":\"z\",\"depth_mm\":1,\"speed_hz\":1}");
+  h.Raw(Sec(0), topic, "{\"v\":1,\"seq\":1,\"ts\":1,\"zone\":\"z\",\"depth_mm\":1,\"speed_hz\":1}");
+  h.Raw(Sec(1), topic, TelemetryPayload(1, "S1", "cheek", 11, 100));
+  h.Raw(Sec(1), DeviceTopic("c1", "d1", "status"), "{\"v\":1,\"ts\":1,\"state\":\"sleepy\"}");
+  EXPECT_THAT(h.sink.rejects, ElementsAre("bad_json/telemetry", "too_large/telemetry",
+                                          "bad_version/telemetry", "missing_field/telemetry",
+                                          "bad_field/telemetry", "bad_field/status"));
+  EXPECT_EQ(Rejected(h.engine, Reject::kBadField), 2u);
+  EXPECT_EQ(Received(h.engine, Channel::kTelemetry), 5u);
+  EXPECT_EQ(Received(h.engine, Channel::kStatus), 1u);
+  EXPECT_EQ(h.engine.counters().accepted, 0u);
+  EXPECT_EQ(h.engine.device_count(), 0u);
+  EXPECT_EQ(h.engine.counters().sessions_started, 0u);
+  EXPECT_EQ(h.engine.now(), Sec(1));
+}
+
+TEST(EngineIntake, RejectionDetailNamesTheField) {
+  Harness h;
+  struct DetailSink : Sink {
+    void OnReject(const RejectInfo& r) override { detail = std::string(r.detail); }
+    std::string detail;
+  } sink;
+  h.engine.OnMessage(DeviceTopic("c1", "d1", "telemetry"),
+                     TelemetryPayload(1, "S1", "cheek", 11, 100), Sec(0), sink);
+  EXPECT_NE(sink.detail.find("depth_mm"), std::string::npos) << sink.detail;
+}
+
+TEST(EngineIntake, UnknownZonesAreAcceptedAndCounted) {
+  Harness h;
+  h.Start(Sec(0), "S1", "elbow");
+  h.Tel(Sec(0.1), 0.2, 100, "S1", "elbow");
+  h.Tel(Sec(0.2), 0.2, 100, "S1", "cheek");
+  EXPECT_EQ(h.engine.counters().unknown_zone, 2u);
+  EXPECT_EQ(h.engine.counters().accepted, 3u);
+}
+
+TEST(EngineSeq, FirstSeqIsTheBaselineAndAGapIsCountedOnce) {
+  Harness h;
+  h.seq["c1/d1"] = 100;
+  h.Tel(Sec(0), 0.2);  // 100: baseline
+  h.Tel(Sec(1), 0.2);  // 101
+  h.seq["c1/d1"] = 105;
+  h.Tel(Sec(2), 0.2);  // 105: gap
+  h.Tel(Sec(2.5), 0.2);  // 106: fine again
+  ASSERT_EQ(h.sink.gaps.size(), 1u);
+  EXPECT_EQ(h.sink.gaps[0].expected, 102u);
+  EXPECT_EQ(h.sink.gaps[0].got, 105u);
+  EXPECT_EQ(h.engine.counters().seq_gaps, 1u);
+  std::uint64_t clinic_gaps = 0;
+  h.engine.ForEachClinic([&](const ClinicStats& c) { clinic_gaps = c.seq_gaps; });
+  EXPECT_EQ(clinic_gaps, 1u);
+  EXPECT_EQ(h.engine.counters().accepted, 4u);  // accepted either way
+}
+
+TEST(EngineSeq, OnlineResetsTheBaseline) {
+  Harness h;
+  h.Tel(Sec(0), 0.2);
+  h.Tel(Sec(0.1), 0.2);
+  h.Online(Sec(0.2));
+  h.seq["c1/d1"] = 7;
+  h.Tel(Sec(0.3), 0.2);  // 7: new baseline
+  h.Tel(Sec(0.4), 0.2);  // 8
+  EXPECT_TRUE(h.sink.gaps.empty());
+  h.seq["c1/d1"] = 3;
+  h.Tel(Sec(0.5), 0.2);  // restart without online: a gap
+  EXPECT_EQ(h.sink.gaps.size(), 1u);
+}
+
+TEST(EngineSeq, SeqWrapsAroundWithoutAGap) {
+  Harness h;
+  h.seq["c1/d1"] = 0xFFFFFFFFu;
+  h.Tel(Sec(0), 0.2);
+  h.Tel(Sec(0.1), 0.2);  // 0
+  EXPECT_TRUE(h.sink.gaps.empty());
+}
+
+TEST(EngineClock, TimeNeverGoesBackwards) {
+  Harness h;
+  h.Tel(Sec(5), 0.2);
+  h.Tel(Sec(1), 0.8, 100, "S1", "forehead");  // handled at 5
+  EXPECT_EQ(h.engine.now(), Sec(5));
+  ASSERT_EQ(h.sink.alarms.size(), 1u);
+  EXPECT_EQ(h.sink.alarms[0].raised_at, Sec(5));
+}
+
+TEST(EngineOrder, SameInstantDeadlinesFireInInsertionOrder) {
+  Harness h;
+  h.Tel(Sec(0), 0.2, 100, "S1", "cheek", "dB");
+  h.Tel(Sec(0), 0.2, 100, "S1", "cheek", "dA");
+  h.Advance(Sec(10));
+  ASSERT_EQ(h.sink.alarms.size(), 2u);
+  EXPECT_EQ(h.sink.alarms[0].device, "dB");
+  EXPECT_EQ(h.sink.alarms[1].device, "dA");
+}
+
+TEST(EngineOrder, SameInputGivesTheSameOutput) {
+  auto run = [] {
+    Harness h;
+    for (int i = 0; i < 40; ++i) {
+      const std::string dev = "d" + std::to_string(i % 4);
+      h.Tel(Sec(i * 0.5), (i % 3) * 0.7, 40.0 + 20 * (i % 7), "S" + std::to_string(i / 13),
+            i % 2 ? "forehead" : "cheek", dev);
+      if (i % 9 == 0) h.Offline(Sec(i * 0.5 + 0.1), dev);
+      if (i % 9 == 3) h.Online(Sec(i * 0.5 + 0.1), dev);
+    }
+    h.Advance(Sec(100));
+    return h.sink.lines;
+  };
+  const std::vector<std::string> first = run();
+  EXPECT_GT(first.size(), 20u);
+  EXPECT_EQ(first, run());
+}
+
+TEST(EngineEviction, IdleDeviceWithoutSessionOrAlarmIsForgotten) {
+  EngineOptions options;
+  options.evict_idle_after = 10 * kNsPerSec;
+  Harness h(TestLimits(), options);
+  h.Online(Sec(0));
+  h.Online(Sec(0), "d2");
+  h.Online(Sec(5), "d2");
+  h.Advance(Sec(10) - 1);
+  EXPECT_EQ(h.engine.device_count(), 2u);
+  h.Advance(Sec(10));
+  EXPECT_EQ(h.engine.device_count(), 1u);
+  h.Advance(Sec(15));
+  EXPECT_EQ(h.engine.device_count(), 0u);
+  EXPECT_EQ(h.engine.counters().devices_evicted, 2u);
+  std::uint64_t online = 99;
+  h.engine.ForEachClinic([&](const ClinicStats& c) { online = c.devices_online; });
+  EXPECT_EQ(online, 0u);
+}
+
+TEST(EngineEviction, OpenSessionsAndLatchedAlarmsKeepADevice) {
+  EngineOptions options;
+  options.evict_idle_after = 10 * kNsPerSec;
+  Harness h(TestLimits(), options);
+  h.Tel(Sec(0), 0.8, 100, "S1", "forehead", "d1");
+  h.End(Sec(1), "S1", "d1");  // depth_exceeded latched
+  h.Start(Sec(0), "S2", "cheek", "d2");
+  h.Advance(Sec(100));
+  EXPECT_EQ(h.engine.device_count(), 2u);
+  EXPECT_EQ(h.engine.Acknowledge("c1", "d1", AlarmKind::kDepthExceeded, Sec(101), h.sink),
+            AckResult::kCleared);
+  EXPECT_EQ(h.engine.device_count(), 1u);  // idle for long enough already
+  h.End(Sec(102), "S2", "d2");
+  h.Advance(Sec(111));
+  EXPECT_EQ(h.engine.device_count(), 1u);  // its medium stale alarm cleared at the end
+  h.Advance(Sec(112));
+  EXPECT_EQ(h.engine.device_count(), 0u);
+}
+
+TEST(EngineEviction, AnEvictedDeviceStartsAfreshWhenItReturns) {
+  EngineOptions options;
+  options.evict_idle_after = 10 * kNsPerSec;
+  Harness h(TestLimits(), options);
+  h.seq["c1/d1"] = 50;
+  h.Online(Sec(0));
+  h.Advance(Sec(20));
+  ASSERT_EQ(h.engine.device_count(), 0u);
+  h.seq["c1/d1"] = 900;
+  h.Tel(Sec(21), 0.2);
+  EXPECT_TRUE(h.sink.gaps.empty());  // a new baseline
+  EXPECT_EQ(h.engine.device_count(), 1u);
+}
+
+TEST(EngineViews, DeviceViewShowsTheLastSampleOfTheOpenSession) {
+  Harness h;
+  h.Tel(Sec(0), 0.3, 90, "S1", "forehead");
+  h.Tel(Sec(0.1), 0.25, 95, "S1", "forehead");
+  std::vector<DeviceView> views;
+  std::string session;
+  h.engine.ForEachDevice([&](const DeviceView& v) {
+    views.push_back(v);
+    session = std::string(v.session);
+  });
+  ASSERT_EQ(views.size(), 1u);
+  EXPECT_EQ(views[0].depth_mm, 0.25);
+  EXPECT_EQ(views[0].speed_hz, 95.0);
+  EXPECT_EQ(session, "S1");
+  EXPECT_TRUE(views[0].session_open);
+  EXPECT_EQ(views[0].last_message_at, Sec(0.1));
+  h.End(Sec(0.2), "S1");
+  h.engine.ForEachDevice([&](const DeviceView& v) {
+    EXPECT_FALSE(v.depth_mm);
+    EXPECT_FALSE(v.session_open);
+    EXPECT_TRUE(v.zone.empty());
+  });
+}
+
+TEST(EngineViews, ClinicsAreVisitedSortedByName) {
+  Harness h;
+  h.Online(Sec(0), "d1", "zeta");
+  h.Online(Sec(0), "d1", "alpha");
+  h.Online(Sec(0), "d1", "mid");
+  std::vector<std::string> names;
+  h.engine.ForEachClinic([&](const ClinicStats& c) { names.push_back(c.clinic); });
+  EXPECT_THAT(names, ElementsAre("alpha", "mid", "zeta"));
+}
+
+TEST(EngineViews, NamesRoundTrip) {
+  for (AlarmKind k : kAllAlarmKinds) EXPECT_EQ(ParseAlarmName(AlarmName(k)), k);
+  EXPECT_FALSE(ParseAlarmName("nope"));
+  EXPECT_EQ(ParseSeverity("medium"), Severity::kMedium);
+  EXPECT_FALSE(ParseSeverity("urgent"));
+  EXPECT_EQ(AlarmStateName(AlarmState::kLatched), "latched");
+  EXPECT_EQ(TransitionName(Transition::kAckCleared), "ack_cleared");
+}
+
+}  // namespace
+}  // namespace needlewatch::engine::testing
