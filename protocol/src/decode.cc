@@ -31,10 +31,6 @@ enum Field : std::uint8_t {
   kFieldCount,
 };
 
-constexpr std::string_view kFieldNames[kFieldCount] = {
-    "v", "seq", "ts", "session", "zone", "depth_mm", "speed_hz",
-    "event", "operator", "state", "model", "fw"};
-
 constexpr std::string_view kMissingDetail[kFieldCount] = {
     "v: required field missing (expected the integer 1)",
     "seq: required field missing (expected an unsigned 32-bit integer)",
