@@ -120,6 +120,19 @@ TEST(EngineSeq, OnlineResetsTheBaseline) {
   EXPECT_EQ(h.sink.gaps.size(), 1u);
 }
 
+TEST(EngineSeq, SeqOfAnOnlineStatusIsTheNewBaseline) {
+  Harness h;
+  h.Tel(Sec(0), 0.2);
+  h.Raw(Sec(0.1), DeviceTopic("c1", "d1", "status"), StatusPayload(true, 5));
+  h.seq["c1/d1"] = 6;
+  h.Tel(Sec(0.2), 0.2);  // 6 follows the online's 5
+  EXPECT_TRUE(h.sink.gaps.empty());
+  h.seq["c1/d1"] = 9;
+  h.Tel(Sec(0.3), 0.2);
+  ASSERT_EQ(h.sink.gaps.size(), 1u);
+  EXPECT_EQ(h.sink.gaps[0].expected, 7u);
+}
+
 TEST(EngineSeq, SeqWrapsAroundWithoutAGap) {
   Harness h;
   h.seq["c1/d1"] = 0xFFFFFFFFu;
