@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Live benchmark of `needlewatch run` (issue 4 §7): broker limit, highest sustained zero-loss
+rate at QoS 0 and 1, daemon CPU and RSS, alarm latency p50/p99 at 10,000 msg/s, /metrics scrape
+time with 10,000 devices. Run through scripts/bench (release build); writes Markdown.
+
+  NEEDLEWATCH_BIN=build/integration-rel/monitor/app/needlewatch bench/live/run_live.py \
+      [--quick] [--out bench/live/RESULTS.md]
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+import benchlib
+from benchlib import log, nwtest
+
+CONFIG = nwtest.limits_config(stale_after="1h", warn_after="50m", max_duration="60m",
+                              extra="log:\n  level: info\n")
+
+
+BROKER_COLS = benchlib.STEP_COLS[:5] + benchlib.STEP_COLS[-1:]
+
+
+def start_daemon(workdir, broker):
+    d = nwtest.Daemon(workdir, broker.url, config=CONFIG, instance="bench")
+    d.start()
+    return d, benchlib.Target("needlewatch", d.child.pid, d.base_url + "/metrics",
+                              "needlewatch_messages_received_total", {"channel": "telemetry"})
+
+
+def broker_limit(workdir, qos, rates, devices, duration):
+    """A counting subscriber on the broker alone: the highest rate it forwards without loss."""
+    broker = benchlib.start_broker(workdir, name=f"mosquitto-limit-q{qos}")
+    rows = []
+    try:
+        for rate in rates:
+            sub = benchlib.subprocess.Popen(
+                benchlib.LOAD + ["sub", "--port", str(broker.port), "--qos", str(qos),
+                 "--idle", "3"], stdout=benchlib.subprocess.PIPE, text=True)
+            assert sub.stdout.readline().strip() == "ready"
+            cpu = benchlib.CpuMeter(broker.child.pid)
+            load = benchlib.run_load(broker.port, devices, rate, qos, duration, f"lim{rate}d")
+            broker_cpu = cpu.stop()[0]
+            got = benchlib.json.loads(sub.communicate(timeout=120)[0].strip().splitlines()[-1])
+            row = {"target": rate, "achieved": load["rate"], "sent": load["sent"],
+                   "received": got["received"], "lost": load["sent"] - got["received"],
+                   "cpu_pct": None, "rss_mib": None, "broker_cpu": broker_cpu}
+            log(f"  broker qos{qos} {rate}/s -> {row}")
+            rows.append(row)
+            if row["lost"] > 0 or row["achieved"] < 0.95 * rate:
+                break
+    finally:
+        broker.stop()
+    return rows
+
+
+def alarm_latency(broker, probes, interval):
+    """Unsafe sample for a fresh device -> its depth_exceeded topic received (ms)."""
+    watcher = nwtest.MqttClient(broker.port).connect()
+    watcher.subscribe("clinic/probe/device/+/alarm/depth_exceeded")
+    pub = nwtest.MqttClient(broker.port).connect()
+    sent = {}
+    next_t = time.monotonic()
+    for i in range(probes):
+        dev = f"p{i:05d}"
+        sent[dev] = pub.publish(nwtest.device_topic("probe", dev, "telemetry"),
+                                nwtest.telemetry(1, f"S-{dev}", "cheek", 2.0, 100.0), qos=1,
+                                wait=False)
+        next_t += interval
+        time.sleep(max(0.0, next_t - time.monotonic()))  # pacing of the probes
+    deadline = time.monotonic() + 10
+    while len({m.topic for m in watcher.messages}) < probes and time.monotonic() < deadline:
+        time.sleep(0.1)  # bounded wait for the last alarms
+    first = {}
+    for m in list(watcher.messages):
+        dev = m.topic.split("/")[3]
+        if dev not in first and dev in sent:
+            first[dev] = m.received_at - sent[dev]
+    watcher.disconnect()
+    pub.disconnect()
+    lat = [1000 * v for v in first.values()]
+    return {"probes": probes, "received": len(lat),
+            "p50_ms": round(benchlib.percentile(lat, 50), 2) if lat else None,
+            "p99_ms": round(benchlib.percentile(lat, 99), 2) if lat else None,
+            "max_ms": round(max(lat), 2) if lat else None}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer and shorter steps")
+    ap.add_argument("--out", help="write the Markdown report here (default: stdout)")
+    a = ap.parse_args()
+    rates = [2000, 5000, 10000, 20000, 30000, 40000]
+    dur = 3 if a.quick else 6
+    devices = 1000
+    wd = nwtest.Workdir(prefix="nwbench-live-")
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    mach = benchlib.machine()
+    rep = {}
+    try:
+        log("broker limit")
+        rep["broker0"] = broker_limit(wd, 0, rates, devices, dur)
+        rep["broker1"] = broker_limit(wd, 1, rates, devices, dur)
+
+        broker = benchlib.start_broker(wd)
+        daemon, target = start_daemon(wd, broker)
+        rep["idle_rss"] = round(benchlib.rss_mib(target.pid), 1)
+        log("needlewatch max zero-loss rate")
+        for q in (0, 1):
+            rep[f"nw{q}"] = benchlib.max_zero_loss(target, broker, devices, q, rates, dur)
+
+        log("alarm latency idle and at 10,000 msg/s")
+        rep["lat_idle"] = alarm_latency(broker, 50 if a.quick else 100, 0.02)
+        bg = benchlib.run_load(broker.port, devices, 10000, 0, 12 if a.quick else 25, "lat",
+                               background=True)
+        time.sleep(1)  # let the background load reach its rate
+        c0, t0 = benchlib.cpu_seconds(target.pid), time.monotonic()
+        rep["lat_10k"] = alarm_latency(broker, 150 if a.quick else 400, 0.05)
+        rep["lat_cpu"] = round(100 * (benchlib.cpu_seconds(target.pid) - c0)
+                               / (time.monotonic() - t0), 1)
+        rep["lat_load"] = benchlib.finish_load(bg)
+        log(f"  {rep['lat_idle']} {rep['lat_10k']}")
+
+        log("10,000 devices: scrape time (daemon restarted: only these devices)")
+        daemon.stop()
+        daemon, target = start_daemon(wd, broker)
+        bg = benchlib.run_load(broker.port, 10000, 10000, 0, 20 if a.quick else 30, "big",
+                               clinic="big", background=True)
+        nwtest.wait_until(lambda: (nwtest.metric_value(nwtest.parse_metrics(
+            target.scrape()[1].decode()), "needlewatch_sessions_active", clinic="big") or 0)
+            >= 10000, 90, "10,000 open sessions", interval=0.5)
+        rep["scrape_10k"] = benchlib.scrape_stats(target, 5)
+        rep["scrape_10k"]["cpu_pct_during_load"] = None
+        c0, t0 = benchlib.cpu_seconds(target.pid), time.monotonic()
+        rep["big_load"] = benchlib.finish_load(bg)
+        rep["scrape_10k"]["cpu_pct_during_load"] = round(
+            100 * (benchlib.cpu_seconds(target.pid) - c0) / (time.monotonic() - t0), 1)
+        rep["big_rss"] = round(benchlib.rss_mib(target.pid), 1)
+        log(f"  {rep['scrape_10k']}")
+        daemon.stop()
+        broker.stop()
+    finally:
+        nwtest._stop_all_children()
+        wd.remove()
+    md = report(rep, started, mach, a)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(md)
+    print(md)
+
+
+def report(rep, started, mach, a):
+    cmd = "scripts/bench live" + (" --quick" if a.quick else "")
+    lines = [
+        "# needlewatch live benchmark (issue 4 §7)", "",
+        f"Generated by `{cmd}` ({os.path.relpath(__file__, benchlib.ROOT)}) on {started}.",
+        f"Machine: {mach}.",
+        "Release build without sanitizers (build/integration-rel). Everything on one machine over",
+        "loopback: mosquitto 2.0.11, the daemon, the Python load generator (bench/live/mqttload.py,",
+        "raw sockets, one TCP connection per device, telemetry per CONTRACT §2) and the probes",
+        "share the 2 cores, so the figures are a floor for the daemon, not a ceiling.",
+        "mosquitto runs with `" + "`, `".join(benchlib.BROKER_EXTRA) + "` (QoS 1 needs a larger",
+        "in-flight window and queue than the defaults of 20 and 1000 per client).", "",
+        "## Broker alone (counting subscriber), 1,000 devices", "",
+        "### QoS 0", "", benchlib.table(rep["broker0"], BROKER_COLS), "",
+        "### QoS 1", "", benchlib.table(rep["broker1"], BROKER_COLS), "",
+        "## needlewatch: highest sustained rate with zero loss, 1,000 devices", "",
+        "Loss = messages the generator sent minus needlewatch_messages_received_total"
+        "{channel=\"telemetry\"} after the queue drained.", "",
+    ]
+    for q in (0, 1):
+        best, rows, why = rep[f"nw{q}"]
+        lines += [f"### QoS {q}: {best['achieved'] if best else 'none'} msg/s ({why})", "",
+                  benchlib.table(rows, benchlib.STEP_COLS), ""]
+    lat_i, lat = rep["lat_idle"], rep["lat_10k"]
+    lines += [
+        "## Alarm latency (unsafe sample published at QoS 1 -> retained alarm topic received)", "",
+        "| background load | probes | alarms received | p50 ms | p99 ms | max ms | daemon CPU % |",
+        "|---|---|---|---|---|---|---|",
+        f"| none | {lat_i['probes']} | {lat_i['received']} | {lat_i['p50_ms']} | "
+        f"{lat_i['p99_ms']} | {lat_i['max_ms']} | – |",
+        f"| {rep['lat_load']['rate']:.0f} msg/s QoS 0, 1,000 devices | {lat['probes']} | "
+        f"{lat['received']} | {lat['p50_ms']} | {lat['p99_ms']} | {lat['max_ms']} | "
+        f"{rep['lat_cpu']} |", "",
+        "## /metrics with 10,000 devices (each with an open session)", "",
+        "| devices | load msg/s | scrape median ms | scrape max ms | bytes | samples | "
+        "daemon CPU % | daemon RSS MiB | idle RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| 10,000 | {rep['big_load']['rate']:.0f} | {rep['scrape_10k']['median_ms']} | "
+        f"{rep['scrape_10k']['max_ms']} | {rep['scrape_10k']['bytes']} | "
+        f"{rep['scrape_10k']['series']} | {rep['scrape_10k']['cpu_pct_during_load']} | "
+        f"{rep['big_rss']} | {rep['idle_rss']} |", "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
