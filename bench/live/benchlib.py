@@ -17,10 +17,10 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import nwtest  # noqa: E402
 
 PY = sys.executable
-# The C++ generator (target nw-mqtt-load, built by scripts/bench) when given, else the Python
-# one; both take the same flags and print the same JSON.
-LOAD = ([os.environ["NW_LOAD_BIN"]] if os.environ.get("NW_LOAD_BIN")
-        else [PY, os.path.join(ROOT, "bench", "live", "mqttload.py")])
+# The load generator and counting subscriber (target nw-mqtt-load, bench/live/mqtt_load.cc),
+# built and passed in by scripts/bench.
+LOAD = [os.environ.get("NW_LOAD_BIN") or os.path.join(ROOT, "build", "integration-rel", "bench",
+                                                      "live", "nw-mqtt-load")]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # QoS 1 needs room in the broker: the defaults (20 in flight, 1000 queued per client) throttle a
 # single subscriber to a few thousand messages per second and drop the rest of a burst.
@@ -30,10 +30,6 @@ BROKER_EXTRA = ["max_inflight_messages 1000", "max_queued_messages 1000000",
 
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
-
-
-def load_generator():
-    return os.path.relpath(LOAD[-1], ROOT) if LOAD[-1].startswith(ROOT) else LOAD[-1]
 
 
 def machine():

@@ -1,7 +1,6 @@
 // nw-mqtt-load: an MQTT 3.1.1 load generator and counting subscriber on raw sockets, for the
-// live and peer benchmarks (bench/live, bench/peers via scripts/bench). The same interface and
-// JSON output as bench/live/mqttload.py, which it replaces where it is built (the Python one
-// tops out near 10,000 msg/s on a shared 2-core machine).
+// live and peer benchmarks (bench/live, bench/peers via scripts/bench). C++ because a Python
+// generator topped out near 10,000 msg/s on the shared 2-core machine.
 //
 //   nw-mqtt-load pub --port P --devices N --rate R --qos Q --duration S [--inflight W]
 //                    [--clinic C] [--prefix X]
