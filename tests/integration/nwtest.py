@@ -200,7 +200,9 @@ class Child:
             if nofile:
                 import resource
 
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+                n = nofile if hard == resource.RLIM_INFINITY else min(nofile, hard)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
 
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
