@@ -36,7 +36,7 @@ struct EngineOptions {
   // Topic root: device topics are {root}/{clinic}/device/{device}/… .
   std::string topic_root = "clinic";
   // A device with no open session and no active or latched alarm is forgotten after this long
-  // without any message (bounds memory with a changing fleet).
+  // without any accepted message (bounds memory with a changing fleet). <= 0: never.
   TimeNs evict_idle_after = 3600LL * kNsPerSec;
 };
 
@@ -120,10 +120,13 @@ class Engine {
   // Fires every deadline at or before `now` (the daemon's tick).
   void AdvanceTo(TimeNs now, Sink& sink);
 
-  // The earliest pending deadline, if any (so the daemon can arm a timer for it).
+  // The earliest pending deadline, if any (so the daemon can arm a timer for it). It may be
+  // earlier than the next real transition (stale and eviction timers are extended lazily);
+  // AdvanceTo at that time is then harmless and moves the deadline on. Never later.
   std::optional<TimeNs> NextDeadline() const;
 
-  // Acknowledges alarm `alarm` of device (clinic, device) at `now` (CONTRACT §3).
+  // Acknowledges alarm `alarm` of device (clinic, device) at `now` (CONTRACT §3). Fires due
+  // deadlines first, like every call. Semantics: ../../../README.md ("Engine semantics").
   AckResult Acknowledge(std::string_view clinic, std::string_view device, AlarmKind alarm,
                         TimeNs now, Sink& sink);
 
