@@ -1,0 +1,356 @@
+#include "transport.h"
+
+#include <mqtt/async_client.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace needlewatch::sim {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Paho names the schemes tcp:// and ssl://; the project's flags say mqtt:// and mqtts://.
+std::string PahoUri(const std::string& url) {
+  if (url.rfind("mqtt://", 0) == 0) return "tcp://" + url.substr(7);
+  if (url.rfind("mqtts://", 0) == 0) return "ssl://" + url.substr(8);
+  return url;
+}
+
+// Clean (no stored session) connect options for one MQTT version.
+mqtt::connect_options CleanConnectOptions(int version) {
+  mqtt::connect_options opts;
+  opts.set_mqtt_version(version);
+  if (version == MQTTVERSION_5) {
+    opts.set_clean_start(true);
+  } else {
+    opts.set_clean_session(true);
+  }
+  return opts;
+}
+
+}  // namespace
+
+struct Transport::Impl {
+  struct Conn {
+    std::unique_ptr<mqtt::async_client> client;
+    std::string client_id;
+    int device = -1;  // per-device mode: the device; shared: -1
+    mqtt::connect_options options;
+    std::atomic<int> inflight{0};
+    std::atomic<bool> connected{false};
+    std::atomic<bool> dropped{false};  // the simulator dropped it on purpose
+    std::atomic<bool> taking_over{false};  // a Drop() helper still holds the client ID
+    // Guarded by Impl::mu:
+    bool connecting = false;
+    std::vector<int> waiting;  // shared mode: devices waiting for this connection
+  };
+
+  // Completes publishes: frees the in-flight slot, counts failures.
+  class PublishListener : public mqtt::iaction_listener {
+   public:
+    explicit PublishListener(Impl* impl) : impl_(impl) {}
+    void on_success(const mqtt::token& tok) override {
+      static_cast<Conn*>(tok.get_user_context())->inflight.fetch_sub(1);
+    }
+    void on_failure(const mqtt::token& tok) override {
+      static_cast<Conn*>(tok.get_user_context())->inflight.fetch_sub(1);
+      impl_->failed.fetch_add(1);
+    }
+
+   private:
+    Impl* impl_;
+  };
+
+  class ConnectListener : public mqtt::iaction_listener {
+   public:
+    explicit ConnectListener(Impl* impl) : impl_(impl) {}
+    void on_success(const mqtt::token& tok) override {
+      impl_->OnConnected(static_cast<Conn*>(tok.get_user_context()));
+    }
+    void on_failure(const mqtt::token& tok) override {
+      Conn* c = static_cast<Conn*>(tok.get_user_context());
+      impl_->connect_failures.fetch_add(1);
+      std::lock_guard lock(impl_->mu);
+      c->connecting = false;
+      impl_->retry.push_back({c, Clock::now()});
+    }
+
+   private:
+    Impl* impl_;
+  };
+
+  Impl(TransportOptions o, std::vector<std::string> ids)
+      : options(std::move(o)), server(PahoUri(options.url)), device_ids(std::move(ids)),
+        publish_listener(this), connect_listener(this) {}
+
+  Conn& Make(const std::string& client_id, int device) {
+    auto c = std::make_unique<Conn>();
+    c->client_id = client_id;
+    c->device = device;
+    const int version = options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    c->client = std::make_unique<mqtt::async_client>(server, client_id,
+                                                     mqtt::create_options(version));
+    c->options = CleanConnectOptions(version);
+    c->options.set_keep_alive_interval(std::chrono::seconds(20));
+    c->options.set_connect_timeout(std::chrono::seconds(5));
+    c->options.set_automatic_reconnect(false);
+    Conn* raw = c.get();
+    auto lost = [this, raw] {
+      raw->connected.store(false);
+      if (!raw->dropped.load()) connections_lost.fetch_add(1);
+    };
+    c->client->set_connection_lost_handler([lost](const std::string&) { lost(); });
+    c->client->set_disconnected_handler([lost](const mqtt::properties&, mqtt::ReasonCode) {
+      lost();
+    });
+    conns.push_back(std::move(c));
+    return *raw;
+  }
+
+  void StartConnect(Conn& c) {
+    {
+      std::lock_guard lock(mu);
+      if (c.connecting) return;
+      if (c.taking_over.load()) {  // reconnect once the takeover helper has left
+        retry.push_back({&c, Clock::now()});
+        return;
+      }
+      c.connecting = true;
+    }
+    try {
+      c.client->connect(c.options, &c, connect_listener);
+    } catch (const mqtt::exception&) {
+      connect_failures.fetch_add(1);
+      std::lock_guard lock(mu);
+      c.connecting = false;
+      retry.push_back({&c, Clock::now()});
+    }
+  }
+
+  void OnConnected(Conn* c) {
+    c->dropped.store(false);
+    c->connected.store(true);
+    std::lock_guard lock(mu);
+    c->connecting = false;
+    if (c->device >= 0) {
+      up.push_back(c->device);
+    } else {
+      up.insert(up.end(), c->waiting.begin(), c->waiting.end());
+      c->waiting.clear();
+    }
+  }
+
+  Conn* ConnOf(int device) {
+    if (options.per_device) {
+      const auto it = by_device.find(device);
+      return it == by_device.end() ? nullptr : it->second;
+    }
+    return conns.empty() ? nullptr
+                         : conns[static_cast<std::size_t>(device) % conns.size()].get();
+  }
+
+  TransportOptions options;
+  std::string server;
+  std::vector<std::string> device_ids;
+  std::vector<std::unique_ptr<Conn>> conns;
+  std::unordered_map<int, Conn*> by_device;  // per-device mode
+  PublishListener publish_listener;
+  ConnectListener connect_listener;
+
+  std::mutex mu;  // guards `up`, `retry` and Conn::connecting/waiting
+  std::vector<int> up;
+  std::vector<std::pair<Conn*, Clock::time_point>> retry;
+
+  std::vector<std::thread> helpers;  // Drop() takeovers; joined in Shutdown
+
+  std::atomic<std::uint64_t> published{0}, failed{0}, connect_failures{0}, connections_lost{0},
+      backpressure_waits{0};
+};
+
+Transport::Transport(TransportOptions options, std::vector<std::string> device_ids)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(device_ids))) {}
+
+Transport::~Transport() {
+  for (std::thread& t : impl_->helpers) t.join();
+}
+
+bool Transport::Start(std::chrono::milliseconds timeout, std::string* error) {
+  Impl& m = *impl_;
+  if (m.server.rfind("tcp://", 0) != 0) {
+    *error = "--mqtt.url \"" + m.options.url + "\": expected mqtt://host:port";
+    return false;
+  }
+  if (m.options.per_device) return true;
+  try {
+    for (int i = 0; i < m.options.shared_connections; ++i) {
+      m.StartConnect(m.Make(m.options.client_id_prefix + "-s" + std::to_string(i), -1));
+    }
+  } catch (const mqtt::exception& e) {
+    *error = std::string("MQTT client: ") + e.what();
+    return false;
+  }
+  const auto deadline = Clock::now() + timeout;
+  for (auto& c : m.conns) {
+    while (!c->connected.load()) {
+      if (Clock::now() > deadline) {
+        *error = "cannot connect to " + m.options.url + " within " +
+                 std::to_string(timeout.count()) + " ms";
+        return false;
+      }
+      std::vector<int> ignored;
+      Poll(ignored);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  return true;
+}
+
+void Transport::Connect(int device, const std::string& will_topic,
+                        const std::string& will_payload) {
+  Impl& m = *impl_;
+  if (!m.options.per_device) {
+    Impl::Conn* c = m.ConnOf(device);
+    std::lock_guard lock(m.mu);
+    if (c->connected.load()) {
+      m.up.push_back(device);
+    } else {
+      c->waiting.push_back(device);
+    }
+    return;
+  }
+  Impl::Conn* c = m.ConnOf(device);
+  try {
+    if (c == nullptr) {
+      c = &m.Make(m.options.client_id_prefix + "-" +
+                      m.device_ids[static_cast<std::size_t>(device)],
+                  device);
+      m.by_device[device] = c;
+    }
+    // The Will carries the time of this connect (CONTRACT §2: fixed at connect time).
+    c->options.set_will(mqtt::will_options(will_topic, will_payload, 1, true));
+  } catch (const mqtt::exception&) {
+    m.connect_failures.fetch_add(1);
+    return;
+  }
+  m.StartConnect(*c);
+}
+
+bool Transport::Publish(int device, const std::string& topic, const std::string& payload,
+                        int qos, bool retain) {
+  Impl& m = *impl_;
+  Impl::Conn* c = m.ConnOf(device);
+  if (c == nullptr || !c->connected.load()) {
+    m.failed.fetch_add(1);
+    return false;
+  }
+  // Bounded in flight: wait for Paho's send thread to catch up (bounded to 5 s, after which
+  // the connection is taken as stuck and the message counted as failed).
+  if (c->inflight.load() >= m.options.max_inflight) {
+    m.backpressure_waits.fetch_add(1);
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (c->inflight.load() >= m.options.max_inflight) {
+      if (!c->connected.load() || Clock::now() > deadline) {
+        m.failed.fetch_add(1);
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  c->inflight.fetch_add(1);
+  try {
+    c->client->publish(topic, payload.data(), payload.size(), qos, retain, c,
+                       m.publish_listener);
+  } catch (const mqtt::exception&) {
+    c->inflight.fetch_sub(1);
+    m.failed.fetch_add(1);
+    return false;
+  }
+  m.published.fetch_add(1);
+  return true;
+}
+
+void Transport::Drop(int device) {
+  Impl& m = *impl_;
+  Impl::Conn* c = m.ConnOf(device);
+  if (c == nullptr || !m.options.per_device) return;
+  c->dropped.store(true);
+  // Mark it down at once so no publish races the takeover; Paho reports the loss later.
+  c->connected.store(false);
+  c->taking_over.store(true);
+  // The takeover runs on its own thread: a Paho connect can take a second, and the loop must
+  // keep every other device on time meanwhile.
+  m.helpers.emplace_back([&m, c, id = c->client_id] {
+    try {
+      const int version = m.options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+      mqtt::async_client helper(m.server, id, mqtt::create_options(version));
+      helper.connect(CleanConnectOptions(version))->wait_for(std::chrono::seconds(5));
+      helper.disconnect()->wait_for(std::chrono::seconds(5));
+    } catch (const mqtt::exception&) {
+      m.connect_failures.fetch_add(1);
+    }
+    c->taking_over.store(false);
+  });
+}
+
+void Transport::Poll(std::vector<int>& out) {
+  Impl& m = *impl_;
+  std::vector<Impl::Conn*> again;
+  {
+    std::lock_guard lock(m.mu);
+    out.insert(out.end(), m.up.begin(), m.up.end());
+    m.up.clear();
+    const auto now = Clock::now();
+    for (auto it = m.retry.begin(); it != m.retry.end();) {
+      if (now - it->second >= std::chrono::seconds(1)) {
+        again.push_back(it->first);
+        it = m.retry.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Impl::Conn* c : again) m.StartConnect(*c);
+}
+
+void Transport::Shutdown(std::chrono::milliseconds timeout) {
+  Impl& m = *impl_;
+  for (std::thread& t : m.helpers) t.join();
+  m.helpers.clear();
+  const auto deadline = Clock::now() + timeout;
+  for (auto& c : m.conns) {
+    while (c->connected.load() && c->inflight.load() > 0 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  std::vector<mqtt::token_ptr> tokens;
+  for (auto& c : m.conns) {
+    if (!c->connected.load()) continue;
+    c->dropped.store(true);  // an orderly end, not a lost connection
+    try {
+      tokens.push_back(c->client->disconnect());
+    } catch (const mqtt::exception&) {
+    }
+  }
+  for (auto& t : tokens) {
+    try {
+      t->wait_for(std::chrono::seconds(5));
+    } catch (const mqtt::exception&) {
+    }
+  }
+}
+
+TransportStats Transport::stats() const {
+  const Impl& m = *impl_;
+  TransportStats s;
+  s.published = m.published.load();
+  s.failed = m.failed.load();
+  s.connect_failures = m.connect_failures.load();
+  s.connections_lost = m.connections_lost.load();
+  s.backpressure_waits = m.backpressure_waits.load();
+  return s;
+}
+
+}  // namespace needlewatch::sim
