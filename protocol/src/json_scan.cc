@@ -1,5 +1,6 @@
 #include "json_scan.h"
 
+#include <cassert>
 #include <charconv>
 #include <cstring>
 #include <system_error>
@@ -31,11 +32,14 @@ long ReadHex4(const unsigned char* p) {
 
 }  // namespace
 
-JsonScanner::JsonScanner(std::string_view input, char* scratch, std::size_t scratch_size)
+JsonScanner::JsonScanner(std::string_view input, char* scratch,
+                         [[maybe_unused]] std::size_t scratch_size)
     : p_(reinterpret_cast<const unsigned char*>(input.data())),
       end_(reinterpret_cast<const unsigned char*>(input.data()) + input.size()),
-      scratch_(scratch),
-      scratch_size_(scratch_size) {}
+      scratch_(scratch) {
+  // Unescaped strings are never longer than their literals, so this bounds every write.
+  assert(scratch_size >= input.size());
+}
 
 void JsonScanner::SkipWhitespace() {
   while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;

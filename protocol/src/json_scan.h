@@ -44,7 +44,8 @@ class JsonMemberSink {
 
 class JsonScanner {
  public:
-  // `scratch` must hold at least input.size() bytes and outlive the views handed to the sink.
+  // REQUIRES: `scratch` holds at least input.size() bytes (asserted) and outlives the views
+  // handed to the sink.
   JsonScanner(std::string_view input, char* scratch, std::size_t scratch_size);
 
   // Scans the whole input as one JSON object. Returns nullptr on success, else a static
@@ -69,7 +70,6 @@ class JsonScanner {
   const unsigned char* end_;
   char* scratch_;
   std::size_t scratch_used_ = 0;
-  std::size_t scratch_size_;
   // Keys of every open object, innermost last; trivially constructible so that a scanner costs
   // nothing to create (only the first key_count_ entries are ever read).
   struct KeyRef {
