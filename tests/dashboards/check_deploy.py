@@ -4,6 +4,8 @@
     check_deploy.py systemd             systemd-analyze verify deploy/systemd/needlewatch.service
     check_deploy.py dockerfile          docker/Dockerfile: stages, user, entrypoint, packages
     check_deploy.py docker-prometheus   promtool check config on docker/prometheus.yml + rules
+    check_deploy.py runbooks            every alert rule has summary/description/runbook and a
+                                        severity, and its runbook section exists in the README
 
 Each exits 0 when the check passes and prints what is wrong otherwise. Standard library only.
 """
@@ -121,9 +123,46 @@ def check_docker_prometheus():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def github_anchor(heading):
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def check_runbooks():
+    rules_path = os.path.join(ROOT, "dashboards", "prometheus", "rules.yml")
+    readme_path = os.path.join(ROOT, "dashboards", "README.md")
+    rules = open(rules_path, encoding="utf-8").read()
+    readme = open(readme_path, encoding="utf-8").read()
+    anchors = {github_anchor(h) for h in re.findall(r"(?m)^#+\s+(.*)$", readme)}
+    # Split into one chunk per rule (the YAML is ours and regular: "- alert:" starts a rule).
+    chunks = re.split(r"(?m)^\s+- alert:\s*", rules)[1:]
+    errors = []
+    for chunk in chunks:
+        name = chunk.split()[0]
+        for key in ("summary", "description", "runbook"):
+            if not re.search(rf"(?m)^\s+{key}:\s*\S", chunk):
+                errors.append(f"{name}: no {key} annotation")
+        if not re.search(r"(?m)^\s+(severity:\s*\w+|expr:.*needlewatch_alarms_active)", chunk):
+            errors.append(f"{name}: no severity label (and not a device alarm carrying one)")
+        m = re.search(r"runbook:\s*'dashboards/README\.md#([\w-]+)'", chunk)
+        if not m:
+            errors.append(f"{name}: runbook must be 'dashboards/README.md#<section>'")
+        elif m.group(1) not in anchors:
+            errors.append(f"{name}: README has no section #{m.group(1)}")
+        elif m.group(1) != name.lower():
+            errors.append(f"{name}: runbook #{m.group(1)} is not the rule's own section")
+    for e in errors:
+        print(e)
+    if not chunks:
+        print(f"{rules_path}: no alert rules found")
+        return 1
+    if not errors:
+        print(f"OK: {len(chunks)} rules, each with its runbook section")
+    return 1 if errors else 0
+
+
 def main():
     checks = {"systemd": check_systemd, "dockerfile": check_dockerfile,
-              "docker-prometheus": check_docker_prometheus}
+              "docker-prometheus": check_docker_prometheus, "runbooks": check_runbooks}
     if len(sys.argv) != 2 or sys.argv[1] not in checks:
         print(f"usage: {sys.argv[0]} {{{'|'.join(checks)}}}", file=sys.stderr)
         return 2
