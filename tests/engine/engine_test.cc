@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 #include "engine_test_util.h"
@@ -148,6 +149,23 @@ TEST(EngineClock, TimeNeverGoesBackwards) {
   EXPECT_EQ(h.engine.now(), Sec(5));
   ASSERT_EQ(h.sink.alarms.size(), 1u);
   EXPECT_EQ(h.sink.alarms[0].raised_at, Sec(5));
+}
+
+TEST(EngineClock, HugeConfiguredDurationsNeverFireAndNeverOverflow) {
+  Limits limits = TestLimits();
+  for (auto& [name, z] : limits.zones) {
+    z.stale_after = std::numeric_limits<TimeNs>::max();
+    z.session_max_duration = std::numeric_limits<TimeNs>::max();
+    z.session_warn_after = std::numeric_limits<TimeNs>::max() - 1;
+    z.speed.for_ns = std::numeric_limits<TimeNs>::max();
+  }
+  EngineOptions options;
+  options.evict_idle_after = std::numeric_limits<TimeNs>::max();
+  Harness h(limits, options);
+  h.Tel(Sec(0), 0.2, 500);
+  h.Advance(Sec(1e9));
+  EXPECT_THAT(h.sink.AlarmLines(), IsEmpty());
+  EXPECT_EQ(h.engine.device_count(), 1u);
 }
 
 TEST(EngineOrder, SameInstantDeadlinesFireInInsertionOrder) {

@@ -52,6 +52,15 @@ constexpr std::size_t kSampleRuleCount = 3;  // depth_exceeded, depth_warning, s
 
 constexpr std::size_t Index(AlarmKind k) { return static_cast<std::size_t>(k); }
 
+// t + d without overflow: absurd configured durations push a deadline to the end of time.
+constexpr TimeNs AddSat(TimeNs t, TimeNs d) {
+  constexpr TimeNs kMax = std::numeric_limits<TimeNs>::max();
+  constexpr TimeNs kMin = std::numeric_limits<TimeNs>::min();
+  if (d > 0 && t > kMax - d) return kMax;
+  if (d < 0 && t < kMin - d) return kMin;
+  return t + d;
+}
+
 // Assigns small stable ids to strings; names stay valid (and their views stable) for the
 // lifetime of the interner.
 class Interner {
@@ -359,10 +368,10 @@ void Engine::Impl::HandleDeadline(std::uint32_t slot, TimerKind kind, TimeNs at,
     case kTimerStale: {
       if (!d.session_open || !d.online || IsActive(d, AlarmKind::kTelemetryStale)) return;
       const TimeNs stale_after = Zone(d.session_zone).stale_after;
-      const TimeNs deadline = d.stale_base + stale_after;
+      const TimeNs deadline = AddSat(d.stale_base, stale_after);
       // Strictly more than stale_after: the entry sits at deadline + 1 ns.
-      if (deadline + 1 > at) {
-        Arm(slot, kTimerStale, deadline + 1);  // telemetry moved the base since arming
+      if (AddSat(deadline, 1) > at) {
+        Arm(slot, kTimerStale, AddSat(deadline, 1));  // telemetry moved the base since arming
         return;
       }
       const double seconds = NsToSeconds(stale_after);
@@ -371,7 +380,7 @@ void Engine::Impl::HandleDeadline(std::uint32_t slot, TimerKind kind, TimeNs at,
     }
     case kTimerEvict: {
       if (Busy(d)) return;  // re-armed by MaybeArmEviction once it is idle again
-      const TimeNs due = d.last_message_at + options_.evict_idle_after;
+      const TimeNs due = AddSat(d.last_message_at, options_.evict_idle_after);
       if (due > at) {
         Arm(slot, kTimerEvict, due);
         return;
@@ -392,7 +401,7 @@ bool Engine::Impl::Busy(const Device& d) const {
 void Engine::Impl::MaybeArmEviction(std::uint32_t slot) {
   Device& d = devices_[slot];
   if (options_.evict_idle_after <= 0 || (d.armed & (1U << kTimerEvict)) != 0 || Busy(d)) return;
-  Arm(slot, kTimerEvict, d.last_message_at + options_.evict_idle_after);
+  Arm(slot, kTimerEvict, AddSat(d.last_message_at, options_.evict_idle_after));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -615,7 +624,7 @@ void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, bool o
       return;
     }
     p = Pending{now, value, limit, zone, true};
-    Arm(slot, static_cast<TimerKind>(kind), now + for_ns);
+    Arm(slot, static_cast<TimerKind>(kind), AddSat(now, for_ns));
     return;
   }
   if (p.active) {
@@ -709,8 +718,8 @@ void Engine::Impl::OpenSession(std::uint32_t slot, std::string_view session, std
   ++c.sessions_active;
 
   const ZoneLimits& z = Zone(zone);
-  if (z.session_warn_after) Arm(slot, kTimerOvertimeWarn, now + *z.session_warn_after);
-  Arm(slot, kTimerOvertime, now + z.session_max_duration);
+  if (z.session_warn_after) Arm(slot, kTimerOvertimeWarn, AddSat(now, *z.session_warn_after));
+  Arm(slot, kTimerOvertime, AddSat(now, z.session_max_duration));
   ArmStaleIfNeeded(slot);
 
   SessionEvent e;
@@ -772,7 +781,7 @@ void Engine::Impl::ArmStaleIfNeeded(std::uint32_t slot) {
       IsActive(d, AlarmKind::kTelemetryStale)) {
     return;
   }
-  Arm(slot, kTimerStale, d.stale_base + Zone(d.session_zone).stale_after + 1);
+  Arm(slot, kTimerStale, AddSat(AddSat(d.stale_base, Zone(d.session_zone).stale_after), 1));
 }
 
 void Engine::Impl::CancelPendings(Device& d) {
@@ -917,22 +926,22 @@ void Engine::Impl::SetLimits(Limits limits, TimeNs now_in, Sink& sink) {
     const ZoneLimits& z = Zone(d.session_zone);
     if (!IsActive(d, AlarmKind::kSessionOvertimeWarning)) {
       if (z.session_warn_after) {
-        Arm(slot, kTimerOvertimeWarn, d.started_at + *z.session_warn_after);
+        Arm(slot, kTimerOvertimeWarn, AddSat(d.started_at, *z.session_warn_after));
       } else {
         Disarm(d, kTimerOvertimeWarn);
       }
     }
     if (!IsActive(d, AlarmKind::kSessionOvertime)) {
-      Arm(slot, kTimerOvertime, d.started_at + z.session_max_duration);
+      Arm(slot, kTimerOvertime, AddSat(d.started_at, z.session_max_duration));
     }
     if (d.online && !IsActive(d, AlarmKind::kTelemetryStale)) {
-      Arm(slot, kTimerStale, d.stale_base + z.stale_after + 1);
+      Arm(slot, kTimerStale, AddSat(AddSat(d.stale_base, z.stale_after), 1));
     }
     for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
       const Pending& p = d.pending[k];
       if (!p.active) continue;
       Arm(slot, static_cast<TimerKind>(k),
-          p.t0 + Rule(Zone(p.zone), static_cast<AlarmKind>(k)).for_ns);
+          AddSat(p.t0, Rule(Zone(p.zone), static_cast<AlarmKind>(k)).for_ns));
     }
   }
   FireDue(now, sink);
