@@ -282,6 +282,81 @@ TEST(EngineViews, ClinicsAreVisitedSortedByName) {
   EXPECT_THAT(names, ElementsAre("alpha", "mid", "zeta"));
 }
 
+// A seeded random walk over valid and broken messages, acks, limit changes and time jumps:
+// the engine's views and counters stay consistent with each other throughout.
+TEST(EngineInvariants, CountersAndViewsAgreeUnderARandomWalk) {
+  EngineOptions options;
+  options.evict_idle_after = 20 * kNsPerSec;
+  Harness h(TestLimits(), options);
+  std::uint64_t state = 42;
+  auto next = [&state](std::uint64_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % n;
+  };
+  const char* zones[] = {"cheek", "forehead", "scalp"};
+  TimeNs t = Sec(0);
+  for (int step = 0; step < 4000; ++step) {
+    t += static_cast<TimeNs>(next(1500)) * kNsPerMs;
+    const std::string dev = "d" + std::to_string(next(6));
+    const std::string session = "S" + std::to_string(next(3));
+    switch (next(10)) {
+      case 0: h.Start(t, session, zones[next(3)], dev); break;
+      case 1: h.End(t, session, dev); break;
+      case 2: h.Offline(t, dev); break;
+      case 3: h.Online(t, dev); break;
+      case 4: h.Raw(t, DeviceTopic("c1", dev, "telemetry"), "{\"v\":1,\"seq\":"); break;
+      case 5:
+        h.engine.Acknowledge("c1", dev, kAllAlarmKinds[next(kAlarmKindCount)], t, h.sink);
+        break;
+      case 6:
+        if (next(20) == 0) {
+          Limits l = TestLimits();
+          l.zones[0].second.speed.for_ns = static_cast<TimeNs>(next(3)) * kNsPerSec;
+          h.engine.SetLimits(l, t, h.sink);
+        } else {
+          h.Advance(t);
+        }
+        break;
+      default:
+        h.Tel(t, next(200) / 100.0, static_cast<double>(next(250)), session, zones[next(3)], dev);
+    }
+
+    const Counters& c = h.engine.counters();
+    std::uint64_t received = 0, rejected = 0;
+    for (std::uint64_t n : c.received) received += n;
+    for (std::uint64_t n : c.rejected) rejected += n;
+    ASSERT_EQ(received, c.accepted + rejected) << "step " << step;
+    std::uint64_t open = 0, devices = 0, online = 0;
+    h.engine.ForEachDevice([&](const DeviceView& v) {
+      ++devices;
+      open += v.session_open ? 1 : 0;
+      online += v.online ? 1 : 0;
+    });
+    std::uint64_t active = 0, listed_online = 0, listed_offline = 0;
+    h.engine.ForEachClinic([&](const ClinicStats& s) {
+      active += s.sessions_active;
+      listed_online += s.devices_online;
+      listed_offline += s.devices_offline;
+    });
+    ASSERT_EQ(devices, h.engine.device_count());
+    ASSERT_EQ(open, active) << "step " << step;
+    ASSERT_EQ(c.sessions_started - c.sessions_ended, open);
+    ASSERT_EQ(online, listed_online);
+    ASSERT_EQ(devices - online, listed_offline);
+    h.engine.ForEachAlarm([&](const AlarmView& v) {
+      if (v.state == AlarmState::kLatched) {
+        EXPECT_TRUE(v.cleared_at);
+        EXPECT_EQ(v.severity, Severity::kHigh);
+      }
+    });
+    if (const auto next_deadline = h.engine.NextDeadline()) {
+      ASSERT_GT(*next_deadline, h.engine.now());
+    }
+  }
+  EXPECT_GT(h.engine.counters().sessions_started, 10u);
+  EXPECT_GT(h.sink.alarms.size(), 10u);
+}
+
 TEST(EngineViews, NamesRoundTrip) {
   for (AlarmKind k : kAllAlarmKinds) EXPECT_EQ(ParseAlarmName(AlarmName(k)), k);
   EXPECT_FALSE(ParseAlarmName("nope"));
