@@ -356,15 +356,24 @@ struct McapReader::Impl {
     std::string head;
     Cursor scratch;
     while (pos < size) {
-      if (size - pos < mcap::kRecordPrefixSize || !ReadAt(pos, mcap::kRecordPrefixSize, head)) {
-        skipped += size - pos;
-        Warn("torn record at offset " + std::to_string(pos) + " (" + std::to_string(size - pos) +
-             " bytes skipped)");
+      const std::uint64_t left = size - pos;
+      const std::uint64_t want = std::min<std::uint64_t>(left, mcap::kRecordPrefixSize);
+      if (!ReadAt(pos, want, head)) {
+        skipped += left;
+        Warn("read error at offset " + std::to_string(pos));
         break;
       }
       const auto op = static_cast<std::uint8_t>(head[0]);
+      // Past Data End (even a torn one) come only summary records: no message data is lost.
+      if (op == mcap::kDataEnd || op == mcap::kFooter) break;
+      if (want < mcap::kRecordPrefixSize) {
+        skipped += left;
+        Warn("torn record at offset " + std::to_string(pos) + " (" + std::to_string(left) +
+             " bytes skipped)");
+        break;
+      }
       const std::uint64_t len = mcap::LoadU64(head.data() + 1);
-      const std::uint64_t avail = size - pos - mcap::kRecordPrefixSize;
+      const std::uint64_t avail = left - mcap::kRecordPrefixSize;
       if (op == 0 || len > avail) {
         skipped += size - pos;
         Warn(std::string(op == 0 ? "invalid record" : "torn record") + " at offset " +
@@ -372,7 +381,6 @@ struct McapReader::Impl {
         break;
       }
       const std::uint64_t total = mcap::kRecordPrefixSize + len;
-      if (op == mcap::kDataEnd || op == mcap::kFooter) break;
       if (op == mcap::kChunk || op == mcap::kChannel || op == mcap::kMessage) {
         if (!ReadAt(pos, total, buf)) {
           skipped += size - pos;
