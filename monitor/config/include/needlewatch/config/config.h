@@ -99,12 +99,18 @@ struct LoadResult {
 };
 
 // Loads a configuration file. Unknown keys, wrong types, min > max, warn > max, negative or
-// unit-less durations are errors. Never throws.
+// unit-less durations are errors; all of them are collected. Never throws.
+// A document without `limits:` gets DefaultConfig()'s limits; a `limits:` section replaces
+// them entirely (keys it leaves out take engine::ZoneLimits' built-in values, i.e. CONTRACT §3/§4).
+// `depth_mm.warn: null` and `session.warn_after: null` switch that rule off for a zone.
 LoadResult LoadConfigFile(const std::string& path);
 // The same from text; `name` stands for the file name in error messages.
 LoadResult LoadConfigString(std::string_view yaml, std::string_view name);
 // The built-in configuration: all defaults, limits from the shipped config/limits.yaml.
+// Thread-safe (computed once).
 Config DefaultConfig();
+// The text of config/limits.yaml as embedded at build time.
+std::string_view ShippedLimitsYaml();
 
 // Parses "250ms", "3s", "50m", "1h", "1h30m" into ns; nullopt when malformed or negative.
 std::optional<engine::TimeNs> ParseDuration(std::string_view text);

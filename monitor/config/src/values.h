@@ -1,0 +1,23 @@
+// Internal: scalar parsers of the configuration loader (byte sizes, ports, addresses).
+// ParseDuration is public (config.h). Pure functions; thread-safe.
+#ifndef NEEDLEWATCH_CONFIG_SRC_VALUES_H_
+#define NEEDLEWATCH_CONFIG_SRC_VALUES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace needlewatch::config {
+
+// "64MiB", "1GiB", "500KB", "4096" or "4096B" into bytes; nullopt when malformed or too big.
+std::optional<std::uint64_t> ParseByteSize(std::string_view text);
+// "0".."65535".
+std::optional<int> ParsePort(std::string_view text);
+// "host:port" with a non-empty host and a port 0..65535 (1..65535 unless allow_port_zero).
+bool IsHostPort(std::string_view text, bool allow_port_zero);
+// "mqtt://host[:port]" or "mqtts://host[:port]".
+bool IsMqttUrl(std::string_view text);
+
+}  // namespace needlewatch::config
+
+#endif  // NEEDLEWATCH_CONFIG_SRC_VALUES_H_
