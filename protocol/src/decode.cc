@@ -121,16 +121,18 @@ struct FieldRule {
 };
 
 // Wire order per channel; missing_field and bad_field checks both walk these lists in order.
-constexpr FieldRule kTelemetryRules[] = {
-    {kSeq, Need::kRequired},     {kTs, Need::kRequired},      {kSession, Need::kRequired},
-    {kZone, Need::kRequired},    {kDepthMm, Need::kRequired}, {kSpeedHz, Need::kRequired}};
+constexpr FieldRule kTelemetryRules[] = {{kSeq, Need::kRequired},     {kTs, Need::kRequired},
+                                         {kSession, Need::kRequired}, {kZone, Need::kRequired},
+                                         {kDepthMm, Need::kRequired}, {kSpeedHz, Need::kRequired}};
 // zone is required only for session_start; that is handled in CheckMissing.
-constexpr FieldRule kEventRules[] = {
-    {kSeq, Need::kRequired},     {kTs, Need::kRequired},  {kEventName, Need::kRequired},
-    {kSession, Need::kRequired}, {kZone, Need::kOptional}, {kOperator, Need::kOptional}};
-constexpr FieldRule kStatusRules[] = {
-    {kTs, Need::kRequired},    {kState, Need::kRequired}, {kSeq, Need::kOptional},
-    {kModel, Need::kOptional}, {kFw, Need::kOptional}};
+constexpr FieldRule kEventRules[] = {{kSeq, Need::kRequired},       {kTs, Need::kRequired},
+                                     {kEventName, Need::kRequired}, {kSession, Need::kRequired},
+                                     {kZone, Need::kOptional},      {kOperator, Need::kOptional}};
+constexpr FieldRule kStatusRules[] = {{kTs, Need::kRequired},
+                                      {kState, Need::kRequired},
+                                      {kSeq, Need::kOptional},
+                                      {kModel, Need::kOptional},
+                                      {kFw, Need::kOptional}};
 
 bool IsString(const JsonValue& v) { return v.type == JsonType::kString; }
 
@@ -187,20 +189,31 @@ bool CheckAndStore(Field f, Need need, const JsonValue& v, Decoded& out) {
     case Channel::kTelemetry: {
       Telemetry& t = out.telemetry;
       switch (f) {
-        case kSeq: return ParseU32(v, t.seq);
-        case kTs: return ParseTs(v, t.ts_ms);
-        case kSession: t.session = v.text; return IsString(v) && IsValidId(v.text);
-        case kZone: t.zone = v.text; return IsString(v) && !v.text.empty() && IsCleanText(v.text);
-        case kDepthMm: return ParseRange(v, kMaxDepthMm, t.depth_mm);
-        case kSpeedHz: return ParseRange(v, kMaxSpeedHz, t.speed_hz);
-        default: return true;
+        case kSeq:
+          return ParseU32(v, t.seq);
+        case kTs:
+          return ParseTs(v, t.ts_ms);
+        case kSession:
+          t.session = v.text;
+          return IsString(v) && IsValidId(v.text);
+        case kZone:
+          t.zone = v.text;
+          return IsString(v) && !v.text.empty() && IsCleanText(v.text);
+        case kDepthMm:
+          return ParseRange(v, kMaxDepthMm, t.depth_mm);
+        case kSpeedHz:
+          return ParseRange(v, kMaxSpeedHz, t.speed_hz);
+        default:
+          return true;
       }
     }
     case Channel::kEvent: {
       Event& e = out.event;
       switch (f) {
-        case kSeq: return ParseU32(v, e.seq);
-        case kTs: return ParseTs(v, e.ts_ms);
+        case kSeq:
+          return ParseU32(v, e.seq);
+        case kTs:
+          return ParseTs(v, e.ts_ms);
         case kEventName:
           if (!IsString(v)) return false;
           if (v.text == "session_start") {
@@ -212,21 +225,29 @@ bool CheckAndStore(Field f, Need need, const JsonValue& v, Decoded& out) {
             return true;
           }
           return false;
-        case kSession: e.session = v.text; return IsString(v) && IsValidId(v.text);
+        case kSession:
+          e.session = v.text;
+          return IsString(v) && IsValidId(v.text);
         case kZone:
           // Only meaningful for session_start; ignored (like any unknown field) on session_end.
           if (e.kind != EventKind::kSessionStart) return true;
           e.zone = v.text;
           return IsString(v) && !v.text.empty() && IsCleanText(v.text);
-        case kOperator: e.op = v.text; return IsString(v) && IsValidId(v.text);
-        default: return true;
+        case kOperator:
+          e.op = v.text;
+          return IsString(v) && IsValidId(v.text);
+        default:
+          return true;
       }
     }
     case Channel::kStatus: {
       Status& s = out.status;
       switch (f) {
-        case kSeq: s.has_seq = true; return ParseU32(v, s.seq);
-        case kTs: return ParseTs(v, s.ts_ms);
+        case kSeq:
+          s.has_seq = true;
+          return ParseU32(v, s.seq);
+        case kTs:
+          return ParseTs(v, s.ts_ms);
         case kState:
           if (!IsString(v)) return false;
           if (v.text == "online" || v.text == "offline") {
@@ -234,9 +255,14 @@ bool CheckAndStore(Field f, Need need, const JsonValue& v, Decoded& out) {
             return true;
           }
           return false;
-        case kModel: s.model = v.text; return IsString(v) && IsCleanText(v.text);
-        case kFw: s.fw = v.text; return IsString(v) && IsCleanText(v.text);
-        default: return true;
+        case kModel:
+          s.model = v.text;
+          return IsString(v) && IsCleanText(v.text);
+        case kFw:
+          s.fw = v.text;
+          return IsString(v) && IsCleanText(v.text);
+        default:
+          return true;
       }
     }
     case Channel::kUnknown:
@@ -306,10 +332,17 @@ Reject Decode(Channel channel, std::string_view payload, Decoded& out) {
   }
   Reject r = Reject::kNone;
   switch (channel) {
-    case Channel::kTelemetry: r = CheckFields(kTelemetryRules, fields, out); break;
-    case Channel::kEvent: r = CheckFields(kEventRules, fields, out); break;
-    case Channel::kStatus: r = CheckFields(kStatusRules, fields, out); break;
-    case Channel::kUnknown: break;
+    case Channel::kTelemetry:
+      r = CheckFields(kTelemetryRules, fields, out);
+      break;
+    case Channel::kEvent:
+      r = CheckFields(kEventRules, fields, out);
+      break;
+    case Channel::kStatus:
+      r = CheckFields(kStatusRules, fields, out);
+      break;
+    case Channel::kUnknown:
+      break;
   }
   if (r != Reject::kNone) {
     out.telemetry = Telemetry{};

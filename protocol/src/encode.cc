@@ -91,13 +91,27 @@ void AppendJsonString(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         if (c < 0x20) {
           out.append("\\u00");
@@ -167,8 +181,8 @@ std::string EncodeStatus(const Status& s) {
 }
 
 std::string EncodeAlarm(const AlarmPayload& a) {
-  std::string out = Begin(256 + a.clinic.size() + a.device.size() + a.session.size() +
-                          a.zone.size());
+  std::string out =
+      Begin(256 + a.clinic.size() + a.device.size() + a.session.size() + a.zone.size());
   AppendStringField(out, "alarm", a.alarm);
   AppendStringField(out, "severity", a.severity);
   AppendStringField(out, "state", a.state);

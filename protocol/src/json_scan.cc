@@ -191,8 +191,8 @@ const char* JsonScanner::ParseNumber(JsonValue& value) {
     while (p_ < end_ && IsDigit(*p_)) ++p_;
     value.is_integer = false;
   }
-  value.text = std::string_view(reinterpret_cast<const char*>(start),
-                                static_cast<std::size_t>(p_ - start));
+  value.text =
+      std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p_ - start));
   return nullptr;
 }
 
@@ -247,16 +247,34 @@ const char* JsonScanner::ParseEscapes(const unsigned char* run_start, std::strin
       const unsigned char e = p_[1];
       char simple = 0;
       switch (e) {
-        case '"': simple = '"'; break;
-        case '\\': simple = '\\'; break;
-        case '/': simple = '/'; break;
-        case 'b': simple = '\b'; break;
-        case 'f': simple = '\f'; break;
-        case 'n': simple = '\n'; break;
-        case 'r': simple = '\r'; break;
-        case 't': simple = '\t'; break;
-        case 'u': break;
-        default: return "invalid escape in string";
+        case '"':
+          simple = '"';
+          break;
+        case '\\':
+          simple = '\\';
+          break;
+        case '/':
+          simple = '/';
+          break;
+        case 'b':
+          simple = '\b';
+          break;
+        case 'f':
+          simple = '\f';
+          break;
+        case 'n':
+          simple = '\n';
+          break;
+        case 'r':
+          simple = '\r';
+          break;
+        case 't':
+          simple = '\t';
+          break;
+        case 'u':
+          break;
+        default:
+          return "invalid escape in string";
       }
       if (e != 'u') {
         if (keep) *w++ = simple;

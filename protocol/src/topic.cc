@@ -31,18 +31,22 @@ Channel ChannelFromLevel(std::string_view level) {
 }
 
 bool IsIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '.' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
 }
 
 }  // namespace
 
 std::string_view ChannelName(Channel c) {
   switch (c) {
-    case Channel::kTelemetry: return "telemetry";
-    case Channel::kEvent: return "event";
-    case Channel::kStatus: return "status";
-    case Channel::kUnknown: return "unknown";
+    case Channel::kTelemetry:
+      return "telemetry";
+    case Channel::kEvent:
+      return "event";
+    case Channel::kStatus:
+      return "status";
+    case Channel::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }

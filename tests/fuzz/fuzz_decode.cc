@@ -33,8 +33,8 @@ void Check(bool ok, const char* what) {
 void CheckView(std::string_view v, std::string_view payload, const Decoded& d) {
   if (v.empty()) return;
   const char* s = d.scratch.data();
-  const bool in_payload = v.data() >= payload.data() &&
-                          v.data() + v.size() <= payload.data() + payload.size();
+  const bool in_payload =
+      v.data() >= payload.data() && v.data() + v.size() <= payload.data() + payload.size();
   const bool in_scratch = v.data() >= s && v.data() + v.size() <= s + d.scratch.size();
   Check(in_payload || in_scratch, "view outside payload and scratch");
 }
@@ -102,9 +102,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(t.channel != Channel::kUnknown, "device topic without channel");
   }
   // Non-device topics still exercise the decoder, as telemetry, so every input reaches it.
-  const Channel channel = t.kind == needlewatch::protocol::TopicKind::kDevice
-                              ? t.channel
-                              : Channel::kTelemetry;
+  const Channel channel =
+      t.kind == needlewatch::protocol::TopicKind::kDevice ? t.channel : Channel::kTelemetry;
   static Decoded d;  // 4 KB scratch; static so the harness itself does not allocate it per run
   const Reject r = Decode(channel, payload, d);
   if (r == Reject::kNone) {

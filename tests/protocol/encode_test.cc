@@ -1,10 +1,10 @@
 #include "needlewatch/protocol/encode.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <limits>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "needlewatch/protocol/message.h"
 
@@ -108,10 +108,11 @@ TEST(Encode, AlarmHasTheContractFieldsAndExtensions) {
   a.limit = 0.5;
   a.raised_at = 1795611133.125;
   a.ts = 1795611133.125;
-  EXPECT_EQ(EncodeAlarm(a),
-            R"({"v":1,"alarm":"depth_exceeded","severity":"high","state":"active","clinic":"c017",)"
-            R"("device":"d00042","session":"S-7f3a91","zone":"forehead","value":0.8,"limit":0.5,)"
-            R"("raised_at":1795611133.125,"ts":1795611133.125,"acknowledged":false,"cleared_at":null})");
+  EXPECT_EQ(
+      EncodeAlarm(a),
+      R"({"v":1,"alarm":"depth_exceeded","severity":"high","state":"active","clinic":"c017",)"
+      R"("device":"d00042","session":"S-7f3a91","zone":"forehead","value":0.8,"limit":0.5,)"
+      R"("raised_at":1795611133.125,"ts":1795611133.125,"acknowledged":false,"cleared_at":null})");
 }
 
 TEST(Encode, AlarmWithoutValueSessionOrZoneWritesNull) {
@@ -157,7 +158,9 @@ TEST(AppendJsonString, KeepsValidUtf8AndReplacesInvalidBytes) {
   AppendJsonString(out, "\xc3\xa9\xf0\x9f\x98\x80");
   EXPECT_EQ(out, "\"\xc3\xa9\xf0\x9f\x98\x80\"");
   out.clear();
-  AppendJsonString(out, "a\xff" "b\xc3");
+  AppendJsonString(out,
+                   "a\xff"
+                   "b\xc3");
   EXPECT_EQ(out, R"("a\ufffdb\ufffd")");
   out.clear();
   AppendJsonString(out, "\xed\xa0\x80");  // surrogate: 3 bytes, each replaced

@@ -2,12 +2,12 @@
 // conversion.
 #include "json_scan.h"
 
+#include <gtest/gtest.h>
+
 #include <array>
 #include <cmath>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace needlewatch::protocol::internal {
 namespace {
@@ -31,14 +31,13 @@ const char* Scan(std::string_view in, Recorder& rec) {
 
 TEST(JsonScanner, ReportsTopLevelMembersOnlyInOrder) {
   Recorder rec;
-  ASSERT_EQ(Scan(R"({"a":1,"b\u0021":"x\ty","c":{"d":2},"e":[3],"f":null,"g":true,"h":false})",
-                 rec),
-            nullptr);
+  ASSERT_EQ(
+      Scan(R"({"a":1,"b\u0021":"x\ty","c":{"d":2},"e":[3],"f":null,"g":true,"h":false})", rec),
+      nullptr);
   EXPECT_EQ(rec.keys, (std::vector<std::string>{"a", "b!", "c", "e", "f", "g", "h"}));
   EXPECT_EQ(rec.types, (std::vector<JsonType>{JsonType::kNumber, JsonType::kString,
-                                              JsonType::kObject, JsonType::kArray,
-                                              JsonType::kNull, JsonType::kTrue,
-                                              JsonType::kFalse}));
+                                              JsonType::kObject, JsonType::kArray, JsonType::kNull,
+                                              JsonType::kTrue, JsonType::kFalse}));
   EXPECT_EQ(rec.texts[0], "1");
   EXPECT_EQ(rec.texts[1], "x\ty");
 }
@@ -49,12 +48,12 @@ TEST(JsonScanner, MarksIntegersByTheirToken) {
     bool is_integer = false;
   };
   std::array<char, 64> scratch;
-  for (auto [in, integer] : std::initializer_list<std::pair<std::string_view, bool>>{
-           {R"({"n":1042})", true},
-           {R"({"n":-7})", true},
-           {R"({"n":1042.0})", false},
-           {R"({"n":1.042e3})", false},
-           {R"({"n":1E3})", false}}) {
+  for (auto [in, integer] :
+       std::initializer_list<std::pair<std::string_view, bool>>{{R"({"n":1042})", true},
+                                                                {R"({"n":-7})", true},
+                                                                {R"({"n":1042.0})", false},
+                                                                {R"({"n":1.042e3})", false},
+                                                                {R"({"n":1E3})", false}}) {
     One one;
     JsonScanner scanner(in, scratch.data(), scratch.size());
     ASSERT_EQ(scanner.ScanObject(one), nullptr) << in;

@@ -1,12 +1,12 @@
 // Decode and ParseTopic promise never to allocate: count global operator new calls around them.
 // (Replacing operator new here affects this whole test binary; it only counts.)
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <new>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "needlewatch/protocol/message.h"
 #include "needlewatch/protocol/topic.h"

@@ -1,8 +1,8 @@
 #include "needlewatch/protocol/topic.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace needlewatch::protocol {
 namespace {
@@ -18,63 +18,56 @@ struct TopicCase {
 const std::string kId64(64, 'a');
 const std::string kId65(65, 'a');
 
-void PrintTo(const TopicCase& c, std::ostream* os) { *os << '"' << c.topic << '"'; }
-
-class ParseTopicTest : public ::testing::TestWithParam<TopicCase> {};
-
-TEST_P(ParseTopicTest, ClassifiesTopic) {
-  const TopicCase& c = GetParam();
-  const Topic t = ParseTopic(c.topic);
-  EXPECT_EQ(t.kind, c.kind) << c.topic;
-  EXPECT_EQ(t.channel, c.channel) << c.topic;
-  if (c.kind == TopicKind::kDevice) {
-    EXPECT_EQ(t.clinic, c.clinic);
-    EXPECT_EQ(t.device, c.device);
-  }
-}
-
 using K = TopicKind;
 using C = Channel;
-INSTANTIATE_TEST_SUITE_P(
-    Table, ParseTopicTest,
-    ::testing::Values(
-        // Device channels.
-        TopicCase{"clinic/c017/device/d00042/telemetry", K::kDevice, C::kTelemetry, "c017",
-                  "d00042"},
-        TopicCase{"clinic/c017/device/d00042/event", K::kDevice, C::kEvent, "c017", "d00042"},
-        TopicCase{"clinic/c017/device/d00042/status", K::kDevice, C::kStatus, "c017", "d00042"},
-        TopicCase{"clinic/A-Z_a.z-09/device/x/telemetry", K::kDevice, C::kTelemetry,
-                  "A-Z_a.z-09", "x"},
-        // The monitor's own topics: ignored.
-        TopicCase{"clinic/c017/device/d00042/alarm/depth_exceeded", K::kOwn, C::kUnknown, "", ""},
-        TopicCase{"clinic/c017/device/d00042/command", K::kOwn, C::kUnknown, "", ""},
-        TopicCase{"needlewatch/nw-1/status", K::kOwn, C::kUnknown, "", ""},
-        TopicCase{"needlewatch/anything/else", K::kOwn, C::kUnknown, "", ""},
-        // Bad: wrong root, levels, IDs. Channel still taken from the last level.
-        TopicCase{"clinics/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"Clinic/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"/clinic/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"clinic/c017/devices/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"clinic/c017/device/d00042", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"clinic/c017/device/d00042/telemetry/x", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"clinic/c017/device/d00042/telemetry/", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"clinic/c017/device/d00042/x/telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"clinic//device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"clinic/c017/device//telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"clinic/+/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"clinic/c017/device/#/telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"clinic/c017/device/d+/status", K::kBad, C::kStatus, "", ""},
-        TopicCase{"clinic/c 17/device/d00042/event", K::kBad, C::kEvent, "", ""},
-        TopicCase{"clinic/c017/device/d\xc3\xa9/event", K::kBad, C::kEvent, "", ""},
-        TopicCase{"clinic/c017/device/d00042/Telemetry", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"clinic/c017/device/d00042/alarm", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"clinic/c017/device/d00042/alarm/x/y", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"clinic/c017/device/d00042/command/x", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"clinic", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"clinic/", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"", K::kBad, C::kUnknown, "", ""},
-        TopicCase{"telemetry", K::kBad, C::kTelemetry, "", ""},
-        TopicCase{"needlewatch", K::kBad, C::kUnknown, "", ""}));
+const TopicCase kTopicCases[] = {
+    // Device channels.
+    TopicCase{"clinic/c017/device/d00042/telemetry", K::kDevice, C::kTelemetry, "c017", "d00042"},
+    TopicCase{"clinic/c017/device/d00042/event", K::kDevice, C::kEvent, "c017", "d00042"},
+    TopicCase{"clinic/c017/device/d00042/status", K::kDevice, C::kStatus, "c017", "d00042"},
+    TopicCase{"clinic/A-Z_a.z-09/device/x/telemetry", K::kDevice, C::kTelemetry, "A-Z_a.z-09", "x"},
+    // The monitor's own topics: ignored.
+    TopicCase{"clinic/c017/device/d00042/alarm/depth_exceeded", K::kOwn, C::kUnknown, "", ""},
+    TopicCase{"clinic/c017/device/d00042/command", K::kOwn, C::kUnknown, "", ""},
+    TopicCase{"needlewatch/nw-1/status", K::kOwn, C::kUnknown, "", ""},
+    TopicCase{"needlewatch/anything/else", K::kOwn, C::kUnknown, "", ""},
+    // Bad: wrong root, levels, IDs. Channel still taken from the last level.
+    TopicCase{"clinics/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"Clinic/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"/clinic/c017/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"clinic/c017/devices/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"clinic/c017/device/d00042", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"clinic/c017/device/d00042/telemetry/x", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"clinic/c017/device/d00042/telemetry/", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"clinic/c017/device/d00042/x/telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"clinic//device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"clinic/c017/device//telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"clinic/+/device/d00042/telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"clinic/c017/device/#/telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"clinic/c017/device/d+/status", K::kBad, C::kStatus, "", ""},
+    TopicCase{"clinic/c 17/device/d00042/event", K::kBad, C::kEvent, "", ""},
+    TopicCase{"clinic/c017/device/d\xc3\xa9/event", K::kBad, C::kEvent, "", ""},
+    TopicCase{"clinic/c017/device/d00042/Telemetry", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"clinic/c017/device/d00042/alarm", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"clinic/c017/device/d00042/alarm/x/y", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"clinic/c017/device/d00042/command/x", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"clinic", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"clinic/", K::kBad, C::kUnknown, "", ""}, TopicCase{"", K::kBad, C::kUnknown, "", ""},
+    TopicCase{"telemetry", K::kBad, C::kTelemetry, "", ""},
+    TopicCase{"needlewatch", K::kBad, C::kUnknown, "", ""}};
+
+TEST(ParseTopic, TableOfDeviceOwnAndBadTopics) {
+  for (const TopicCase& c : kTopicCases) {
+    SCOPED_TRACE(c.topic);
+    const Topic t = ParseTopic(c.topic);
+    EXPECT_EQ(t.kind, c.kind);
+    EXPECT_EQ(t.channel, c.channel);
+    if (c.kind == TopicKind::kDevice) {
+      EXPECT_EQ(t.clinic, c.clinic);
+      EXPECT_EQ(t.device, c.device);
+    }
+  }
+}
 
 TEST(ParseTopic, AcceptsIdsOf64CharsAndRejects65) {
   EXPECT_EQ(ParseTopic("clinic/" + kId64 + "/device/" + kId64 + "/telemetry").kind, K::kDevice);
