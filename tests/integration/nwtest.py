@@ -74,10 +74,15 @@ class WaitTimeout(AssertionError):
     """A bounded wait ran out. An AssertionError, so unittest reports it as a failure."""
 
 
+class GiveUp(AssertionError):
+    """Raised by a wait_until predicate to fail at once (e.g. the process it waits for died)."""
+
+
 def wait_until(pred, timeout=10.0, what="condition", interval=0.02):
     """Polls pred() until it returns something truthy (returned) or `timeout` seconds pass.
 
-    Exceptions from pred() count as "not yet" until the deadline; the last one is reported.
+    Exceptions from pred() count as "not yet" until the deadline (the last one is reported),
+    except GiveUp, which ends the wait at once.
     """
     deadline = time.monotonic() + timeout
     last_exc = None
@@ -87,6 +92,8 @@ def wait_until(pred, timeout=10.0, what="condition", interval=0.02):
             if value:
                 return value
             last_exc = None
+        except GiveUp:
+            raise
         except Exception as e:  # noqa: BLE001 - a probe that is not ready yet
             last_exc = e
         if time.monotonic() >= deadline:
@@ -753,7 +760,7 @@ class Daemon(Service):
     def wait_ready(self, timeout=30.0):
         def ready():
             if not self.child.running():
-                raise AssertionError(f"{self.name} exited with {self.child.proc.returncode}")
+                raise GiveUp(f"{self.name} exited with {self.child.proc.returncode}")
             return self.http("GET", "/readyz")[0] == 200
         try:
             wait_until(ready, timeout, f"{self.name} /readyz 200")
