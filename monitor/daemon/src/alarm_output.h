@@ -1,0 +1,48 @@
+// What the daemon publishes for engine alarm transitions (CONTRACT §1, §3): the retained
+// alarm state, the optional `halt` interlock command, and the monitor's own alarms and
+// status. Pure functions; thread-safe.
+#ifndef NEEDLEWATCH_DAEMON_ALARM_OUTPUT_H_
+#define NEEDLEWATCH_DAEMON_ALARM_OUTPUT_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "needlewatch/engine/events.h"
+#include "needlewatch/engine/types.h"
+
+namespace needlewatch::daemon {
+
+// One MQTT message to send.
+struct Publication {
+  std::string topic;
+  std::string payload;
+  int qos = 1;
+  bool retain = false;
+};
+
+// The retained QoS 1 message on {root}/{clinic}/device/{device}/alarm/{alarm} with the
+// CONTRACT §3 payload; `ts` is the transition time.
+Publication AlarmPublication(std::string_view root, const engine::AlarmEvent& e);
+
+// The `halt` command on {root}/{clinic}/device/{device}/command (QoS 1, not retained) when
+// `e` is a raise whose severity is in `severities`; nullopt otherwise.
+std::optional<Publication> HaltPublication(std::string_view root, const engine::AlarmEvent& e,
+                                           const std::vector<engine::Severity>& severities);
+
+// The monitor's own fault alarms (recorder_dropping, audit_log_failing) on
+// needlewatch/{instance}/alarm/{name}: the device alarm shape minus clinic/device/session,
+// retained QoS 1. `active` false publishes state "cleared" with cleared_at = ts.
+Publication MonitorAlarmPublication(std::string_view instance, std::string_view name,
+                                    engine::Severity severity, bool active,
+                                    engine::TimeNs raised_at, engine::TimeNs ts,
+                                    std::optional<double> value, std::optional<double> limit);
+
+// needlewatch/{instance}/status, retained QoS 1: online or offline (the Last Will).
+Publication MonitorStatusPublication(std::string_view instance, bool online, engine::TimeNs ts,
+                                     std::string_view version);
+
+}  // namespace needlewatch::daemon
+
+#endif  // NEEDLEWATCH_DAEMON_ALARM_OUTPUT_H_

@@ -1,0 +1,65 @@
+// The append-only audit log: one JSON object per line for every alarm transition, every
+// acknowledgement (who, from where) and every configuration reload. Times are given both as
+// fractional seconds (`at`) and integer nanoseconds (`at_ns`), so a replay can be compared
+// to the nanosecond.
+//
+// The Format* functions are pure and thread-safe. AuditLog is not thread-safe: used only on
+// the daemon's io_context thread.
+#ifndef NEEDLEWATCH_DAEMON_AUDIT_LOG_H_
+#define NEEDLEWATCH_DAEMON_AUDIT_LOG_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "needlewatch/engine/events.h"
+
+namespace needlewatch::daemon {
+
+// {"type":"alarm","at":…,"at_ns":…,"transition":…,"alarm":…,"severity":…,"state":…,
+//  "acknowledged":…,"clinic":…,"device":…,"session":…,"zone":…,"value":…,"limit":…,
+//  "raised_at":…,"raised_at_ns":…,"cleared_at":…|null,"cleared_at_ns":…|null}
+std::string FormatAlarmAudit(const engine::AlarmEvent& e);
+
+// {"type":"config_reload","at":…,"at_ns":…,"result":"success"|"failure","source":…,
+//  "errors":[…]}
+std::string FormatReloadAudit(engine::TimeNs at, bool ok, std::string_view source,
+                              const std::vector<std::string>& errors);
+
+// {"type":"ack","at":…,"at_ns":…,"clinic":…,"device":…,"alarm":…,"result":…,
+//  "user":…|null,"remote":…}. `user` empty: null (no authentication configured).
+std::string FormatAckAudit(engine::TimeNs at, std::string_view clinic, std::string_view device,
+                           std::string_view alarm, std::string_view result,
+                           std::string_view user, std::string_view remote);
+
+// An append-only file of lines. Each Append writes one line and flushes it, so a crash loses
+// at most the line being written.
+class AuditLog {
+ public:
+  AuditLog() = default;
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Opens `path` for appending (created if missing). Returns false with `error` naming the
+  // path and the OS reason. An empty path means "off": returns true and Append does nothing.
+  bool Open(const std::string& path, std::string* error);
+
+  // Appends `line` and a newline. Returns false (and counts a write error) when the write or
+  // flush fails; true when written or when the log is off.
+  bool Append(std::string_view line);
+
+  void Close();
+  bool enabled() const { return file_ != nullptr; }
+  std::uint64_t write_errors() const { return write_errors_; }
+
+ private:
+  std::FILE* file_ = nullptr;   // owned; null when off
+  std::uint64_t write_errors_ = 0;
+};
+
+}  // namespace needlewatch::daemon
+
+#endif  // NEEDLEWATCH_DAEMON_AUDIT_LOG_H_

@@ -1,0 +1,255 @@
+#include "http_server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include "http_auth.h"
+#include "log.h"
+
+namespace needlewatch::daemon {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::chrono::seconds kIdleTimeout{30};
+constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
+
+std::string EndpointString(const tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  std::string host = addr.to_string();
+  if (addr.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
+ public:
+  class Session;
+
+  Impl(asio::io_context& io, HttpHandler handler)
+      : io_(io), acceptor_(io), handler_(std::move(handler)) {}
+
+  bool Start(const std::string& address, std::string* bound, std::string* error);
+  void Stop();
+  void DoAccept();
+  HttpResponse Handle(const HttpRequest& req);
+  void Forget(std::uint64_t id) { sessions_.erase(id); }
+
+ private:
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  HttpHandler handler_;
+  bool stopped_ = false;
+  std::uint64_t next_id_ = 0;
+  std::map<std::uint64_t, std::weak_ptr<Session>> sessions_;  // open connections
+};
+
+// One keep-alive connection: read a request, answer it, repeat until the peer closes, the idle
+// timeout passes, or the server stops.
+class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::weak_ptr<Impl> server, std::uint64_t id)
+      : stream_(std::move(socket)), server_(std::move(server)), id_(id) {
+    beast::error_code ec;
+    const tcp::endpoint ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = EndpointString(ep);
+  }
+  ~Session() {
+    if (auto s = server_.lock()) s->Forget(id_);
+  }
+
+  void Begin() { DoRead(); }
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(HttpServer::kMaxBodyBytes);
+    parser_->header_limit(kMaxHeaderBytes);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      HttpResponse r;
+      r.status = 413;
+      r.body = "{\"error\":\"request too large\"}";
+      Send(r, /*keep_alive=*/false, 11);
+      return;
+    }
+    if (ec) {
+      // end_of_stream, timeout, operation_aborted (Stop) and peer resets all end the session.
+      if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
+          ec != beast::error::timeout) {
+        log::Debug("http read failed", {{"remote", remote_}, {"error", ec.message()}});
+      }
+      Close();
+      return;
+    }
+    const http::request<http::string_body>& req = parser_->get();
+    HttpRequest in;
+    in.method = std::string(req.method_string());
+    std::string_view target(req.target().data(), req.target().size());
+    in.target = std::string(target.substr(0, target.find('?')));
+    in.body = req.body();
+    if (auto it = req.find(http::field::authorization); it != req.end()) {
+      in.authorization = std::string(it->value());
+    }
+    in.remote = remote_;
+    HttpResponse out;
+    if (auto server = server_.lock()) {
+      out = server->Handle(in);
+    } else {
+      Close();
+      return;
+    }
+    Send(out, req.keep_alive(), req.version());
+  }
+
+  void Send(const HttpResponse& r, bool keep_alive, unsigned version) {
+    res_ = {};
+    res_.version(version);
+    res_.result(static_cast<http::status>(r.status));
+    res_.set(http::field::server, "needlewatch");
+    res_.set(http::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) res_.set(name, value);
+    res_.body() = r.body;
+    res_.keep_alive(keep_alive);
+    res_.prepare_payload();
+    stream_.expires_after(kIdleTimeout);
+    http::async_write(stream_, res_,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        if (ec || !keep_alive) {
+                          self->Close();
+                          return;
+                        }
+                        self->DoRead();
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  std::weak_ptr<Impl> server_;
+  std::uint64_t id_;
+  std::string remote_ = "unknown";
+};
+
+bool HttpServer::Impl::Start(const std::string& address, std::string* bound,
+                             std::string* error) {
+  std::optional<ListenAddress> la = ParseListenAddress(address, error);
+  if (!la) return false;
+  beast::error_code ec;
+  tcp::endpoint endpoint;
+  const std::string host = la->host.empty() ? "0.0.0.0" : la->host;
+  const asio::ip::address ip = asio::ip::make_address(host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(ip, la->port);
+  } else {
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(host, std::to_string(la->port), ec);
+    if (ec || results.empty()) {
+      *error = "web.listen-address \"" + address + "\": cannot resolve host: " +
+               (ec ? ec.message() : std::string("no address"));
+      return false;
+    }
+    endpoint = results.begin()->endpoint();
+  }
+  auto fail = [&](const char* what) {
+    *error = "web.listen-address \"" + address + "\": " + what + ": " + ec.message();
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    return false;
+  };
+  acceptor_.open(endpoint.protocol(), ec);
+  if (ec) return fail("cannot open socket");
+  acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return fail("cannot set SO_REUSEADDR");
+  acceptor_.bind(endpoint, ec);
+  if (ec) return fail("cannot bind");
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("cannot listen");
+  *bound = EndpointString(acceptor_.local_endpoint(ec));
+  DoAccept();
+  return true;
+}
+
+void HttpServer::Impl::DoAccept() {
+  acceptor_.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (self->stopped_) return;
+    if (ec) {
+      if (ec != asio::error::operation_aborted) {
+        log::Warn("http accept failed", {{"error", ec.message()}});
+      }
+    } else if (self->sessions_.size() >= HttpServer::kMaxConnections) {
+      log::Warn("http connection refused: too many connections",
+                {{"limit", HttpServer::kMaxConnections}});
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      const std::uint64_t id = self->next_id_++;
+      auto session = std::make_shared<Session>(std::move(socket), self, id);
+      self->sessions_[id] = session;
+      session->Begin();
+    }
+    if (!self->stopped_ && self->acceptor_.is_open()) self->DoAccept();
+  });
+}
+
+HttpResponse HttpServer::Impl::Handle(const HttpRequest& req) {
+  try {
+    return handler_(req);
+  } catch (const std::exception& e) {
+    log::Error("http handler failed", {{"target", req.target}, {"error", e.what()}});
+  } catch (...) {
+    log::Error("http handler failed", {{"target", req.target}});
+  }
+  HttpResponse r;
+  r.status = 500;
+  r.body = "{\"error\":\"internal error\"}";
+  return r;
+}
+
+void HttpServer::Impl::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  beast::error_code ec;
+  acceptor_.close(ec);
+  // Copy: closing may destroy sessions, which erase themselves from the map.
+  std::vector<std::shared_ptr<Session>> open;
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) open.push_back(std::move(s));
+  }
+  for (auto& s : open) s->Close();
+}
+
+HttpServer::HttpServer(asio::io_context& io, HttpHandler handler)
+    : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
+
+HttpServer::~HttpServer() { impl_->Stop(); }
+
+bool HttpServer::Start(const std::string& address, std::string* bound, std::string* error) {
+  return impl_->Start(address, bound, error);
+}
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace needlewatch::daemon

@@ -1,0 +1,64 @@
+// The daemon's single HTTP listener (Boost.Beast) on the daemon's io_context: HTTP/1.1 with
+// keep-alive, requests bounded in size, at most kMaxConnections at once. Each request is
+// handed to one handler function, called on the io_context thread, so the handler may read
+// engine state without locks.
+//
+// Not thread-safe: construct, Start and Stop on the io_context thread (or before run()).
+#ifndef NEEDLEWATCH_DAEMON_HTTP_SERVER_H_
+#define NEEDLEWATCH_DAEMON_HTTP_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace needlewatch::daemon {
+
+struct HttpRequest {
+  std::string method;         // "GET", "POST", ...
+  std::string target;         // path, query string removed
+  std::string body;
+  std::string authorization;  // Authorization header value, "" when absent
+  std::string remote;         // "ip:port" of the client
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+// Must not throw; HttpServer turns an escaping exception into a 500 anyway.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+class HttpServer {
+ public:
+  static constexpr std::size_t kMaxBodyBytes = 64 * 1024;
+  static constexpr std::size_t kMaxConnections = 256;
+
+  HttpServer(boost::asio::io_context& io, HttpHandler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens on `address` ("host:port", port 0 = any free port). Returns false with
+  // `error` naming the address and the reason. On success `bound` is the actual "ip:port".
+  bool Start(const std::string& address, std::string* bound, std::string* error);
+
+  // Stops accepting and closes every open connection. Idempotent.
+  void Stop();
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace needlewatch::daemon
+
+#endif  // NEEDLEWATCH_DAEMON_HTTP_SERVER_H_

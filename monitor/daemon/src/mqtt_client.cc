@@ -1,0 +1,392 @@
+#include "mqtt_client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <mqtt/async_client.h>
+
+#include "log.h"
+
+namespace needlewatch::daemon {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr int kSessionExpirySeconds = 24 * 3600;
+
+}  // namespace
+
+class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
+ public:
+  Impl(asio::io_context& io, MqttOptions options, MqttEvents events)
+      : io_(io),
+        retry_timer_(io),
+        opts_(std::move(options)),
+        events_(std::move(events)),
+        backoff_(opts_.reconnect_min),
+        connect_listener_(this),
+        subscribe_listener_(this) {}
+
+  bool Start(std::string* error);
+  void Publish(const Publication& p);
+  void Stop(const Publication& last, std::chrono::milliseconds timeout);
+
+  // Paho thread → loop.
+  template <typename F>
+  void PostToLoop(F&& f) {
+    asio::post(io_, [weak = weak_from_this(), f = std::forward<F>(f)]() mutable {
+      if (auto self = weak.lock()) {
+        if (!self->stopping_) f(*self);
+      }
+    });
+  }
+
+  // Loop-thread handlers.
+  void OnConnected(bool session_present);
+  void OnConnectFailed(int rc, int reason);
+  void OnConnectionLost(const std::string& cause);
+  void OnSubscribed(bool ok, const std::string& why);
+  void DoConnect();
+  void DoSubscribe();
+
+  // Listeners live as long as Impl, which outlives the Paho client (cli_ is reset in Stop
+  // and destroyed first in ~Impl).
+  class ConnectListener : public mqtt::iaction_listener {
+   public:
+    explicit ConnectListener(Impl* impl) : impl_(impl) {}
+    void on_success(const mqtt::token& tok) override {
+      try {
+        impl_->session_present_ = tok.get_connect_response().is_session_present();
+      } catch (...) {
+        impl_->session_present_ = false;
+      }
+    }
+    void on_failure(const mqtt::token& tok) override {
+      const int rc = tok.get_return_code();
+      const int reason = static_cast<int>(tok.get_reason_code());
+      impl_->PostToLoop([rc, reason](Impl& self) { self.OnConnectFailed(rc, reason); });
+    }
+
+   private:
+    Impl* impl_;
+  };
+
+  class SubscribeListener : public mqtt::iaction_listener {
+   public:
+    explicit SubscribeListener(Impl* impl) : impl_(impl) {}
+    void on_success(const mqtt::token& tok) override {
+      std::string why;
+      try {
+        for (mqtt::ReasonCode rc : tok.get_subscribe_response().get_reason_codes()) {
+          if (static_cast<int>(rc) >= 0x80) why = "broker refused a subscription (reason " +
+                                                  std::to_string(static_cast<int>(rc)) + ")";
+        }
+      } catch (...) {
+        // No per-filter codes available (MQTT 3.1.1): success as reported.
+      }
+      impl_->PostToLoop([why](Impl& self) { self.OnSubscribed(why.empty(), why); });
+    }
+    void on_failure(const mqtt::token& tok) override {
+      const std::string why = "subscribe failed (rc " + std::to_string(tok.get_return_code()) +
+                              ", reason " +
+                              std::to_string(static_cast<int>(tok.get_reason_code())) + ")";
+      impl_->PostToLoop([why](Impl& self) { self.OnSubscribed(false, why); });
+    }
+
+   private:
+    Impl* impl_;
+  };
+
+  asio::io_context& io_;
+  asio::steady_timer retry_timer_;
+  MqttOptions opts_;
+  MqttEvents events_;
+  std::unique_ptr<mqtt::async_client> cli_;
+  mqtt::connect_options connect_options_;
+
+  // Shared with Paho's thread.
+  std::atomic<std::int64_t> queue_depth_{0};
+  std::atomic<bool> session_present_{false};
+  std::atomic<bool> stopping_{false};
+
+  // Loop-thread state.
+  bool connected_ = false;
+  bool subscribed_ = false;
+  bool ever_connected_ = false;
+  bool subscribed_once_ = false;
+  std::string reason_ = "connecting";
+  std::chrono::milliseconds backoff_;
+  std::uint64_t reconnects_ = 0;
+  std::uint64_t lost_ = 0;
+  std::uint64_t publish_failures_ = 0;
+  std::chrono::steady_clock::time_point last_publish_warning_{};
+
+  ConnectListener connect_listener_;
+  SubscribeListener subscribe_listener_;
+};
+
+bool MqttClient::Impl::Start(std::string* error) {
+  try {
+    mqtt::create_options create(opts_.version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    create.set_send_while_disconnected(true, true);
+    create.set_max_buffered_messages(kMaxBuffered);
+    create.set_delete_oldest_messages(true);
+    // nullptr persistence: in-memory only, no files in the working directory.
+    cli_ = std::make_unique<mqtt::async_client>(opts_.url.paho_uri, opts_.client_id, create,
+                                                nullptr);
+
+    mqtt::connect_options_builder b;
+    b.mqtt_version(opts_.version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)
+        .keep_alive_interval(std::chrono::duration_cast<std::chrono::seconds>(opts_.keepalive))
+        .connect_timeout(std::chrono::seconds(10))
+        .automatic_reconnect(std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_min),
+                             std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_max))
+        .will(mqtt::will_options(opts_.will.topic, opts_.will.payload, opts_.will.qos,
+                                 opts_.will.retain));
+    if (opts_.version == 5) {
+      // MQTT 5: the session survives a disconnect only with an expiry interval > 0.
+      b.clean_session(false).clean_start(opts_.clean_session);
+      if (!opts_.clean_session) {
+        b.properties(mqtt::properties{
+            mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, kSessionExpirySeconds)});
+      }
+    } else {
+      b.clean_session(opts_.clean_session);
+    }
+    if (!opts_.username.empty()) b.user_name(opts_.username);
+    if (!opts_.password.empty()) b.password(opts_.password);
+    if (opts_.url.tls) {
+      // Paho throws on ssl:// without ssl options: always set them (STACK.md).
+      mqtt::ssl_options_builder ssl;
+      if (!opts_.tls.ca_file.empty()) ssl.trust_store(opts_.tls.ca_file);
+      if (!opts_.tls.cert_file.empty()) ssl.key_store(opts_.tls.cert_file);
+      if (!opts_.tls.key_file.empty()) ssl.private_key(opts_.tls.key_file);
+      ssl.enable_server_cert_auth(opts_.tls.verify).verify(opts_.tls.verify);
+      ssl.error_handler([](const std::string& msg) {
+        log::Warn("mqtt tls error", {{"error", msg}});
+      });
+      b.ssl(ssl.finalize());
+    }
+    connect_options_ = b.finalize();
+
+    std::weak_ptr<Impl> weak = weak_from_this();
+    cli_->set_connected_handler([weak](const std::string&) {
+      if (auto self = weak.lock()) {
+        const bool sp = self->session_present_.exchange(false);
+        self->PostToLoop([sp](Impl& s) { s.OnConnected(sp); });
+      }
+    });
+    cli_->set_connection_lost_handler([weak](const std::string& cause) {
+      if (auto self = weak.lock()) {
+        self->PostToLoop([cause](Impl& s) { s.OnConnectionLost(cause); });
+      }
+    });
+    cli_->set_message_callback([weak](mqtt::const_message_ptr msg) {
+      auto self = weak.lock();
+      if (!self || !msg) return;
+      InboundMessage m;
+      m.topic = msg->get_topic();
+      m.payload = msg->to_string();
+      m.qos = msg->get_qos();
+      m.retain = msg->is_retained();
+      self->queue_depth_.fetch_add(1, std::memory_order_relaxed);
+      asio::post(self->io_, [weak, m = std::move(m)]() mutable {
+        auto s = weak.lock();
+        if (!s) return;
+        s->queue_depth_.fetch_sub(1, std::memory_order_relaxed);
+        if (!s->stopping_ && s->events_.on_message) s->events_.on_message(std::move(m));
+      });
+    });
+  } catch (const mqtt::exception& e) {
+    *error = "mqtt: cannot set up the client for " + opts_.url.display + ": " + e.what();
+    cli_.reset();
+    return false;
+  } catch (const std::exception& e) {
+    *error = "mqtt: cannot set up the client for " + opts_.url.display + ": " + e.what();
+    cli_.reset();
+    return false;
+  }
+  DoConnect();
+  return true;
+}
+
+void MqttClient::Impl::DoConnect() {
+  if (stopping_ || !cli_) return;
+  reason_ = "connecting";
+  try {
+    cli_->connect(connect_options_, nullptr, connect_listener_);
+  } catch (const mqtt::exception& e) {
+    OnConnectFailed(e.get_return_code(), static_cast<int>(e.get_reason_code()));
+  } catch (const std::exception& e) {
+    log::Error("mqtt connect failed", {{"url", opts_.url.display}, {"error", e.what()}});
+    OnConnectFailed(-1, 0);
+  }
+}
+
+void MqttClient::Impl::OnConnectFailed(int rc, int reason) {
+  reason_ = ConnectFailureReason(rc, reason);
+  if (ever_connected_) {
+    // Paho's automatic reconnect is in charge; just say why this attempt failed.
+    log::Warn("mqtt reconnect failed", {{"url", opts_.url.display}, {"reason", reason_}});
+    return;
+  }
+  const auto delay = backoff_;
+  backoff_ = std::min(backoff_ * 2, opts_.reconnect_max);
+  log::Error("mqtt connect failed",
+             {{"url", opts_.url.display}, {"reason", reason_}, {"rc", rc},
+              {"retry_in_seconds", static_cast<double>(delay.count()) / 1000.0}});
+  retry_timer_.expires_after(delay);
+  retry_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->DoConnect();
+  });
+}
+
+void MqttClient::Impl::OnConnected(bool session_present) {
+  connected_ = true;
+  backoff_ = opts_.reconnect_min;
+  if (ever_connected_) {
+    ++reconnects_;
+    log::Info("mqtt reconnected", {{"url", opts_.url.display},
+                                   {"session_present", session_present}});
+  } else {
+    log::Info("mqtt connected", {{"url", opts_.url.display},
+                                 {"client_id", opts_.client_id},
+                                 {"session_present", session_present}});
+  }
+  ever_connected_ = true;
+  if (opts_.online) Publish(opts_.online());
+  if (events_.on_connected) events_.on_connected(reconnects_ > 0);
+  if (!session_present || !subscribed_once_) {
+    DoSubscribe();
+  } else {
+    subscribed_ = true;
+    reason_.clear();
+    log::Info("subscribed", {{"filters", static_cast<unsigned long long>(
+                                             opts_.subscriptions.size())},
+                             {"session_present", true}});
+    if (events_.on_subscribed) events_.on_subscribed();
+  }
+}
+
+void MqttClient::Impl::DoSubscribe() {
+  reason_ = "subscribing";
+  try {
+    auto filters = mqtt::string_collection::create(opts_.subscriptions);
+    mqtt::iasync_client::qos_collection qos(opts_.subscriptions.size(), opts_.qos);
+    if (opts_.version == 5) {
+      // Retained messages only for new subscriptions: a renewed one does not replay them.
+      std::vector<mqtt::subscribe_options> so(
+          opts_.subscriptions.size(),
+          mqtt::subscribe_options(false, false, mqtt::subscribe_options::SEND_RETAINED_ON_NEW));
+      cli_->subscribe(filters, qos, nullptr, subscribe_listener_, so);
+    } else {
+      cli_->subscribe(filters, qos, nullptr, subscribe_listener_);
+    }
+  } catch (const mqtt::exception& e) {
+    OnSubscribed(false, std::string("subscribe failed: ") + e.what());
+  }
+}
+
+void MqttClient::Impl::OnSubscribed(bool ok, const std::string& why) {
+  if (!ok) {
+    reason_ = why;
+    log::Error("mqtt subscribe failed", {{"reason", why}});
+    return;
+  }
+  if (!connected_) return;
+  subscribed_ = true;
+  subscribed_once_ = true;
+  reason_.clear();
+  std::string filters;
+  for (const std::string& f : opts_.subscriptions) {
+    if (!filters.empty()) filters += ' ';
+    filters += f;
+  }
+  log::Info("subscribed", {{"filters", filters}, {"qos", opts_.qos}});
+  if (events_.on_subscribed) events_.on_subscribed();
+}
+
+void MqttClient::Impl::OnConnectionLost(const std::string& cause) {
+  connected_ = false;
+  subscribed_ = false;
+  ++lost_;
+  reason_ = "connection lost: " + (cause.empty() ? std::string("unknown") : cause);
+  log::Warn("mqtt connection lost",
+            {{"url", opts_.url.display},
+             {"cause", cause.empty() ? std::string("unknown") : cause},
+             {"reconnecting", true}});
+  if (events_.on_connection_lost) events_.on_connection_lost(reason_);
+}
+
+void MqttClient::Impl::Publish(const Publication& p) {
+  if (!cli_ || stopping_) return;
+  try {
+    auto msg = mqtt::make_message(p.topic, p.payload, p.qos, p.retain);
+    cli_->publish(msg);
+  } catch (const std::exception& e) {
+    ++publish_failures_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_publish_warning_ > std::chrono::seconds(10)) {
+      last_publish_warning_ = now;
+      log::Warn("mqtt publish failed", {{"topic", p.topic},
+                                        {"error", e.what()},
+                                        {"failures", publish_failures_}});
+    }
+  }
+}
+
+void MqttClient::Impl::Stop(const Publication& last, std::chrono::milliseconds timeout) {
+  if (stopping_.exchange(true)) return;
+  retry_timer_.cancel();
+  if (!cli_) return;
+  try {
+    if (cli_->is_connected()) {
+      cli_->publish(mqtt::make_message(last.topic, last.payload, last.qos, last.retain))
+          ->wait_for(timeout);
+      cli_->disconnect(static_cast<int>(timeout.count()))->wait_for(timeout);
+    }
+  } catch (const std::exception& e) {
+    log::Warn("mqtt disconnect failed", {{"error", e.what()}});
+  }
+  try {
+    cli_->set_message_callback([](mqtt::const_message_ptr) {});
+    cli_->set_connected_handler([](const std::string&) {});
+    cli_->set_connection_lost_handler([](const std::string&) {});
+  } catch (...) {
+  }
+  connected_ = false;
+  subscribed_ = false;
+}
+
+MqttClient::MqttClient(asio::io_context& io, MqttOptions options, MqttEvents events)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(events))) {}
+
+MqttClient::~MqttClient() {
+  impl_->stopping_ = true;
+  impl_->retry_timer_.cancel();
+  try {
+    impl_->cli_.reset();
+  } catch (...) {
+  }
+}
+
+bool MqttClient::Start(std::string* error) { return impl_->Start(error); }
+void MqttClient::Publish(const Publication& p) { impl_->Publish(p); }
+void MqttClient::Stop(const Publication& last, std::chrono::milliseconds timeout) {
+  impl_->Stop(last, timeout);
+}
+bool MqttClient::connected() const { return impl_->connected_; }
+bool MqttClient::ready() const { return impl_->connected_ && impl_->subscribed_; }
+std::string MqttClient::not_ready_reason() const {
+  if (ready()) return "";
+  return impl_->reason_.empty() ? std::string("connecting") : impl_->reason_;
+}
+std::int64_t MqttClient::queue_depth() const { return impl_->queue_depth_.load(); }
+std::uint64_t MqttClient::reconnects() const { return impl_->reconnects_; }
+std::uint64_t MqttClient::connection_lost() const { return impl_->lost_; }
+std::uint64_t MqttClient::publish_failures() const { return impl_->publish_failures_; }
+
+}  // namespace needlewatch::daemon

@@ -1,0 +1,110 @@
+// The daemon's MQTT adapter over Paho C++ 1.2. Paho's callbacks (on Paho's thread) only copy
+// the message or event and post it to the io_context; every MqttEvents callback runs on the
+// io_context thread. Paho exceptions never leave this class.
+//
+// Session: stable client id, QoS 1 subscriptions, persistent session unless clean_session
+// (MQTT 5: Session-Expiry-Interval of one day), Last Will = retained offline status, online
+// status published (retained) on every connect, subscriptions renewed on every connect where
+// the broker did not report a kept session. Reconnects after a loss are Paho's automatic
+// reconnect; a failed first connect (broker down, bad credentials) is retried here with the
+// same min/max backoff, forever, with the reason logged each time.
+//
+// Outgoing messages are buffered in memory (up to kMaxBuffered) while disconnected; nothing is
+// written to disk.
+//
+// Not thread-safe: call every method on the io_context thread (Start may also be called
+// before run()).
+#ifndef NEEDLEWATCH_DAEMON_MQTT_CLIENT_H_
+#define NEEDLEWATCH_DAEMON_MQTT_CLIENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "alarm_output.h"
+#include "mqtt_url.h"
+#include "needlewatch/config/config.h"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace needlewatch::daemon {
+
+struct MqttOptions {
+  BrokerUrl url;
+  std::string client_id;
+  int version = 5;             // 4 (MQTT 3.1.1) or 5
+  bool clean_session = false;  // false: the broker keeps our session and QoS 1 messages
+  std::chrono::milliseconds keepalive{10000};
+  std::chrono::milliseconds reconnect_min{1000};
+  std::chrono::milliseconds reconnect_max{30000};
+  std::string username;  // "" = anonymous
+  std::string password;
+  config::TlsConfig tls;
+  std::vector<std::string> subscriptions;
+  int qos = 1;
+  Publication will;                        // the offline status
+  std::function<Publication()> online;     // the online status, built at each connect
+};
+
+struct InboundMessage {
+  std::string topic;
+  std::string payload;
+  int qos = 0;
+  bool retain = false;
+};
+
+// All called on the io_context thread. Any may be empty.
+struct MqttEvents {
+  std::function<void(InboundMessage&&)> on_message;
+  std::function<void(bool reconnect)> on_connected;
+  std::function<void()> on_subscribed;
+  std::function<void(const std::string& reason)> on_connection_lost;
+};
+
+class MqttClient {
+ public:
+  static constexpr int kMaxBuffered = 10000;
+
+  MqttClient(boost::asio::io_context& io, MqttOptions options, MqttEvents events);
+  ~MqttClient();
+  MqttClient(const MqttClient&) = delete;
+  MqttClient& operator=(const MqttClient&) = delete;
+
+  // Creates the Paho client and starts connecting. Returns false with `error` when Paho
+  // refuses the options (malformed URI, unreadable TLS files); connection failures are not
+  // errors here, they are retried.
+  bool Start(std::string* error);
+
+  // Sends one message (QoS/retain as given). Never throws; a refused publish is counted and
+  // logged (rate-limited).
+  void Publish(const Publication& p);
+
+  // Publishes `last` (the offline status), disconnects waiting at most `timeout`, and stops
+  // delivering events. Idempotent.
+  void Stop(const Publication& last, std::chrono::milliseconds timeout);
+
+  bool connected() const;
+  // Connected and every subscription acknowledged.
+  bool ready() const;
+  // Why not ready ("connecting", "connection lost: …", "subscribing", "bad username or
+  // password", …); "" when ready.
+  std::string not_ready_reason() const;
+
+  std::int64_t queue_depth() const;  // messages received and not yet handled on the loop
+  std::uint64_t reconnects() const;
+  std::uint64_t connection_lost() const;
+  std::uint64_t publish_failures() const;
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace needlewatch::daemon
+
+#endif  // NEEDLEWATCH_DAEMON_MQTT_CLIENT_H_

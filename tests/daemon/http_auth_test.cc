@@ -1,0 +1,72 @@
+#include "http_auth.h"
+
+#include <gtest/gtest.h>
+
+namespace needlewatch::daemon {
+namespace {
+
+TEST(DecodeBase64, DecodesWithAndWithoutPadding) {
+  EXPECT_EQ(DecodeBase64("YWxpY2U6cHc="), "alice:pw");
+  EXPECT_EQ(DecodeBase64("YWxpY2U6cHc"), "alice:pw");
+  EXPECT_EQ(DecodeBase64(""), "");
+}
+
+TEST(DecodeBase64, RejectsInvalidCharactersAndLengths) {
+  EXPECT_FALSE(DecodeBase64("YWxp*2U6").has_value());
+  EXPECT_FALSE(DecodeBase64("Y").has_value());
+}
+
+TEST(ParseBasicAuth, SplitsUserAndPasswordAtTheFirstColon) {
+  // "bob:p:w" — the password may itself contain colons.
+  auto c = ParseBasicAuth("Basic Ym9iOnA6dw==");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->user, "bob");
+  EXPECT_EQ(c->password, "p:w");
+}
+
+TEST(ParseBasicAuth, SchemeIsCaseInsensitive) {
+  EXPECT_TRUE(ParseBasicAuth("basic YWxpY2U6cHc=").has_value());
+  EXPECT_TRUE(ParseBasicAuth("BASIC YWxpY2U6cHc=").has_value());
+}
+
+TEST(ParseBasicAuth, RejectsOtherSchemesMissingColonAndGarbage) {
+  EXPECT_FALSE(ParseBasicAuth("").has_value());
+  EXPECT_FALSE(ParseBasicAuth("Bearer YWxpY2U6cHc=").has_value());
+  EXPECT_FALSE(ParseBasicAuth("Basic YWxpY2U=").has_value());  // "alice", no colon
+  EXPECT_FALSE(ParseBasicAuth("Basic !!!").has_value());
+  EXPECT_FALSE(ParseBasicAuth("Basic").has_value());
+}
+
+TEST(CheckBasicAuth, AcceptsOnlyTheExactCredentials) {
+  EXPECT_TRUE(CheckBasicAuth("Basic YWxpY2U6cHc=", "alice", "pw"));
+  EXPECT_FALSE(CheckBasicAuth("Basic YWxpY2U6cHc=", "alice", "pw2"));
+  EXPECT_FALSE(CheckBasicAuth("Basic YWxpY2U6cHc=", "alic", "pw"));
+  EXPECT_FALSE(CheckBasicAuth("", "alice", "pw"));
+}
+
+TEST(ParseListenAddress, AcceptsHostPortAndPortZero) {
+  std::string error;
+  auto a = ParseListenAddress("127.0.0.1:0", &error);
+  ASSERT_TRUE(a.has_value()) << error;
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 0);
+  auto b = ParseListenAddress("[::1]:9464", &error);
+  ASSERT_TRUE(b.has_value()) << error;
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->port, 9464);
+  auto c = ParseListenAddress(":9464", &error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(c->host, "");
+}
+
+TEST(ParseListenAddress, RejectsMissingOrBadPortWithAClearMessage) {
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:70000",
+                          "::1:80", "[::1]9464"}) {
+    std::string error;
+    EXPECT_FALSE(ParseListenAddress(bad, &error).has_value()) << bad;
+    EXPECT_NE(error.find("expected host:port"), std::string::npos) << error;
+  }
+}
+
+}  // namespace
+}  // namespace needlewatch::daemon
