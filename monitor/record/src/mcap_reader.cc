@@ -87,7 +87,7 @@ struct McapReader::Impl {
   }
 
   void Warn(std::string text) {
-    if (warnings.size() < kMaxWarnings) warnings.push_back(path + ": " + std::move(text));
+    if (warnings.size() < kMaxWarnings) warnings.push_back(std::move(text));
   }
 
   bool ReadAt(std::uint64_t offset, std::uint64_t n, std::string& out) {
@@ -405,6 +405,9 @@ struct McapReader::Impl {
               note_time(ref.end);
             }
           }
+        } else if (loose.size() + total > kMaxChunkBytes) {
+          skipped += total;  // keeps offsets within 32 bits; no real file gets here
+          Warn("more than 1 GiB of messages outside chunks; the rest is skipped");
         } else {
           if (op == mcap::kChannel) AddChannel(content);
           if (op == mcap::kMessage && len >= mcap::kMessageFixedSize) {

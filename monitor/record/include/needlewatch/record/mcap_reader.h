@@ -55,7 +55,8 @@ class McapReader {
   std::uint64_t file_size() const;
   // Chunks decompressed so far (by Open's recovery scan, Next and SeekTo): shows index use.
   std::uint64_t chunks_loaded() const;
-  // Human-readable notes on what was skipped or distrusted (CRC mismatch, torn tail, …).
+  // Human-readable notes on what was skipped or distrusted (CRC mismatch, torn tail, …),
+  // without the file name (callers prefix it). At most 64 are kept.
   const std::vector<std::string>& warnings() const;
 
  private:
