@@ -29,7 +29,7 @@ limits:
   default:
     depth_mm: {max: 1.0, warn: 0.7}
     speed_hz: {min: 50, max: 150, for: 500ms}
-    session: {warn_after: 8s, max_duration: 12s}
+    session: {warn_after: 12s, max_duration: 16s}
     telemetry: {stale_after: 1500ms}
   zones:
     forehead: {depth_mm: {max: 0.75, warn: 0.5}}
@@ -38,7 +38,7 @@ limits:
     jawline: {depth_mm: {max: 2.0, warn: 1.0}}
 """
 
-FAULTS = ("over_depth=0.2,speed=0.2,overtime=0.1,dropout=0.15,offline=0.15,seq_gap=0.1,"
+FAULTS = ("over_depth=0.15,speed=0.15,overtime=0.1,dropout=0.25,offline=0.2,seq_gap=0.1,"
           "malformed=0.01,spoofed_topic=0.01")
 SEED = 11
 DURATION_S = 35

@@ -111,6 +111,7 @@ void PrintSummary(std::ostream& out, const SimOptions& o, const RunSummary& s,
                 static_cast<unsigned long long>(s.fleet.events),
                 static_cast<unsigned long long>(s.fleet.status));
   out << line;
+  if (!s.transport.first_error.empty()) out << "  first error: " << s.transport.first_error << "\n";
   out << "  sessions: " << s.fleet.sessions_started << " started, " << s.fleet.sessions_ended
       << " ended; connections lost unexpectedly: " << s.transport.connections_lost << "\n";
   const auto counts = CountByKind(faults);

@@ -50,7 +50,7 @@ std::string Validate(const SimOptions& o) {
   if (o.shared_connections < 1 || o.shared_connections > 256) {
     return "--shared-connections: expected 1 to 256";
   }
-  if (o.max_inflight < 1) return "--max-inflight: expected >= 1";
+  if (o.max_inflight < 1 || o.max_inflight > 60000) return "--max-inflight: expected 1 to 60000";
   return {};
 }
 

@@ -12,6 +12,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// QoS 1 publishes in flight per connection; below mosquitto's default receive maximum (20).
+constexpr int kMaxQos1Inflight = 16;
+// Paho C refuses a publish (MQTTASYNC_MAX_BUFFERED, -12) when this many wait in its command
+// queue for one client; the default is only 100. Our own --max-inflight bound stays below it.
+constexpr int kMaxBuffered = 1 << 16;
+
 // Paho names the schemes tcp:// and ssl://; the project's flags say mqtt:// and mqtts://.
 std::string PahoUri(const std::string& url) {
   if (url.rfind("mqtt://", 0) == 0) return "tcp://" + url.substr(7);
@@ -39,7 +45,8 @@ struct Transport::Impl {
     std::string client_id;
     int device = -1;  // per-device mode: the device; shared: -1
     mqtt::connect_options options;
-    std::atomic<int> inflight{0};
+    std::atomic<int> inflight{0};       // all unfinished publishes
+    std::atomic<int> inflight_qos1{0};  // of which QoS 1 (bounded by the broker's receive maximum)
     std::atomic<bool> connected{false};
     std::atomic<bool> dropped{false};  // the simulator dropped it on purpose
     std::atomic<bool> taking_over{false};  // a Drop() helper still holds the client ID
@@ -48,20 +55,25 @@ struct Transport::Impl {
     std::vector<int> waiting;  // shared mode: devices waiting for this connection
   };
 
-  // Completes publishes: frees the in-flight slot, counts failures.
+  // Completes publishes: frees the in-flight slot(s), counts failures.
   class PublishListener : public mqtt::iaction_listener {
    public:
-    explicit PublishListener(Impl* impl) : impl_(impl) {}
-    void on_success(const mqtt::token& tok) override {
-      static_cast<Conn*>(tok.get_user_context())->inflight.fetch_sub(1);
-    }
+    PublishListener(Impl* impl, bool qos1) : impl_(impl), qos1_(qos1) {}
+    void on_success(const mqtt::token& tok) override { Done(tok); }
     void on_failure(const mqtt::token& tok) override {
-      static_cast<Conn*>(tok.get_user_context())->inflight.fetch_sub(1);
+      Done(tok);
       impl_->failed.fetch_add(1);
+      impl_->NoteError("publish failed, rc " + std::to_string(tok.get_return_code()));
     }
 
    private:
+    void Done(const mqtt::token& tok) {
+      Conn* c = static_cast<Conn*>(tok.get_user_context());
+      c->inflight.fetch_sub(1);
+      if (qos1_) c->inflight_qos1.fetch_sub(1);
+    }
     Impl* impl_;
+    bool qos1_;
   };
 
   class ConnectListener : public mqtt::iaction_listener {
@@ -84,7 +96,8 @@ struct Transport::Impl {
 
   Impl(TransportOptions o, std::vector<std::string> ids)
       : options(std::move(o)), server(PahoUri(options.url)), device_ids(std::move(ids)),
-        publish_listener(this), connect_listener(this) {}
+        publish_listener(this, false), publish_qos1_listener(this, true),
+        connect_listener(this) {}
 
   Conn& Make(const std::string& client_id, int device) {
     auto c = std::make_unique<Conn>();
@@ -92,7 +105,7 @@ struct Transport::Impl {
     c->device = device;
     const int version = options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     c->client = std::make_unique<mqtt::async_client>(server, client_id,
-                                                     mqtt::create_options(version));
+                                                     mqtt::create_options(version, kMaxBuffered));
     c->options = CleanConnectOptions(version);
     c->options.set_keep_alive_interval(std::chrono::seconds(20));
     c->options.set_connect_timeout(std::chrono::seconds(5));
@@ -143,6 +156,24 @@ struct Transport::Impl {
     }
   }
 
+  // Waits (bounded to 5 s) until `counter` < `limit` while `c` stays connected.
+  bool WaitBelow(const Conn& c, const std::atomic<int>& counter, int limit) {
+    if (counter.load() < limit) return true;
+    backpressure_waits.fetch_add(1);
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (counter.load() >= limit) {
+      if (!c.connected.load() || Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    return true;
+  }
+
+  // Keeps the first error message for the summary.
+  void NoteError(const std::string& what) {
+    std::lock_guard lock(mu);
+    if (first_error.empty()) first_error = what;
+  }
+
   Conn* ConnOf(int device) {
     if (options.per_device) {
       const auto it = by_device.find(device);
@@ -158,9 +189,11 @@ struct Transport::Impl {
   std::vector<std::unique_ptr<Conn>> conns;
   std::unordered_map<int, Conn*> by_device;  // per-device mode
   PublishListener publish_listener;
+  PublishListener publish_qos1_listener;
   ConnectListener connect_listener;
 
-  std::mutex mu;  // guards `up`, `retry` and Conn::connecting/waiting
+  std::mutex mu;  // guards `up`, `retry`, `first_error` and Conn::connecting/waiting
+  std::string first_error;
   std::vector<int> up;
   std::vector<std::pair<Conn*, Clock::time_point>> retry;
 
@@ -244,28 +277,28 @@ bool Transport::Publish(int device, const std::string& topic, const std::string&
   Impl::Conn* c = m.ConnOf(device);
   if (c == nullptr || !c->connected.load()) {
     m.failed.fetch_add(1);
+    m.NoteError("publish: not connected");
     return false;
   }
-  // Bounded in flight: wait for Paho's send thread to catch up (bounded to 5 s, after which
-  // the connection is taken as stuck and the message counted as failed).
-  if (c->inflight.load() >= m.options.max_inflight) {
-    m.backpressure_waits.fetch_add(1);
-    const auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (c->inflight.load() >= m.options.max_inflight) {
-      if (!c->connected.load() || Clock::now() > deadline) {
-        m.failed.fetch_add(1);
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
+  // Bounded in flight: wait for Paho's send thread (and, for QoS 1, the broker's PUBACKs) to
+  // catch up. QoS 1 has its own, smaller bound: the broker's receive maximum (mosquitto: 20
+  // per client), beyond which Paho refuses the publish.
+  if (!m.WaitBelow(*c, c->inflight, m.options.max_inflight) ||
+      (qos > 0 && !m.WaitBelow(*c, c->inflight_qos1, kMaxQos1Inflight))) {
+    m.failed.fetch_add(1);
+    m.NoteError("publish: no progress on the connection for 5 s");
+    return false;
   }
   c->inflight.fetch_add(1);
+  if (qos > 0) c->inflight_qos1.fetch_add(1);
   try {
     c->client->publish(topic, payload.data(), payload.size(), qos, retain, c,
-                       m.publish_listener);
-  } catch (const mqtt::exception&) {
+                       qos > 0 ? m.publish_qos1_listener : m.publish_listener);
+  } catch (const mqtt::exception& e) {
     c->inflight.fetch_sub(1);
+    if (qos > 0) c->inflight_qos1.fetch_sub(1);
     m.failed.fetch_add(1);
+    m.NoteError(std::string("publish: ") + e.what());
     return false;
   }
   m.published.fetch_add(1);
@@ -285,7 +318,7 @@ void Transport::Drop(int device) {
   m.helpers.emplace_back([&m, c, id = c->client_id] {
     try {
       const int version = m.options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-      mqtt::async_client helper(m.server, id, mqtt::create_options(version));
+      mqtt::async_client helper(m.server, id, mqtt::create_options(version, kMaxBuffered));
       helper.connect(CleanConnectOptions(version))->wait_for(std::chrono::seconds(5));
       helper.disconnect()->wait_for(std::chrono::seconds(5));
     } catch (const mqtt::exception&) {
@@ -343,13 +376,15 @@ void Transport::Shutdown(std::chrono::milliseconds timeout) {
 }
 
 TransportStats Transport::stats() const {
-  const Impl& m = *impl_;
+  Impl& m = *impl_;
   TransportStats s;
   s.published = m.published.load();
   s.failed = m.failed.load();
   s.connect_failures = m.connect_failures.load();
   s.connections_lost = m.connections_lost.load();
   s.backpressure_waits = m.backpressure_waits.load();
+  std::lock_guard lock(impl_->mu);
+  s.first_error = m.first_error;
   return s;
 }
 

@@ -29,6 +29,7 @@ struct TransportStats {
   std::uint64_t connect_failures = 0;
   std::uint64_t connections_lost = 0;  // besides the ones the simulator dropped on purpose
   std::uint64_t backpressure_waits = 0;
+  std::string first_error;             // the first failure, for the summary ("" = none)
 };
 
 class Transport {
