@@ -79,7 +79,8 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
     void on_success(const mqtt::token& tok) override {
       std::string why;
       try {
-        for (mqtt::ReasonCode rc : tok.get_subscribe_response().get_reason_codes()) {
+        const mqtt::subscribe_response rsp = tok.get_subscribe_response();
+        for (mqtt::ReasonCode rc : rsp.get_reason_codes()) {
           if (static_cast<int>(rc) >= 0x80) why = "broker refused a subscription (reason " +
                                                   std::to_string(static_cast<int>(rc)) + ")";
         }
@@ -116,6 +117,8 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   bool subscribed_ = false;
   bool ever_connected_ = false;
   bool subscribed_once_ = false;
+  std::size_t pending_subscriptions_ = 0;  // SUBACKs still awaited
+  bool subscribe_failed_ = false;
   std::string reason_ = "connecting";
   std::chrono::milliseconds backoff_;
   std::uint64_t reconnects_ = 0;
@@ -273,30 +276,35 @@ void MqttClient::Impl::OnConnected(bool session_present) {
 
 void MqttClient::Impl::DoSubscribe() {
   reason_ = "subscribing";
-  try {
-    auto filters = mqtt::string_collection::create(opts_.subscriptions);
-    mqtt::iasync_client::qos_collection qos(opts_.subscriptions.size(), opts_.qos);
-    if (opts_.version == 5) {
-      // Retained messages only for new subscriptions: a renewed one does not replay them.
-      std::vector<mqtt::subscribe_options> so(
-          opts_.subscriptions.size(),
-          mqtt::subscribe_options(false, false, mqtt::subscribe_options::SEND_RETAINED_ON_NEW));
-      cli_->subscribe(filters, qos, nullptr, subscribe_listener_, so);
-    } else {
-      cli_->subscribe(filters, qos, nullptr, subscribe_listener_);
+  // One SUBSCRIBE per filter: Paho C++ 1.2 crashes in subscribeMany when given MQTT 5
+  // subscribe options, and per-filter tokens tell exactly which filter was refused.
+  pending_subscriptions_ = opts_.subscriptions.size();
+  subscribe_failed_ = false;
+  for (const std::string& filter : opts_.subscriptions) {
+    try {
+      if (opts_.version == 5) {
+        // Retained messages only for new subscriptions: a renewed one does not replay them.
+        cli_->subscribe(filter, opts_.qos, nullptr, subscribe_listener_,
+                        mqtt::subscribe_options(false, false,
+                                                mqtt::subscribe_options::SEND_RETAINED_ON_NEW));
+      } else {
+        cli_->subscribe(filter, opts_.qos, nullptr, subscribe_listener_);
+      }
+    } catch (const mqtt::exception& e) {
+      OnSubscribed(false, "subscribe " + filter + " failed: " + e.what());
     }
-  } catch (const mqtt::exception& e) {
-    OnSubscribed(false, std::string("subscribe failed: ") + e.what());
   }
 }
 
 void MqttClient::Impl::OnSubscribed(bool ok, const std::string& why) {
+  if (pending_subscriptions_ > 0) --pending_subscriptions_;
   if (!ok) {
+    subscribe_failed_ = true;
     reason_ = why;
     log::Error("mqtt subscribe failed", {{"reason", why}});
     return;
   }
-  if (!connected_) return;
+  if (!connected_ || subscribe_failed_ || pending_subscriptions_ > 0) return;
   subscribed_ = true;
   subscribed_once_ = true;
   reason_.clear();
