@@ -261,6 +261,22 @@ TEST(Recorder, ConcurrentSubmittersLoseNothingWhenTheQueueIsLargeEnough) {
   EXPECT_EQ(ReadSegments(Segments(dir.path()), true).size(), rec->written());
 }
 
+TEST(Recorder, UnwritableDirectoryCountsDropsAndErrorsInsteadOfCrashing) {
+  TempDir dir;
+  RecorderOptions o = Options(dir);
+  o.dir = dir.File("gone");
+  std::string error;
+  auto rec = Recorder::Start(o, &error);
+  ASSERT_NE(rec, nullptr) << error;
+  fs::remove_all(o.dir);  // the directory disappears under the running recorder
+  ASSERT_TRUE(rec->Submit(NumberedMessage(0)));
+  ASSERT_TRUE(WaitFor([&] { return rec->dropped() == 1; }));
+  EXPECT_EQ(rec->errors(), 1u);
+  EXPECT_NE(rec->last_error().find("gone"), std::string::npos) << rec->last_error();
+  EXPECT_EQ(rec->written(), 0u);
+  rec->Stop();
+}
+
 TEST(Recorder, BadOptionsAreRejectedWithTheKeyAndExpectation) {
   TempDir dir;
   std::string error;
