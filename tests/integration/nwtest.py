@@ -508,6 +508,8 @@ class MqttClient:
         self.connect_rc = None
         self.connects = 0
         self._subacks = set()
+        self.acked_mids = set()  # QoS 1 publishes whose PUBACK arrived (also after a resend)
+        self._c.on_publish = self._on_publish
         self._c.on_connect = self._on_connect
         self._c.on_disconnect = self._on_disconnect
         self._c.on_message = self._on_message
@@ -529,6 +531,11 @@ class MqttClient:
         m = Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), time.monotonic())
         with self._cond:
             self.messages.append(m)
+            self._cond.notify_all()
+
+    def _on_publish(self, client, userdata, mid):
+        with self._cond:
+            self.acked_mids.add(mid)
             self._cond.notify_all()
 
     def _on_subscribe(self, client, userdata, mid, granted_qos):
@@ -582,8 +589,19 @@ class MqttClient:
         return t0
 
     def publish_async(self, topic, payload, qos=1, retain=False):
-        """Publishes without waiting; returns paho's MQTTMessageInfo (is_published())."""
+        """Publishes without waiting; returns paho's MQTTMessageInfo (its .mid for wait_acked).
+
+        While disconnected, paho keeps QoS 1 messages and sends them after its reconnect.
+        """
         return self._c.publish(topic, _payload_bytes(payload), qos, retain)
+
+    def wait_acked(self, infos, timeout=30.0):
+        """Waits until every QoS 1 publish in `infos` (from publish_async) got its PUBACK."""
+        mids = {i.mid for i in infos}
+        try:
+            self._wait(lambda: mids <= self.acked_mids, timeout, f"{len(mids)} PUBACKs")
+        except WaitTimeout as e:
+            raise WaitTimeout(f"{e}: {len(mids - self.acked_mids)} still unacknowledged") from None
 
     def wait_message(self, pred=None, timeout=10.0, topic=None, start=0):
         """First received message (from index `start`) with the given topic and pred(msg) true.
@@ -618,6 +636,7 @@ class MqttClient:
 
     def kill(self):
         """Drops the TCP connection without DISCONNECT: the broker publishes the Last Will."""
+        self.killed = True
         self._c.loop_stop()
         sock = self._c.socket()
         if sock is not None:
@@ -628,6 +647,8 @@ class MqttClient:
             sock.close()
 
     def disconnect(self):
+        if getattr(self, "killed", False):
+            return
         try:
             self._c.disconnect()
         finally:

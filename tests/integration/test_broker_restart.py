@@ -62,11 +62,8 @@ class BrokerRestartTest(nwtest.NwTestCase):
         self.assertFalse(failures, failures)
         for p in pubs:
             p.wait_connected()
-        for i, lst in enumerate(infos):
-            for info in lst:
-                info.wait_for_publish(30)
-            self.assertTrue(all(info.is_published() for info in lst),
-                            f"publisher {i}: not every QoS 1 message was acknowledged")
+        for p, lst in zip(pubs, infos):
+            p.wait_acked(lst, 30)  # every message accepted by the broker (PUBACK)
 
         daemon.wait_metric("needlewatch_mqtt_connected", lambda v: v == 1, timeout=30)
         daemon.wait_metric("needlewatch_mqtt_reconnects_total",

@@ -58,8 +58,7 @@ class MalformedFloodTest(nwtest.NwTestCase):
             for cases in CASES.values():
                 for topic, payload in cases:
                     infos.append(pub.publish_async(topic, payload, qos=1))
-        for info in infos:
-            info.wait_for_publish(30)
+        pub.wait_acked(infos)
         total = sum(len(c) for c in CASES.values()) * COPIES
 
         def all_counted():
