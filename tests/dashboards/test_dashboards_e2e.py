@@ -291,9 +291,28 @@ class DashboardsEndToEnd(nwtest.NwTestCase):
                         for h in re.findall(r"(?m)^#+\s+(.*)$", f.read())}
         self.assertIn(anchor, headings, f"{name}: runbook anchor #{anchor} not in dashboards/README.md")
 
-    def check_dashboard_queries(self):
-        empty, failed, checked = [], [], 0
+    def run_query(self, q, instant):
+        """(error or None, result list) of one query over the last minute (range) or now."""
         now = time.time()
+        if instant:
+            params, path = {"query": q, "time": f"{now:.3f}"}, "/api/v1/query"
+        else:
+            params = {"query": q, "start": f"{now - 60:.3f}", "end": f"{now:.3f}", "step": "2"}
+            path = "/api/v1/query_range"
+        status, body = nwtest.http(
+            "GET", f"{self.prom.base_url}{path}?{urllib.parse.urlencode(params)}")
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = {}
+        if status != 200 or doc.get("status") != "success":
+            return f"{status} {body[:200]!r}", []
+        return None, doc["data"]["result"]
+
+    def check_dashboard_queries(self):
+        """Every query runs; each returns data within a few scrapes (rate() and increase() of a
+        series born by an event need a second sample)."""
+        empty, failed, checked = [], [], 0
         for fname in sorted(os.listdir(DASHBOARDS)):
             with open(os.path.join(DASHBOARDS, fname), encoding="utf-8") as f:
                 dash = json.load(f)
@@ -301,30 +320,26 @@ class DashboardsEndToEnd(nwtest.NwTestCase):
                 q = validate_dashboards.substitute(expr, QUERY_VARS)
                 instant = panel is None or any(t.get("instant") and t.get("expr") == expr
                                                for t in panel.get("targets", []))
-                if instant:
-                    params = {"query": q, "time": f"{now:.3f}"}
-                    path = "/api/v1/query"
-                else:
-                    params = {"query": q, "start": f"{now - 60:.3f}", "end": f"{now:.3f}",
-                              "step": "2"}
-                    path = "/api/v1/query_range"
-                status, body = nwtest.http(
-                    "GET", f"{self.prom.base_url}{path}?{urllib.parse.urlencode(params)}")
-                checked += 1
                 label = f"{fname}: {where}: {q}"
+                checked += 1
+                box = []
+
+                def answered():
+                    box[:] = [self.run_query(q, instant)]
+                    return box[0][0] is not None or box[0][1]
                 try:
-                    doc = json.loads(body)
-                except ValueError:
-                    doc = {}
-                if status != 200 or doc.get("status") != "success":
-                    failed.append(f"{label} -> {status} {body[:200]!r}")
-                elif not doc["data"]["result"]:
+                    nwtest.wait_until(answered, 10, label, interval=0.5)
+                except nwtest.WaitTimeout:
+                    pass
+                error, result = box[0]
+                if error:
+                    failed.append(f"{label} -> {error}")
+                elif not result:
                     empty.append(label)
         self.assertEqual(failed, [], "queries that failed")
         self.assertEqual(empty, [], "queries without data")
         self.assertGreater(checked, 40)
         print(f"dashboard queries checked: {checked}", file=sys.stderr)
-
 
 if __name__ == "__main__":
     unittest.main()
