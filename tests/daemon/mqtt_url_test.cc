@@ -62,6 +62,9 @@ TEST(ConnectFailureReason, ExplainsNotAuthorisedAsBadCredentials) {
   EXPECT_NE(ConnectFailureReason(4, 0).find("bad username or password"), std::string::npos);
   EXPECT_NE(ConnectFailureReason(-1, 0).find("TCP/TLS"), std::string::npos);
   EXPECT_NE(ConnectFailureReason(5, 0).find("rc 5"), std::string::npos);
+  // MQTT 5: Paho puts the CONNACK reason code in the return code.
+  EXPECT_NE(ConnectFailureReason(135, 0).find("bad username or password"), std::string::npos);
+  EXPECT_NE(ConnectFailureReason(134, 0).find("bad username or password"), std::string::npos);
 }
 
 }  // namespace

@@ -49,6 +49,8 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   void OnConnectionLost(const std::string& cause);
   void OnSubscribed(bool ok, const std::string& why);
   void DoConnect();
+  void CreateClient();
+  mqtt::connect_options BuildConnectOptions() const;
   void DoSubscribe();
 
   // Listeners live as long as Impl, which outlives the Paho client (cli_ is reset in Stop
@@ -105,7 +107,8 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   MqttOptions opts_;
   MqttEvents events_;
   std::unique_ptr<mqtt::async_client> cli_;
-  mqtt::connect_options connect_options_;
+  mqtt::connect_options connect_options_;  // for cli_; see CreateClient
+  std::uint64_t failed_connects_ = 0;
 
   // Shared with Paho's thread.
   std::atomic<std::int64_t> queue_depth_{0};
@@ -132,6 +135,19 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
 
 bool MqttClient::Impl::Start(std::string* error) {
   try {
+    CreateClient();
+  } catch (const std::exception& e) {
+    *error = "mqtt: cannot set up the client for " + opts_.url.display + ": " + e.what();
+    cli_.reset();
+    return false;
+  }
+  DoConnect();
+  return true;
+}
+
+// Creates the Paho client with its callbacks and the connect options. May throw.
+void MqttClient::Impl::CreateClient() {
+  {
     mqtt::create_options create(opts_.version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
     create.set_send_while_disconnected(true, true);
     create.set_max_buffered_messages(kMaxBuffered);
@@ -140,39 +156,6 @@ bool MqttClient::Impl::Start(std::string* error) {
     cli_ = std::make_unique<mqtt::async_client>(opts_.url.paho_uri, opts_.client_id, create,
                                                 nullptr);
 
-    mqtt::connect_options_builder b;
-    b.mqtt_version(opts_.version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)
-        .keep_alive_interval(std::chrono::duration_cast<std::chrono::seconds>(opts_.keepalive))
-        .connect_timeout(std::chrono::seconds(10))
-        .automatic_reconnect(std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_min),
-                             std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_max))
-        .will(mqtt::will_options(opts_.will.topic, opts_.will.payload, opts_.will.qos,
-                                 opts_.will.retain));
-    if (opts_.version == 5) {
-      // MQTT 5: the session survives a disconnect only with an expiry interval > 0.
-      b.clean_session(false).clean_start(opts_.clean_session);
-      if (!opts_.clean_session) {
-        b.properties(mqtt::properties{
-            mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, kSessionExpirySeconds)});
-      }
-    } else {
-      b.clean_session(opts_.clean_session);
-    }
-    if (!opts_.username.empty()) b.user_name(opts_.username);
-    if (!opts_.password.empty()) b.password(opts_.password);
-    if (opts_.url.tls) {
-      // Paho throws on ssl:// without ssl options: always set them (STACK.md).
-      mqtt::ssl_options_builder ssl;
-      if (!opts_.tls.ca_file.empty()) ssl.trust_store(opts_.tls.ca_file);
-      if (!opts_.tls.cert_file.empty()) ssl.key_store(opts_.tls.cert_file);
-      if (!opts_.tls.key_file.empty()) ssl.private_key(opts_.tls.key_file);
-      ssl.enable_server_cert_auth(opts_.tls.verify).verify(opts_.tls.verify);
-      ssl.error_handler([](const std::string& msg) {
-        log::Warn("mqtt tls error", {{"error", msg}});
-      });
-      b.ssl(ssl.finalize());
-    }
-    connect_options_ = b.finalize();
 
     std::weak_ptr<Impl> weak = weak_from_this();
     cli_->set_connected_handler([weak](const std::string&) {
@@ -202,23 +185,58 @@ bool MqttClient::Impl::Start(std::string* error) {
         if (!s->stopping_ && s->events_.on_message) s->events_.on_message(std::move(m));
       });
     });
-  } catch (const mqtt::exception& e) {
-    *error = "mqtt: cannot set up the client for " + opts_.url.display + ": " + e.what();
-    cli_.reset();
-    return false;
-  } catch (const std::exception& e) {
-    *error = "mqtt: cannot set up the client for " + opts_.url.display + ": " + e.what();
-    cli_.reset();
-    return false;
   }
-  DoConnect();
-  return true;
+  connect_options_ = BuildConnectOptions();
+  if (opts_.version == 5 && !opts_.clean_session) {
+    // MQTT 5: the session survives a disconnect only with an expiry interval > 0.
+    // Set on the long-lived member itself: Paho C++ 1.2's connect_options copy/move keeps the
+    // C struct pointing at the source's properties, so they must live as long as the client.
+    connect_options_.set_properties(mqtt::properties{
+        mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, kSessionExpirySeconds)});
+  }
+}
+
+mqtt::connect_options MqttClient::Impl::BuildConnectOptions() const {
+  mqtt::connect_options_builder b;
+  b.mqtt_version(opts_.version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)
+      .keep_alive_interval(std::chrono::duration_cast<std::chrono::seconds>(opts_.keepalive))
+      .connect_timeout(std::chrono::seconds(10))
+      .automatic_reconnect(std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_min),
+                           std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_max))
+      .will(mqtt::will_options(opts_.will.topic, opts_.will.payload, opts_.will.qos,
+                               opts_.will.retain));
+  if (opts_.version == 5) {
+    b.clean_session(false).clean_start(opts_.clean_session);
+  } else {
+    b.clean_session(opts_.clean_session);
+  }
+  if (!opts_.username.empty()) b.user_name(opts_.username);
+  if (!opts_.password.empty()) b.password(opts_.password);
+  if (opts_.url.tls) {
+    // Paho throws on ssl:// without ssl options: always set them (STACK.md).
+    mqtt::ssl_options_builder ssl;
+    if (!opts_.tls.ca_file.empty()) ssl.trust_store(opts_.tls.ca_file);
+    if (!opts_.tls.cert_file.empty()) ssl.key_store(opts_.tls.cert_file);
+    if (!opts_.tls.key_file.empty()) ssl.private_key(opts_.tls.key_file);
+    ssl.enable_server_cert_auth(opts_.tls.verify).verify(opts_.tls.verify);
+    ssl.error_handler([](const std::string& msg) {
+      log::Warn("mqtt tls error", {{"error", msg}});
+    });
+    b.ssl(ssl.finalize());
+  }
+  return b.finalize();
 }
 
 void MqttClient::Impl::DoConnect() {
   if (stopping_ || !cli_) return;
   reason_ = "connecting";
   try {
+    if (failed_connects_ > 0) {
+      // A second connect() on the same Paho C++ 1.2 client crashes with MQTT 5 properties:
+      // retry the first connect with a fresh client instead.
+      cli_.reset();
+      CreateClient();
+    }
     cli_->connect(connect_options_, nullptr, connect_listener_);
   } catch (const mqtt::exception& e) {
     OnConnectFailed(e.get_return_code(), static_cast<int>(e.get_reason_code()));
@@ -229,6 +247,7 @@ void MqttClient::Impl::DoConnect() {
 }
 
 void MqttClient::Impl::OnConnectFailed(int rc, int reason) {
+  ++failed_connects_;
   reason_ = ConnectFailureReason(rc, reason);
   if (ever_connected_) {
     // Paho's automatic reconnect is in charge; just say why this attempt failed.

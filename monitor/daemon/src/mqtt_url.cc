@@ -71,6 +71,8 @@ std::optional<BrokerUrl> ParseBrokerUrl(std::string_view url, std::string* error
 
 std::string ConnectFailureReason(int return_code, int reason_code) {
   std::string why;
+  // MQTT 5: Paho reports the CONNACK reason code as the token's return code.
+  if (return_code >= 128 && reason_code == 0) reason_code = return_code;
   if (return_code == 4 || reason_code == 134) {
     why = "bad username or password";
   } else if (return_code == 5 || reason_code == 135) {
