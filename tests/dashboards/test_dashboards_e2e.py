@@ -177,8 +177,11 @@ class DashboardsEndToEnd(nwtest.NwTestCase):
         deep.start_session("S-deep", "cheek")
         for _ in range(3):
             deep.sample("S-deep", "cheek", 0.5, 100)
-        deep.sample("S-deep", "cheek", 1.3, 100)
+        t0 = deep.sample("S-deep", "cheek", 1.3, 100)
         self.wait_alert("NeedlewatchDepthExceeded", device="d-deep")
+        # A figure, not an assertion: sample published -> alert at the webhook (1 s scrape and
+        # evaluation, 1 s group_wait).
+        print(f"depth sample -> webhook: {time.monotonic() - t0:.1f} s", file=sys.stderr)
         deep.sample("S-deep", "cheek", 0.5, 100)
         self.wait_prom(f'needlewatch_alarms_latched{{clinic="{CLINIC}",device="d-deep"}}',
                        "depth_exceeded latched on d-deep")
