@@ -242,24 +242,21 @@ def clinic_overview():
     lay.row("Now")
     lay.add(stat("Sessions in progress", "Treatments running right now in the selected clinics.",
                  targets((f"sum(needlewatch_sessions_active{{{c}}})", "sessions")), no_value="0"), 4, 4)
-    lay.add(stat("High alarms now", "Active high-severity alarms (too deep, overtime, device "
-                 "offline during a session). Anything above 0 needs someone at the device now.",
-                 targets((f'count(needlewatch_alarms_active{{{c},severity="high"}})', "high")),
-                 steps=((None, "green"), (1, "red")), no_value="0"), 4, 4)
-    lay.add(stat("Medium alarms now", "Active medium-severity alarms (speed out of range, "
-                 "telemetry stale).",
-                 targets((f'count(needlewatch_alarms_active{{{c},severity="medium"}})', "medium")),
-                 steps=((None, "green"), (1, "orange")), no_value="0"), 4, 4)
-    lay.add(stat("Low alarms now", "Active low-severity alarms (depth or overtime warnings).",
-                 targets((f'count(needlewatch_alarms_active{{{c},severity="low"}})', "low")),
-                 steps=((None, "green"), (1, "yellow")), no_value="0"), 4, 4)
-    lay.add(stat("Devices online", "Devices whose last status message was online.",
-                 targets((f'sum(needlewatch_devices{{{c},state="online"}})', "online")),
-                 no_value="0"), 4, 4)
-    lay.add(stat("Devices offline", "Devices whose last status was offline (switched off or lost "
-                 "their connection).",
-                 targets((f'sum(needlewatch_devices{{{c},state="offline"}})', "offline")),
-                 steps=((None, "green"), (1, "orange")), no_value="0"), 4, 4)
+    for sev, color, what in (
+            ("high", "red", "(too deep, overtime, device offline during a session). Anything "
+             "above 0 needs someone at the device now."),
+            ("medium", "orange", "(speed out of range, telemetry stale)."),
+            ("low", "yellow", "(depth or overtime warnings).")):
+        lay.add(stat(f"{sev.capitalize()} alarms now", f"Active {sev}-severity alarms {what}",
+                     targets((f'count(needlewatch_alarms_active{{{c},severity="{sev}"}})', sev)),
+                     steps=((None, "green"), (1, color)), no_value="0"), 4, 4)
+    for state, color, what in (("online", "green", "was online."),
+                               ("offline", "orange", "was offline (switched off or lost their "
+                                "connection).")):
+        lay.add(stat(f"Devices {state}", f"Devices whose last status message {what}",
+                     targets((f'sum(needlewatch_devices{{{c},state="{state}"}})', state)),
+                     steps=((None, "green"), (1, color)) if state == "offline" else
+                     ((None, "green"),), no_value="0"), 4, 4)
     lay.add(bargauge("Active sessions by clinic", "Which clinics are treating right now, busiest "
                      "first.",
                      targets((f"sort_desc(sum by (clinic) (needlewatch_sessions_active{{{c}}}))",
