@@ -100,11 +100,20 @@ std::string Duration(engine::TimeNs ns) {
 
 }  // namespace
 
+// Streams the object: small parts through nlohmann, one compact line per session and alarm, so
+// a report with many rows never builds one large document in memory.
 void WriteJson(const Report& r, std::ostream& out) {
-  Json j;
-  j["messages"] = Messages(r.counters);
-  Json sessions = Json::array();
-  for (const SessionRow& s : r.sessions) {
+  auto field = [&out](const char* name, const Json& value, bool first = false) {
+    out << (first ? "{\n" : ",\n") << "\"" << name << "\": " << value.dump();
+  };
+  auto array = [&out](const char* name, std::size_t n, const auto& row_at) {
+    out << ",\n\"" << name << "\": [";
+    for (std::size_t i = 0; i < n; ++i) out << (i == 0 ? "\n  " : ",\n  ") << row_at(i).dump();
+    out << (n == 0 ? "]" : "\n]");
+  };
+  field("messages", Messages(r.counters), /*first=*/true);
+  array("sessions", r.sessions.size(), [&r](std::size_t i) {
+    const SessionRow& s = r.sessions[i];
     Json o;
     o["clinic"] = s.clinic;
     o["device"] = s.device;
@@ -123,11 +132,10 @@ void WriteJson(const Report& r, std::ostream& out) {
     o["alarms"] = s.alarms;
     o["started_at_ns"] = s.started_at;
     o["ended_at_ns"] = Ns(s.ended_at);
-    sessions.push_back(std::move(o));
-  }
-  j["sessions"] = std::move(sessions);
-  Json alarms = Json::array();
-  for (const AlarmRow& a : r.alarms) {
+    return o;
+  });
+  array("alarms", r.alarms.size(), [&r](std::size_t i) {
+    const AlarmRow& a = r.alarms[i];
     Json o;
     o["clinic"] = a.clinic;
     o["device"] = a.device;
@@ -144,32 +152,29 @@ void WriteJson(const Report& r, std::ostream& out) {
     o["raised_at_ns"] = a.raised_at;
     o["cleared_at_ns"] = Ns(a.cleared_at);
     o["acknowledged_at_ns"] = Ns(a.acknowledged_at);
-    alarms.push_back(std::move(o));
-  }
-  j["alarms"] = std::move(alarms);
-  Json acks = Json::array();
-  for (const AckRow& a : r.acks) {
-    acks.push_back(Json{{"at", NsToSeconds(a.at)}, {"at_ns", a.at}, {"clinic", a.clinic},
-                        {"device", a.device}, {"alarm", a.alarm}, {"result", a.result}});
-  }
-  j["acks"] = std::move(acks);
-  j["records"] = r.records;
-  j["records_kept"] = r.records_kept;
-  j["lines_skipped"] = r.lines_skipped;
-  j["first_record_at"] = Seconds(r.first_record_at);
-  j["last_record_at"] = Seconds(r.last_record_at);
-  j["first_record_at_ns"] = Ns(r.first_record_at);
-  j["last_record_at_ns"] = Ns(r.last_record_at);
-  Json files = Json::array();
-  for (const FileRow& f : r.files) {
-    files.push_back(Json{{"path", f.path}, {"format", f.format}, {"records", f.records},
-                         {"lines_skipped", f.lines_skipped}});
-  }
-  j["files"] = std::move(files);
+    return o;
+  });
+  array("acks", r.acks.size(), [&r](std::size_t i) {
+    const AckRow& a = r.acks[i];
+    return Json{{"at", NsToSeconds(a.at)}, {"at_ns", a.at}, {"clinic", a.clinic},
+                {"device", a.device}, {"alarm", a.alarm}, {"result", a.result}};
+  });
+  field("records", r.records);
+  field("records_kept", r.records_kept);
+  field("lines_skipped", r.lines_skipped);
+  field("first_record_at", Seconds(r.first_record_at));
+  field("last_record_at", Seconds(r.last_record_at));
+  field("first_record_at_ns", Ns(r.first_record_at));
+  field("last_record_at_ns", Ns(r.last_record_at));
+  array("files", r.files.size(), [&r](std::size_t i) {
+    const FileRow& f = r.files[i];
+    return Json{{"path", f.path}, {"format", f.format}, {"records", f.records},
+                {"lines_skipped", f.lines_skipped}};
+  });
   Json filters = Json::object();
   for (const auto& [k, v] : r.filters) filters[k] = v;
-  j["filters"] = std::move(filters);
-  out << j.dump(2) << "\n";
+  field("filters", filters);
+  out << "\n}\n";
 }
 
 void WriteText(const Report& r, std::ostream& out) {
