@@ -1154,6 +1154,12 @@ class NwTestCase(unittest.TestCase):
         for f in getattr(self, "_fixtures", []):
             child = getattr(f, "child", None)
             if child is not None:
+                lines = child.lines
+                for i, line in enumerate(lines):  # a sanitizer report's head, if any
+                    if "ERROR: AddressSanitizer" in line or "runtime error:" in line:
+                        print(f"\n--- {child.name} sanitizer report:\n"
+                              + "\n".join(lines[i:i + 30]), file=sys.stderr)
+                        break
                 print(f"\n--- {child.name} (pid {child.pid}, rc {child.proc.returncode}) "
                       f"log tail, full log {child.log_path}:\n{child.tail(60)}", file=sys.stderr)
             elif isinstance(f, MqttClient):
