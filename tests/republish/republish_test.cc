@@ -146,7 +146,9 @@ TEST(Republish, BadOptionsAreRejectedBeforeConnecting) {
       {[](RepublishOptions& o) { o.speed = -1; }, "speed must be a positive factor"},
       {[](RepublishOptions& o) { o.speed = std::nan(""); }, "speed must be a positive factor"},
       {[](RepublishOptions& o) { o.mqtt_version = 3; }, "mqtt version must be 4 (3.1.1) or 5"},
-      {[](RepublishOptions& o) { o.max_in_flight = 0; }, "max_in_flight must be at least 1"},
+      {[](RepublishOptions& o) { o.max_in_flight = 0; }, "max_in_flight must be from 1 to 65535"},
+      {[](RepublishOptions& o) { o.max_in_flight = 65536; },
+       "max_in_flight must be from 1 to 65535"},
   };
   for (const Case& c : cases) {
     RepublishOptions o;

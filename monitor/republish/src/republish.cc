@@ -143,7 +143,7 @@ bool Run::Connect(mqtt::async_client& client, const daemon::BrokerUrl& url) {
   b.mqtt_version(v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)
       .connect_timeout(options_.connect_timeout)
       .keep_alive_interval(std::chrono::seconds(30))
-      .max_inflight(static_cast<int>(std::min<std::size_t>(options_.max_in_flight, 65535)));
+      .max_inflight(static_cast<int>(options_.max_in_flight));
   if (v5) {
     b.clean_session(false).clean_start(true);  // Paho: v5 takes clean_start, not clean_session
   } else {
@@ -247,7 +247,9 @@ int Run::Execute(const std::function<bool(record::RawMessage&)>& next,
   if (options_.mqtt_version != 4 && options_.mqtt_version != 5) {
     return Fail("mqtt version must be 4 (3.1.1) or 5");
   }
-  if (options_.max_in_flight == 0) return Fail("max_in_flight must be at least 1");
+  if (options_.max_in_flight == 0 || options_.max_in_flight > 65535) {
+    return Fail("max_in_flight must be from 1 to 65535");
+  }
   std::string url_error;
   const auto url = daemon::ParseBrokerUrl(options_.url, &url_error);
   if (!url) {
@@ -263,9 +265,11 @@ int Run::Execute(const std::function<bool(record::RawMessage&)>& next,
                                     : options_.client_id;
   std::optional<mqtt::async_client> client;
   try {
-    client.emplace(url->paho_uri, client_id,
-                   mqtt::create_options(options_.mqtt_version == 5 ? MQTTVERSION_5
-                                                                   : MQTTVERSION_3_1_1));
+    mqtt::create_options create(options_.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    // Paho refuses a publish (rc -12) once this many are queued inside it, connected or not
+    // (default 100): it must hold the whole window.
+    create.set_max_buffered_messages(static_cast<int>(options_.max_in_flight) + 1);
+    client.emplace(url->paho_uri, client_id, create);
   } catch (const mqtt::exception& e) {
     return Fail("cannot create an MQTT client for " + url->display + ": " + e.what());
   }
