@@ -715,7 +715,7 @@ def needlewatch_bin():
     b = os.environ.get("NEEDLEWATCH_BIN")
     if not b:
         raise unittest.SkipTest("NEEDLEWATCH_BIN is not set (run through ctest)")
-    return b
+    return os.path.abspath(b)
 
 
 HTTP_LISTENING_RE = r'http listening.*127\.0\.0\.1:(\d+)|127\.0\.0\.1:(\d+).*http listening'
