@@ -19,15 +19,25 @@ Building blocks
                                     from the "http listening" log line, waits for /readyz 200;
                                     metrics(), metric(), alarms(), ack(), http()
   MqttClient(port, ...)             paho client: connect/subscribe (waiting for the ack),
-                                    publish (optionally waiting for PUBACK), wait_message(pred),
-                                    Last Will, kill() (drops TCP without DISCONNECT)
+                                    publish (optionally waiting for PUBACK), publish_async() +
+                                    wait_acked(), wait_message(pred), Last Will, kill() (drops
+                                    TCP without DISCONNECT)
   Prometheus(workdir, targets)      prometheus with a 1 s scrape of the given targets; query()
   Alertmanager(workdir, webhook)    alertmanager posting to a WebhookSink
   WebhookSink()                     http server recording POST bodies
+  Device(client, clinic, device)    a simulated device (own seq): sample(), start_session(),
+                                    end_session(), online()
+  telemetry()/event()/status()      CONTRACT §2 payload builders; device_topic(), alarm_topic()
+  alarm_state(state, **fields)      wait_message predicate for an alarm payload
+  status_is(state)                  wait_message predicate for a status payload
+  limits_config(...)                a daemon config text with short or long default limits
   parse_metrics(text)               Prometheus text format -> {(name, labels): value}
+  metric_value()/metric_series()    look-ups in parsed metrics
   promtool_check_metrics(text)      `promtool check metrics` -> (rc, output)
-  NwTestCase                        unittest.TestCase with workdir, child tracking and
-                                    diagnostics (log tails of every child) on failure
+  NwTestCase                        unittest.TestCase with workdir, start()/track() of
+                                    fixtures, start_stack() (broker + ready daemon),
+                                    alarm_watcher(), mqtt(), and diagnostics (log tails and
+                                    sanitizer reports of every child) on failure
 
 Time: all deadlines use time.monotonic(). Nothing here sleeps to synchronise; waits are bounded
 polls on a condition (wait_until, Child.wait_for_line, MqttClient.wait_message).
@@ -379,7 +389,8 @@ class Mosquitto(Service):
     material (self.tls["ca"] is what clients trust). `acl` is the ACL file text (default: every
     user may read and write everything). `persistence=True` keeps the database in the
     subdirectory across restarts: autosave after every change (so SIGKILL loses as little as
-    mosquitto allows), or every second with autosave_on_changes=False (see wait_saved()). `extra` lines are appended to the global section (e.g.
+    mosquitto allows), or every second with autosave_on_changes=False (see wait_saved()).
+    `extra` lines are appended to the global section (e.g.
     "max_queued_messages 100000"). `verbose` logs every packet (log_type all).
     """
 
@@ -680,7 +691,8 @@ def parse_metrics(text):
         m = _SAMPLE_RE.match(line)
         if not m:
             raise ValueError(f"unparsable metrics line: {line!r}")
-        labels = {k: v.encode().decode("unicode_escape") for k, v in _LABEL_RE.findall(m.group(3) or "")}
+        labels = {k: v.encode().decode("unicode_escape")
+                  for k, v in _LABEL_RE.findall(m.group(3) or "")}
         out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
     return out
 

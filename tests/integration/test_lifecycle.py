@@ -23,7 +23,8 @@ class ReloadTest(nwtest.NwTestCase):
         d1 = nwtest.Device(client, "c7", "r1")
 
         d1.sample("S-r", "cheek", 0.9)
-        daemon.wait_metric("needlewatch_needle_depth_meters", lambda v: v is not None and abs(v - 0.0009) < 1e-12,
+        daemon.wait_metric("needlewatch_needle_depth_meters",
+                           lambda v: v is not None and abs(v - 0.0009) < 1e-12,
                            clinic="c7", device="r1")
         self.assertIsNone(daemon.metric("needlewatch_alarms_active"), "0.9 is within 1.0")
 
