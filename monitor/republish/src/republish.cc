@@ -267,8 +267,9 @@ int Run::Execute(const std::function<bool(record::RawMessage&)>& next,
   try {
     mqtt::create_options create(options_.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
     // Paho refuses a publish (rc -12) once this many are queued inside it, connected or not
-    // (default 100): it must hold the whole window.
-    create.set_max_buffered_messages(static_cast<int>(options_.max_in_flight) + 1);
+    // (default 100). It must hold the whole window plus the slack of Paho completing a QoS 0
+    // token before it frees the command behind it; the window is what bounds memory.
+    create.set_max_buffered_messages(2 * static_cast<int>(options_.max_in_flight) + 16);
     client.emplace(url->paho_uri, client_id, create);
   } catch (const mqtt::exception& e) {
     return Fail("cannot create an MQTT client for " + url->display + ": " + e.what());
