@@ -2,6 +2,7 @@
 // topic, payload, QoS and retain flag, in order; internal and unpublishable records never do;
 // the recorded timing is respected (lower bounds only); loop, stop, and broker failures.
 #include <signal.h>
+#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -330,6 +331,41 @@ TEST_F(RepublishBrokerTest, BrokerGoneMidwayIsAnErrorNotAHang) {
             std::string::npos)
       << err_.str();
   EXPECT_EQ(st.published, 2u);
+}
+
+TEST(RepublishTls, MqttsWithTheBrokersCaDeliversWithoutItFailsClearly) {
+  TestBroker broker(/*tls=*/true);
+  ASSERT_TRUE(broker.ok()) << broker.Log();
+  Subscriber sub(broker.url(), {"#"});  // plain listener of the same broker
+  ASSERT_TRUE(sub.ok());
+  const std::vector<record::RawMessage> input = {Msg(0, "t/tls", "over TLS", 1)};
+  ListSource src(input);
+  RepublishOptions o;
+  o.url = broker.tls_url();
+  o.ca_file = broker.ca_file();
+  o.speed = 0;
+  std::ostringstream out, err;
+  EXPECT_EQ(Republish(o, src.Next(), nullptr, out, err), 0) << err.str();
+  ExpectSame(sub.WaitFor(1, std::chrono::seconds(10)), input);
+
+  // The CA can come from the environment instead.
+  ASSERT_EQ(::setenv("NEEDLEWATCH_MQTT_CA_FILE", broker.ca_file().c_str(), 1), 0);
+  ListSource from_env(input);
+  o.ca_file.clear();
+  std::ostringstream out2, err2;
+  EXPECT_EQ(Republish(o, from_env.Next(), nullptr, out2, err2), 0) << err2.str();
+
+  // Without it, the system trust store does not know the throwaway CA: verification fails, it
+  // is not skipped.
+  ASSERT_EQ(::unsetenv("NEEDLEWATCH_MQTT_CA_FILE"), 0);
+  ListSource again(input);
+  std::ostringstream out3, err3;
+  EXPECT_EQ(Republish(o, again.Next(), nullptr, out3, err3), 1);
+  EXPECT_NE(err3.str().find("republish: cannot connect to " + broker.tls_url() +
+                            ": TCP/TLS connection failed"),
+            std::string::npos)
+      << err3.str();
+  ExpectSame(sub.WaitFor(2, std::chrono::seconds(10)), {input[0], input[0]});
 }
 
 TEST(RepublishUnreachable, ClosedPortIsAClearErrorAndExitCode1) {

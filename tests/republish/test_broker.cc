@@ -64,13 +64,17 @@ int FreeLoopbackPort() {
   return port;
 }
 
-TestBroker::TestBroker() {
+TestBroker::TestBroker(bool tls) : tls_(tls) {
   char tmpl[] = "/tmp/nw-republish-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) {
     ADD_FAILURE() << "mkdtemp failed";
     return;
   }
   dir_ = tmpl;
+  if (tls_ && !MakeCertificates()) {
+    ADD_FAILURE() << "openssl could not make the test certificates in " << dir_;
+    return;
+  }
   // Another process may take the port between FreeLoopbackPort() and mosquitto's bind: retry.
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (Start()) return;
@@ -78,13 +82,39 @@ TestBroker::TestBroker() {
   ADD_FAILURE() << "mosquitto did not start; log:\n" << Log();
 }
 
+bool TestBroker::MakeCertificates() {
+  const std::string cd = "cd '" + dir_ + "' && ";
+  const std::string quiet = " >>openssl.log 2>&1";
+  const std::string steps[] = {
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=republish test CA' "
+      "-keyout ca.key -out ca.crt",
+      "openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' -keyout server.key "
+      "-out server.csr",
+      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' "
+      "> server.ext",
+      "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+      "-extfile server.ext -out server.crt",
+  };
+  for (const std::string& step : steps) {
+    if (std::system((cd + step + quiet).c_str()) != 0) return false;
+  }
+  return true;
+}
+
 bool TestBroker::Start() {
   port_ = FreeLoopbackPort();
   const std::string conf = dir_ + "/mosquitto.conf";
   {
     std::ofstream f(conf);
-    f << "user root\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+    f << "user root\nper_listener_settings true\npersistence false\nlog_dest stderr\n"
+      << "log_type error\nlog_type warning\n"
       << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\n";
+    if (tls_) {
+      tls_port_ = FreeLoopbackPort();
+      f << "listener " << tls_port_ << " 127.0.0.1\nallow_anonymous true\n"
+        << "cafile " << dir_ << "/ca.crt\ncertfile " << dir_ << "/server.crt\nkeyfile " << dir_
+        << "/server.key\n";
+    }
   }
   const std::string log = dir_ + "/mosquitto.log";
   const pid_t pid = ::fork();
@@ -102,7 +132,7 @@ bool TestBroker::Start() {
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) return false;  // exited: port taken?
-    if (CanConnect(port_)) {
+    if (CanConnect(port_) && (!tls_ || CanConnect(tls_port_))) {
       pid_ = pid;
       return true;
     }

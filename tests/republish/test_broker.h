@@ -25,9 +25,11 @@ int FreeLoopbackPort();
 // mosquitto 2.0 as a child process: anonymous, no persistence, log in its temp dir. Stopped
 // (SIGTERM, then SIGKILL after 5 s) by the destructor. Construction fails the current test
 // (ADD_FAILURE) when mosquitto does not accept connections within 10 s; check ok().
+// With `tls`, a second listener speaks TLS with a throwaway CA (openssl) whose certificate
+// names IP 127.0.0.1 and localhost.
 class TestBroker {
  public:
-  TestBroker();
+  explicit TestBroker(bool tls = false);
   ~TestBroker();
   TestBroker(const TestBroker&) = delete;
   TestBroker& operator=(const TestBroker&) = delete;
@@ -35,14 +37,19 @@ class TestBroker {
   bool ok() const { return pid_ > 0; }
   int port() const { return port_; }
   std::string url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
+  std::string tls_url() const { return "mqtts://127.0.0.1:" + std::to_string(tls_port_); }
+  std::string ca_file() const { return dir_ + "/ca.crt"; }
   // SIGKILL now (to test a broker that goes away).
   void Kill();
   std::string Log() const;
 
  private:
   bool Start();
+  bool MakeCertificates();
   std::string dir_;
+  bool tls_ = false;
   int port_ = 0;
+  int tls_port_ = 0;
   pid_t pid_ = -1;
 };
 
