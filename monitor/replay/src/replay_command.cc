@@ -11,6 +11,7 @@
 #include "needlewatch/protocol/message.h"
 #include "needlewatch/protocol/topic.h"
 #include "needlewatch/record/raw_message.h"
+#include "needlewatch/republish/republish.h"
 #include "needlewatch/replay/report.h"
 #include "needlewatch/replay/source.h"
 
@@ -68,10 +69,6 @@ const char* AckResultName(engine::AckResult r) {
 }  // namespace
 
 int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std::ostream& err) {
-  if (options.publish_url) {
-    err << "replay: --publish is not implemented yet; replay reports only\n";
-    return 1;
-  }
   if (options.format != "text" && options.format != "json" && options.format != "csv" &&
       options.format != "html") {
     err << "replay: --format must be text, json, csv or html, got \"" << options.format << "\"\n";
@@ -117,16 +114,55 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
   if (options.device) report.filters.emplace_back("device", *options.device);
   const TopicFilter topic_filter(cfg.engine.topic_root, options.clinic, options.device);
 
-  std::vector<std::unique_ptr<MessageSource>> sources;
-  for (const std::string& path : options.files) {
-    std::string error;
-    auto source = OpenSource(path, err, &error);
-    if (!source) {
-      err << "replay: " << error << "\n";
+  // Opens every input file; false (after saying why on `err`) when one cannot be read.
+  const auto open_all = [&](std::vector<std::unique_ptr<MessageSource>>& sources) {
+    sources.clear();
+    for (const std::string& path : options.files) {
+      std::string error;
+      auto source = OpenSource(path, err, &error);
+      if (!source) {
+        err << "replay: " << error << "\n";
+        return false;
+      }
+      sources.push_back(std::move(source));
+    }
+    return true;
+  };
+
+  if (options.publish_url) {
+    // Republish the same merged, filtered stream to a broker instead of reporting.
+    const std::optional<double> speed = republish::ParseSpeed(options.speed);
+    if (!speed) {
+      err << "replay: --speed must be a positive factor (1, 2, 0.5) or max, got \""
+          << options.speed << "\"\n";
       return 1;
     }
-    sources.push_back(std::move(source));
+    std::unique_ptr<MergedSource> input;
+    const auto open = [&]() -> bool {
+      std::vector<std::unique_ptr<MessageSource>> sources;
+      if (!open_all(sources)) return false;
+      input = std::make_unique<MergedSource>(std::move(sources));
+      return true;
+    };
+    if (!open()) return 1;
+    const auto next = [&](record::RawMessage& msg) {
+      while (input->Next(msg)) {
+        if ((from && msg.receive_ns < *from) || (to && msg.receive_ns >= *to)) continue;
+        if (topic_filter.active() && !topic_filter.Keep(msg.topic)) continue;
+        return true;
+      }
+      return false;
+    };
+    republish::RepublishOptions ro;
+    ro.url = *options.publish_url;
+    ro.speed = *speed;
+    ro.loop = options.loop;
+    ro.stop_on_signals = true;
+    return republish::Republish(ro, next, open, out, err);
   }
+
+  std::vector<std::unique_ptr<MessageSource>> sources;
+  if (!open_all(sources)) return 1;
   // Per-file record counts: wrap each source to count what it yields.
   struct Counting : MessageSource {
     Counting(std::unique_ptr<MessageSource> s, std::uint64_t* n) : inner(std::move(s)), count(n) {}
