@@ -49,6 +49,10 @@ struct InjectedFault {
   // Alarms the monitor must raise for this (clinic, device, session); empty for faults that
   // only show in counters (seq_gap, malformed, spoofed_topic).
   std::vector<std::string> expected_alarms;
+  // Alarms the monitor may also raise, correctly, for this fault: a device whose connection
+  // drops stops sending telemetry before the broker publishes its Will, so telemetry_stale can
+  // precede device_offline (as it would for a real pen).
+  std::vector<std::string> possible_alarms;
   std::string expected_reject;  // rejection reason for malformed/spoofed_topic, else ""
   std::string detail;           // human-readable: the values injected
 };

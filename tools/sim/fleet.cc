@@ -353,6 +353,7 @@ void Fleet::Report(Device& dev, FaultKind kind, std::int64_t wall_ms, std::strin
       break;
     case FaultKind::kOffline:
       f.expected_alarms.push_back(AlarmNameOf(engine::AlarmKind::kDeviceOffline));
+      f.possible_alarms.push_back(AlarmNameOf(engine::AlarmKind::kTelemetryStale));
       break;
     default:
       break;

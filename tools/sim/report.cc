@@ -63,6 +63,7 @@ std::string ReportJson(const SimOptions& o, const RunSummary& s,
     e["zone"] = f.zone;
     e["time"] = f.time;
     e["expected_alarms"] = f.expected_alarms;
+    e["possible_alarms"] = f.possible_alarms;
     e["expected_reject"] =
         f.expected_reject.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(f.expected_reject);
     e["detail"] = f.detail;
