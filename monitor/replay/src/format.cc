@@ -55,8 +55,9 @@ std::string OptFixed(const std::optional<double>& d, int decimals) {
   return d ? Fixed(*d, decimals) : "-";
 }
 
+// Left-aligns `s` in a column of `width`; a longer value keeps one space before the next column.
 std::string Pad(std::string s, std::size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
+  s.append(s.size() < width ? width - s.size() : 1, ' ');
   return s;
 }
 
