@@ -142,6 +142,7 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
       std::vector<std::unique_ptr<MessageSource>> sources;
       if (!open_all(sources)) return false;
       input = std::make_unique<MergedSource>(std::move(sources));
+      if (from) input->SeekTo(*from);  // recordings: through the chunk index
       return true;
     };
     if (!open()) return 1;
@@ -174,6 +175,8 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
     std::uint64_t lines_skipped() const override { return inner->lines_skipped(); }
     FileFormat format() const override { return inner->format(); }
     const std::string& path() const override { return inner->path(); }
+    void SeekTo(std::int64_t from_ns) override { inner->SeekTo(from_ns); }
+    std::uint64_t chunks_loaded() const override { return inner->chunks_loaded(); }
     std::unique_ptr<MessageSource> inner;
     std::uint64_t* count;
   };
@@ -182,6 +185,9 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
     sources[i] = std::make_unique<Counting>(std::move(sources[i]), &per_file[i]);
   }
   MergedSource input(std::move(sources));
+  // Recordings skip what lies before --from through their chunk index (no full scan); the
+  // time filter below still applies to every record.
+  if (from) input.SeekTo(*from);
 
   engine::Engine eng(cfg.limits, cfg.engine);
   const bool want_series = options.format == "html";

@@ -143,6 +143,8 @@ class McapSource : public MessageSource {
   std::uint64_t lines_skipped() const override { return 0; }
   FileFormat format() const override { return FileFormat::kMcap; }
   const std::string& path() const override { return path_; }
+  void SeekTo(std::int64_t from_ns) override { reader_->SeekTo(from_ns); }
+  std::uint64_t chunks_loaded() const override { return reader_->chunks_loaded(); }
 
  private:
   std::string path_;
@@ -489,6 +491,16 @@ bool MergedSource::Next(record::RawMessage& out) {
     heap_.pop_back();
   }
   return true;
+}
+
+void MergedSource::SeekTo(std::int64_t from_ns) {
+  for (const auto& s : sources_) s->SeekTo(from_ns);
+}
+
+std::uint64_t MergedSource::chunks_loaded() const {
+  std::uint64_t n = 0;
+  for (const auto& s : sources_) n += s->chunks_loaded();
+  return n;
 }
 
 std::uint64_t MergedSource::lines_skipped() const {

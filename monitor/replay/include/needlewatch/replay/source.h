@@ -40,6 +40,14 @@ class MessageSource {
   virtual std::uint64_t lines_skipped() const = 0;
   virtual FileFormat format() const = 0;
   virtual const std::string& path() const = 0;
+  // Positions the source so that Next() yields only messages with receive_ns >= from_ns,
+  // where it can do so without reading what comes before: an MCAP recording seeks through its
+  // chunk index (a complete file decompresses only the chunks whose time range reaches
+  // from_ns). Captures have no index and ignore it (the default); callers filter by time
+  // anyway. Call it before the first Next().
+  virtual void SeekTo(std::int64_t from_ns) { (void)from_ns; }
+  // MCAP: chunks decompressed so far (shows index use); 0 for other formats.
+  virtual std::uint64_t chunks_loaded() const { return 0; }
 };
 
 // Opens `path` and detects its format: MCAP by its magic bytes, otherwise by the first
@@ -60,6 +68,9 @@ class MergedSource : public MessageSource {
   std::uint64_t lines_skipped() const override;
   FileFormat format() const override { return FileFormat::kEmpty; }
   const std::string& path() const override { return path_; }
+  // Seeks every source (before the first Next()).
+  void SeekTo(std::int64_t from_ns) override;
+  std::uint64_t chunks_loaded() const override;  // summed over the sources
   const std::vector<std::unique_ptr<MessageSource>>& sources() const { return sources_; }
 
  private:
