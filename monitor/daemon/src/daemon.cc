@@ -122,6 +122,11 @@ class Daemon : public engine::Sink {
 
   bool StartMqtt(const BrokerUrl& url);
   void AwaitSignal();
+  // Engine time for what is handled now: the system clock, never earlier than the last stamp
+  // (the engine would clamp a clock stepped back anyway). The same value goes to the engine,
+  // the recorder and the audit log, so a replay of the recording sees what the engine saw, in
+  // the same order.
+  TimeNs Stamp();
   void ArmTick();
   void OnTick();
   void OnMessage(InboundMessage&& m);
@@ -142,6 +147,7 @@ class Daemon : public engine::Sink {
   asio::steady_timer tick_;
   bool tick_armed_ = false;
   TimeNs tick_target_ = 0;
+  TimeNs last_stamp_ = 0;
   bool stopping_ = false;
 
   config::Config cfg_;
@@ -332,15 +338,20 @@ void Daemon::ArmTick() {
   });
 }
 
+TimeNs Daemon::Stamp() {
+  last_stamp_ = std::max(last_stamp_, SystemNowNs());
+  return last_stamp_;
+}
+
 void Daemon::OnTick() {
-  engine_.AdvanceTo(SystemNowNs(), *this);
+  engine_.AdvanceTo(Stamp(), *this);
   CheckRecorder();
   ArmTick();
 }
 
 void Daemon::OnMessage(InboundMessage&& m) {
   if (stopping_) return;
-  const TimeNs now = SystemNowNs();
+  const TimeNs now = Stamp();
   const std::uint64_t accepted_before = engine_.counters().accepted;
   const auto t0 = std::chrono::steady_clock::now();
   engine_.OnMessage(m.topic, m.payload, now, *this);
@@ -435,7 +446,7 @@ void Daemon::Reload() {
     log::Warn("reload ignored: no --config.file (running on built-in defaults)");
     return;
   }
-  const TimeNs now = SystemNowNs();
+  const TimeNs now = Stamp();
   config::LoadResult r = config::LoadConfigFile(config_path_);
   if (!r.ok()) {
     ++reloads_failed_;
@@ -588,7 +599,7 @@ HttpResponse Daemon::HandleAck(const HttpRequest& req, const std::string& user) 
     res.body = ErrorJson(error);
     return res;
   }
-  const TimeNs now = SystemNowNs();
+  const TimeNs now = Stamp();
   const engine::AckResult result =
       engine_.Acknowledge(ack->clinic, ack->device, ack->alarm, now, *this);
   const std::string_view name = AckResultName(result);

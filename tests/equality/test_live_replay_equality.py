@@ -1,0 +1,329 @@
+"""Live vs replay equality (issue 5 item 2).
+
+A real mosquitto on a free port, `needlewatch run` with recording on and an audit log, and a
+scripted scenario from a paho client that raises every alarm kind (depth warning and exceeded,
+speed with `for`, overtime warning and overtime, stale then resume, device offline via a status
+message and back online), switches a session, sends malformed messages, and acknowledges one
+latched and one active alarm through the HTTP API; every session is closed at the end and the
+stream ends with a status message after the last deadline. The daemon is stopped (SIGTERM) and
+`needlewatch replay --format json` on its recording, with the same config, must give:
+
+- the same alarm instances as the audit log (alarm, clinic, device, session, raised_at_ns),
+  each with the same cleared_at_ns, acknowledged_at_ns and final state, and the same number of
+  raise, clear/latch and acknowledge transitions: equal to the nanosecond;
+- the same acks (time to the nanosecond, clinic, device, alarm, result);
+- the same message counts as the daemon's /metrics taken just before the SIGTERM.
+
+Uses the integration harness tests/integration/nwtest.py.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import nwtest  # noqa: E402
+from nwtest import alarm_topic  # noqa: E402
+
+CLINIC = "eq"
+# Short limits so that every time-based alarm happens within seconds.
+CONFIG = """limits:
+  default:
+    depth_mm: {max: 1.0, warn: 0.8}
+    speed_hz: {min: 50, max: 150, for: 300ms}
+    session: {warn_after: 1500ms, max_duration: 3s}
+    telemetry: {stale_after: 500ms}
+  zones: {cheek: {depth_mm: {max: 1.0}}}
+"""
+ALL_KINDS = {"depth_warning", "depth_exceeded", "speed_out_of_range", "session_overtime_warning",
+             "session_overtime", "telemetry_stale", "device_offline"}
+# A simulated device's sample period while it keeps a condition going (its sample rate, not a
+# synchronisation: every step below waits for the daemon's published alarm state).
+SAMPLE_PERIOD = 0.1
+
+
+class LiveReplayEqualityTest(nwtest.NwTestCase):
+    def start_live(self, env=None):
+        """Mosquitto and a ready daemon recording into <workdir>/recordings."""
+        self.record_dir = nwtest.fixture_dir(self.workdir, "recordings")
+        self.broker, self.daemon = self.start_stack(
+            CONFIG, args=["--record.dir", self.record_dir], env=env)
+        self.watcher = self.alarm_watcher(self.broker.port)
+        self.client = self.mqtt(self.broker.port)
+
+    # -- scenario helpers ----------------------------------------------------------------------
+
+    def mark(self):
+        return len(self.watcher.messages)
+
+    def expect(self, device, alarm, state, since, timeout=10):
+        """Waits for an alarm payload in `state` published after index `since`."""
+        return self.watcher.wait_message(
+            nwtest.alarm_state(state), timeout=timeout, start=since,
+            topic=alarm_topic(CLINIC, device, alarm)).json()
+
+    def pump(self, dev, session, device, alarm, state, depth=0.5, speed=100.0, timeout=10):
+        """Samples every SAMPLE_PERIOD until `alarm` is published in `state`."""
+        since = self.mark()
+        deadline = time.monotonic() + timeout
+        while True:
+            dev.sample(session, "cheek", depth, speed)
+            try:
+                return self.watcher.wait_message(
+                    nwtest.alarm_state(state), timeout=SAMPLE_PERIOD, start=since,
+                    topic=alarm_topic(CLINIC, device, alarm)).json()
+            except nwtest.WaitTimeout:
+                if time.monotonic() > deadline:
+                    raise
+
+    def ack(self, device, alarm, want):
+        status, body = self.daemon.ack(CLINIC, device, alarm)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["result"], want)
+
+    def scenario(self):
+        a = nwtest.Device(self.client, CLINIC, "pa")
+        b = nwtest.Device(self.client, CLINIC, "pb")
+        c = nwtest.Device(self.client, CLINIC, "pc")
+
+        # Device pa: a session started by an event.
+        a.online()
+        a.start_session("S-a1", "cheek")
+        a.sample("S-a1", "cheek", 0.5)
+        m = self.mark()
+        a.sample("S-a1", "cheek", 0.9)
+        self.expect("pa", "depth_warning", "active", m)
+        m = self.mark()
+        a.sample("S-a1", "cheek", 1.2)
+        self.expect("pa", "depth_exceeded", "active", m)
+        m = self.mark()
+        a.sample("S-a1", "cheek", 0.5)
+        self.expect("pa", "depth_exceeded", "latched", m)
+        self.expect("pa", "depth_warning", "cleared", m)
+        # Ack of a latched alarm: it ends.
+        m = self.mark()
+        self.ack("pa", "depth_exceeded", "cleared")
+        self.expect("pa", "depth_exceeded", "cleared", m)
+        # Ack of an active alarm: acknowledged, then it ends when it clears (no latch).
+        m = self.mark()
+        a.sample("S-a1", "cheek", 1.2)
+        self.expect("pa", "depth_exceeded", "active", m)
+        self.ack("pa", "depth_exceeded", "acknowledged")
+        m = self.mark()
+        a.sample("S-a1", "cheek", 0.5)
+        self.expect("pa", "depth_exceeded", "cleared", m)
+        # Speed out of range for its `for` (300 ms), then back.
+        self.pump(a, "S-a1", "pa", "speed_out_of_range", "active", speed=200.0)
+        m = self.mark()
+        a.sample("S-a1", "cheek", 0.5, 100.0)
+        self.expect("pa", "speed_out_of_range", "cleared", m)
+        # Overtime warning (1.5 s) and overtime (3 s) while samples keep coming.
+        self.pump(a, "S-a1", "pa", "session_overtime_warning", "active")
+        self.pump(a, "S-a1", "pa", "session_overtime", "active")
+        # Stale: no telemetry for more than 500 ms, then it resumes.
+        m = self.mark()
+        self.expect("pa", "telemetry_stale", "active", m)
+        m = self.mark()
+        a.sample("S-a1", "cheek", 0.5)
+        self.expect("pa", "telemetry_stale", "cleared", m)
+        # Session end: the high overtime latches, the warning clears; ack the latched one.
+        m = self.mark()
+        a.end_session("S-a1")
+        self.expect("pa", "session_overtime", "latched", m)
+        self.expect("pa", "session_overtime_warning", "cleared", m)
+        m = self.mark()
+        self.ack("pa", "session_overtime", "cleared")
+        self.expect("pa", "session_overtime", "cleared", m)
+
+        # Device pb: a session opened by telemetry, offline by a status message and back.
+        b.online()
+        b.sample("S-b1", "cheek", 0.5)
+        m = self.mark()
+        self.client.publish(b.topic("status"), nwtest.status("offline"), retain=True)
+        self.expect("pb", "device_offline", "active", m)
+        m = self.mark()
+        b.online()
+        self.expect("pb", "device_offline", "latched", m)  # high: stays until acknowledged
+        b.sample("S-b1", "cheek", 0.5)
+        # Session switch: telemetry for another session ends S-b1 at that instant.
+        b.sample("S-b2", "cheek", 0.5)
+        # Malformed messages: rejected and counted, no state change.
+        self.client.publish(b.topic("telemetry"), b"{not json")
+        self.client.publish(b.topic("telemetry"),
+                            nwtest.telemetry(99, "S-b2", "cheek", 42.0, 100.0))  # bad_field
+        b.sample("S-b2", "cheek", 0.5)
+        b.end_session("S-b2")
+
+        # The last record: a status of another device, after every deadline (no session is
+        # open, so none is pending).
+        c.online()
+        return a, b, c
+
+    # -- the test ------------------------------------------------------------------------------
+
+    def stop_and_replay(self, statuses):
+        """Waits until the daemon took in the last message (the `statuses`-th status; one
+        publishing connection keeps them in order), captures /metrics, SIGTERMs the daemon and
+        replays its recording: (audit lines, metrics, report)."""
+        self.daemon.wait_metric("needlewatch_messages_received_total",
+                                lambda v: v == statuses, channel="status")
+        self.daemon.wait_metric("needlewatch_sessions_active", lambda v: v in (None, 0),
+                                clinic=CLINIC)
+        metrics = self.daemon.metrics()
+        rc = self.daemon.stop()
+        self.assertEqual(rc, 0, "daemon exit code after SIGTERM")
+        audit = [json.loads(line) for line in nwtest.read_text(self.daemon.audit_path).splitlines()
+                 if line.strip()]
+        files = sorted(glob.glob(os.path.join(self.record_dir, "**", "*.mcap"), recursive=True))
+        self.assertTrue(files, f"no recording in {self.record_dir}")
+        return audit, metrics, self.replay(files)
+
+    def test_replay_of_the_recording_gives_exactly_the_live_alarms(self):
+        self.start_live()
+        self.scenario()
+        audit, metrics, report = self.stop_and_replay(statuses=5)
+        self.compare_alarms(audit, report, kinds=ALL_KINDS)
+        self.assertGreaterEqual(self.counts["latched"], 2)
+        self.assertGreaterEqual(self.counts["acknowledged"], 1)
+        self.assertGreaterEqual(self.counts["ack_cleared"], 2)
+        self.compare_acks(audit, report, 3)
+        self.compare_counts(metrics, report)
+        self.assertEqual(report["messages"]["rejected"]["bad_json"], 1)
+        self.assertEqual(report["messages"]["rejected"]["bad_field"], 1)
+
+    def test_a_wall_clock_step_back_keeps_live_and_replay_equal(self):
+        """The daemon's system clock jumps back 2 s mid-scenario (an NTP step): what it records
+        must still be what its engine saw, in the same order."""
+        shim = os.environ.get("NW_CLOCK_STEP_SHIM")
+        if not shim:
+            self.skipTest("NW_CLOCK_STEP_SHIM is not set (run through ctest)")
+        step_file = self.workdir.file("clock_step")
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        self.start_live(env={
+            "LD_PRELOAD": shim, "NW_CLOCK_STEP_FILE": step_file,
+            # The shim is preloaded ahead of the sanitizer runtime (harmless: it only wraps
+            # clock_gettime).
+            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"})
+        d = nwtest.Device(self.client, CLINIC, "pd")
+        c = nwtest.Device(self.client, CLINIC, "pc")
+        d.online()
+        d.start_session("S-d1", "cheek")
+        d.sample("S-d1", "cheek", 0.5)
+        m = self.mark()
+        d.sample("S-d1", "cheek", 1.2)
+        self.expect("pd", "depth_exceeded", "active", m)
+        m = self.mark()
+        d.sample("S-d1", "cheek", 0.9)
+        self.expect("pd", "depth_exceeded", "latched", m)
+
+        with open(step_file, "w") as f:
+            f.write("2000000000")
+        m = self.mark()
+        d.sample("S-d1", "cheek", 0.5)
+        self.expect("pd", "depth_warning", "cleared", m)
+        self.ack("pd", "depth_exceeded", "cleared")
+        m = self.mark()
+        d.sample("S-d1", "cheek", 1.2)
+        self.expect("pd", "depth_exceeded", "active", m)
+        m = self.mark()
+        d.sample("S-d1", "cheek", 0.5)
+        self.expect("pd", "depth_exceeded", "latched", m)
+        d.end_session("S-d1")
+        c.online()
+
+        audit, metrics, report = self.stop_and_replay(statuses=2)
+        self.compare_alarms(audit, report, kinds={"depth_exceeded", "depth_warning"})
+        self.compare_acks(audit, report, 1)
+        self.compare_counts(metrics, report)
+        # Nothing in the daemon's output went back in time.
+        times = [e["at_ns"] for e in audit]
+        self.assertEqual(times, sorted(times), "audit times went backwards")
+
+    def replay(self, files, *extra):
+        argv = [nwtest.needlewatch_bin(), "replay", "--config.file", self.daemon.config_path,
+                "--format", "json", *extra, *files]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, f"{' '.join(argv)}\n{r.stderr}")
+        with open(self.workdir.file("replay.json"), "w") as f:  # kept on failure
+            f.write(r.stdout)
+        return json.loads(r.stdout)
+
+    def compare_alarms(self, audit, report, kinds):
+        """Folds the audit log's alarm transitions into alarm instances and compares them
+        with the report's alarm rows, field by field, to the nanosecond."""
+        counts = {"raised": 0, "cleared": 0, "latched": 0, "acknowledged": 0, "ack_cleared": 0}
+        live = {}    # instance key -> {cleared_at_ns, acknowledged_at_ns, state}
+        order = []   # instance keys in raise order
+        for e in audit:
+            if e.get("type") != "alarm":
+                continue
+            t = e["transition"]
+            counts[t] += 1
+            key = (e["alarm"], e["clinic"], e["device"], e["session"], e["raised_at_ns"])
+            if t == "raised":
+                self.assertNotIn(key, live, f"raised twice: {e}")
+                live[key] = {"cleared_at_ns": None, "acknowledged_at_ns": None,
+                             "state": e["state"], "severity": e["severity"]}
+                order.append(key)
+                continue
+            self.assertIn(key, live, f"{t} of an alarm the audit log never raised: {e}")
+            inst = live[key]
+            inst["state"] = e["state"]
+            if t in ("cleared", "latched"):
+                self.assertIsNone(inst["cleared_at_ns"], f"cleared twice: {e}")
+                inst["cleared_at_ns"] = e["cleared_at_ns"]
+            else:
+                self.assertIsNone(inst["acknowledged_at_ns"], f"acknowledged twice: {e}")
+                inst["acknowledged_at_ns"] = e["at_ns"]
+                if t == "ack_cleared":  # the latched instance ends; its cleared_at stays
+                    self.assertEqual(e["cleared_at_ns"], inst["cleared_at_ns"], e)
+
+        self.counts = counts
+        self.assertEqual({k[0] for k in order}, kinds, "alarm kinds the scenario raised")
+
+        rows = report["alarms"]
+        replayed = [(r["alarm"], r["clinic"], r["device"], r["session"], r["raised_at_ns"])
+                    for r in rows]
+        self.assertEqual(replayed, order, "raises (alarm, clinic, device, session, raised_at_ns)")
+        for r, key in zip(rows, order):
+            want = live[key]
+            got = {"cleared_at_ns": r["cleared_at_ns"],
+                   "acknowledged_at_ns": r["acknowledged_at_ns"], "state": r["state"],
+                   "severity": r["severity"]}
+            self.assertEqual(got, want, f"alarm {key}")
+        self.assertEqual(sum(1 for r in rows if r["cleared_at_ns"] is not None),
+                         counts["cleared"] + counts["latched"])
+        self.assertEqual(sum(1 for r in rows if r["acknowledged_at_ns"] is not None),
+                         counts["acknowledged"] + counts["ack_cleared"])
+
+    def compare_acks(self, audit, report, n):
+        live = [(e["at_ns"], e["clinic"], e["device"], e["alarm"], e["result"])
+                for e in audit if e.get("type") == "ack"]
+        replayed = [(a["at_ns"], a["clinic"], a["device"], a["alarm"], a["result"])
+                    for a in report["acks"]]
+        self.assertEqual(len(live), n)
+        self.assertEqual(replayed, live)
+
+    def compare_counts(self, metrics, report):
+        msgs = report["messages"]
+        received = nwtest.metric_series(metrics, "needlewatch_messages_received_total")
+        by_channel = {labels["channel"]: v for labels, v in received}
+        self.assertEqual(sum(by_channel.values()), msgs["total"])
+        for channel, n in msgs["by_channel"].items():
+            self.assertEqual(by_channel.get(channel, 0), n, f"received, channel {channel}")
+        self.assertEqual(nwtest.metric_value(metrics, "needlewatch_messages_accepted_total") or 0,
+                         msgs["accepted"])
+        rejected = {labels["reason"]: v for labels, v in
+                    nwtest.metric_series(metrics, "needlewatch_messages_rejected_total")}
+        for reason, n in msgs["rejected"].items():
+            self.assertEqual(rejected.get(reason, 0), n, f"rejected, reason {reason}")
+        self.assertEqual(nwtest.metric_value(metrics, "needlewatch_sequence_gaps_total") or 0,
+                         msgs["seq_gaps"])
+
+
+if __name__ == "__main__":
+    unittest.main()
