@@ -62,11 +62,20 @@ def start_broker(workdir, name="mosquitto"):
     return nwtest.Mosquitto(workdir, extra=BROKER_EXTRA, nofile=20000, name=name).start()
 
 
-def run_load(port, devices, rate, qos, duration, prefix, clinic="bench", background=False):
+def run_load(port, devices, rate, qos, duration, prefix, clinic="bench", background=False,
+             on_connected=None):
+    """Runs the load generator; returns its JSON result (or the Popen with background=True).
+    on_connected() is called once every device is connected, just before publishing starts."""
     argv = LOAD + ["pub", "--port", str(port), "--devices", str(devices), "--rate", str(rate),
             "--qos", str(qos), "--duration", str(duration), "--prefix", prefix,
             "--clinic", clinic, "--inflight", "100"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline().strip()  # "connected": every device is up, publishing starts
+    if line != "connected":
+        p.kill()
+        raise RuntimeError(f"load generator: {line!r} {p.stderr.read()[-800:]}")
+    if on_connected:
+        on_connected()
     if background:
         return p
     return finish_load(p)
@@ -137,9 +146,10 @@ def load_step(target, port, devices, rate, qos, duration, broker_pid):
     _step_no[0] += 1
     prefix = f"s{_step_no[0]}q{qos}d"  # fresh devices: seq starts at 1, no cross-step gaps
     r0 = target.received()
-    cpu = CpuMeter(target.pid, broker_pid)
-    load = run_load(port, devices, rate, qos, duration, prefix)
-    target_cpu, broker_cpu = cpu.stop()
+    meter = []
+    load = run_load(port, devices, rate, qos, duration, prefix,
+                    on_connected=lambda: meter.append(CpuMeter(target.pid, broker_pid)))
+    target_cpu, broker_cpu = meter[0].stop()
     got = wait_drained(target, r0 + load["sent"]) - r0
     row = {"target": rate, "achieved": load["rate"], "sent": load["sent"],
            "received": int(got), "lost": int(load["sent"] - got), "cpu_pct": target_cpu,

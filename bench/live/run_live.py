@@ -39,9 +39,11 @@ def broker_limit(workdir, qos, rates, devices, duration):
             benchlib.LOAD + ["sub", "--port", str(broker.port), "--qos", str(qos), "--idle", "3"],
             stdout=benchlib.subprocess.PIPE, text=True)
         assert sub.stdout.readline().strip() == "ready"
-        cpu = benchlib.CpuMeter(broker.child.pid)
-        load = benchlib.run_load(broker.port, devices, rate, qos, duration, f"lim{rate}d")
-        broker_cpu = cpu.stop()[0]
+        meter = []
+        load = benchlib.run_load(broker.port, devices, rate, qos, duration, f"lim{rate}d",
+                                 on_connected=lambda: meter.append(
+                                     benchlib.CpuMeter(broker.child.pid)))
+        broker_cpu = meter[0].stop()[0]
         got = benchlib.json.loads(sub.communicate(timeout=120)[0].strip().splitlines()[-1])
         row = {"target": rate, "achieved": load["rate"], "sent": load["sent"],
                "received": got["received"], "lost": load["sent"] - got["received"],
@@ -172,11 +174,9 @@ def main():
             target.scrape()[1].decode()), "needlewatch_sessions_active", clinic="big") or 0)
             >= 10000, 90, "10,000 open sessions", interval=0.5)
         rep["scrape_10k"] = benchlib.scrape_stats(target, 5)
-        rep["scrape_10k"]["cpu_pct_during_load"] = None
-        c0, t0 = benchlib.cpu_seconds(target.pid), time.monotonic()
+        cpu = benchlib.CpuMeter(target.pid)  # after the scrapes: the load alone
         rep["big_load"] = benchlib.finish_load(bg)
-        rep["scrape_10k"]["cpu_pct_during_load"] = round(
-            100 * (benchlib.cpu_seconds(target.pid) - c0) / (time.monotonic() - t0), 1)
+        rep["scrape_10k"]["cpu_pct_during_load"] = cpu.stop()[0]
         rep["big_rss"] = round(benchlib.rss_mib(target.pid), 1)
         log(f"  {rep['scrape_10k']}")
         daemon.stop()
