@@ -60,11 +60,13 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
     def mark(self):
         return len(self.watcher.messages)
 
-    def expect(self, device, alarm, state, since, timeout=10):
-        """Waits for an alarm payload in `state` published after index `since`."""
-        return self.watcher.wait_message(
-            nwtest.alarm_state(state), timeout=timeout, start=since,
-            topic=alarm_topic(CLINIC, device, alarm)).json()
+    def step(self, action, *expected, timeout=10):
+        """Runs action(), then waits for each (device, alarm, state) published after it."""
+        since = self.mark()
+        action()
+        for device, alarm, state in expected:
+            self.watcher.wait_message(nwtest.alarm_state(state), timeout=timeout, start=since,
+                                      topic=alarm_topic(CLINIC, device, alarm))
 
     def pump(self, dev, session, device, alarm, state, depth=0.5, speed=100.0, timeout=10):
         """Samples every SAMPLE_PERIOD until `alarm` is published in `state`."""
@@ -94,60 +96,43 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
         a.online()
         a.start_session("S-a1", "cheek")
         a.sample("S-a1", "cheek", 0.5)
-        m = self.mark()
-        a.sample("S-a1", "cheek", 0.9)
-        self.expect("pa", "depth_warning", "active", m)
-        m = self.mark()
-        a.sample("S-a1", "cheek", 1.2)
-        self.expect("pa", "depth_exceeded", "active", m)
-        m = self.mark()
-        a.sample("S-a1", "cheek", 0.5)
-        self.expect("pa", "depth_exceeded", "latched", m)
-        self.expect("pa", "depth_warning", "cleared", m)
+
+        def sample_a(depth):
+            return lambda: a.sample("S-a1", "cheek", depth)
+        self.step(sample_a(0.9), ("pa", "depth_warning", "active"))
+        self.step(sample_a(1.2), ("pa", "depth_exceeded", "active"))
+        self.step(sample_a(0.5), ("pa", "depth_exceeded", "latched"),
+                  ("pa", "depth_warning", "cleared"))
         # Ack of a latched alarm: it ends.
-        m = self.mark()
-        self.ack("pa", "depth_exceeded", "cleared")
-        self.expect("pa", "depth_exceeded", "cleared", m)
+        self.step(lambda: self.ack("pa", "depth_exceeded", "cleared"),
+                  ("pa", "depth_exceeded", "cleared"))
         # Ack of an active alarm: acknowledged, then it ends when it clears (no latch).
-        m = self.mark()
-        a.sample("S-a1", "cheek", 1.2)
-        self.expect("pa", "depth_exceeded", "active", m)
+        self.step(sample_a(1.2), ("pa", "depth_exceeded", "active"))
         self.ack("pa", "depth_exceeded", "acknowledged")
-        m = self.mark()
-        a.sample("S-a1", "cheek", 0.5)
-        self.expect("pa", "depth_exceeded", "cleared", m)
+        self.step(sample_a(0.5), ("pa", "depth_exceeded", "cleared"))
         # Speed out of range for its `for` (300 ms), then back.
         self.pump(a, "S-a1", "pa", "speed_out_of_range", "active", speed=200.0)
-        m = self.mark()
-        a.sample("S-a1", "cheek", 0.5, 100.0)
-        self.expect("pa", "speed_out_of_range", "cleared", m)
+        self.step(sample_a(0.5), ("pa", "speed_out_of_range", "cleared"))
         # Overtime warning (1.5 s) and overtime (3 s) while samples keep coming.
         self.pump(a, "S-a1", "pa", "session_overtime_warning", "active")
         self.pump(a, "S-a1", "pa", "session_overtime", "active")
         # Stale: no telemetry for more than 500 ms, then it resumes.
-        m = self.mark()
-        self.expect("pa", "telemetry_stale", "active", m)
-        m = self.mark()
-        a.sample("S-a1", "cheek", 0.5)
-        self.expect("pa", "telemetry_stale", "cleared", m)
+        self.step(lambda: None, ("pa", "telemetry_stale", "active"))
+        self.step(sample_a(0.5), ("pa", "telemetry_stale", "cleared"))
         # Session end: the high overtime latches, the warning clears; ack the latched one.
-        m = self.mark()
-        a.end_session("S-a1")
-        self.expect("pa", "session_overtime", "latched", m)
-        self.expect("pa", "session_overtime_warning", "cleared", m)
-        m = self.mark()
-        self.ack("pa", "session_overtime", "cleared")
-        self.expect("pa", "session_overtime", "cleared", m)
+        self.step(lambda: a.end_session("S-a1"), ("pa", "session_overtime", "latched"),
+                  ("pa", "session_overtime_warning", "cleared"))
+        self.step(lambda: self.ack("pa", "session_overtime", "cleared"),
+                  ("pa", "session_overtime", "cleared"))
 
         # Device pb: a session opened by telemetry, offline by a status message and back.
         b.online()
         b.sample("S-b1", "cheek", 0.5)
-        m = self.mark()
-        self.client.publish(b.topic("status"), nwtest.status("offline"), retain=True)
-        self.expect("pb", "device_offline", "active", m)
-        m = self.mark()
-        b.online()
-        self.expect("pb", "device_offline", "latched", m)  # high: stays until acknowledged
+        self.step(lambda: self.client.publish(b.topic("status"), nwtest.status("offline"),
+                                              retain=True),
+                  ("pb", "device_offline", "active"))
+        # Back online: high, so it latches until acknowledged.
+        self.step(b.online, ("pb", "device_offline", "latched"))
         b.sample("S-b1", "cheek", 0.5)
         # Session switch: telemetry for another session ends S-b1 at that instant.
         b.sample("S-b2", "cheek", 0.5)
@@ -213,25 +198,18 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
         d.online()
         d.start_session("S-d1", "cheek")
         d.sample("S-d1", "cheek", 0.5)
-        m = self.mark()
-        d.sample("S-d1", "cheek", 1.2)
-        self.expect("pd", "depth_exceeded", "active", m)
-        m = self.mark()
-        d.sample("S-d1", "cheek", 0.9)
-        self.expect("pd", "depth_exceeded", "latched", m)
+
+        def sample_d(depth):
+            return lambda: d.sample("S-d1", "cheek", depth)
+        self.step(sample_d(1.2), ("pd", "depth_exceeded", "active"))
+        self.step(sample_d(0.9), ("pd", "depth_exceeded", "latched"))
 
         with open(step_file, "w") as f:
             f.write("2000000000")
-        m = self.mark()
-        d.sample("S-d1", "cheek", 0.5)
-        self.expect("pd", "depth_warning", "cleared", m)
+        self.step(sample_d(0.5), ("pd", "depth_warning", "cleared"))
         self.ack("pd", "depth_exceeded", "cleared")
-        m = self.mark()
-        d.sample("S-d1", "cheek", 1.2)
-        self.expect("pd", "depth_exceeded", "active", m)
-        m = self.mark()
-        d.sample("S-d1", "cheek", 0.5)
-        self.expect("pd", "depth_exceeded", "latched", m)
+        self.step(sample_d(1.2), ("pd", "depth_exceeded", "active"))
+        self.step(sample_d(0.5), ("pd", "depth_exceeded", "latched"))
         d.end_session("S-d1")
         c.online()
 
