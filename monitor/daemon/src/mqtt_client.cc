@@ -8,6 +8,7 @@
 #include <mqtt/async_client.h>
 
 #include "log.h"
+#include "tcp_nodelay.h"
 
 namespace needlewatch::daemon {
 namespace {
@@ -159,6 +160,9 @@ void MqttClient::Impl::CreateClient() {
 
     std::weak_ptr<Impl> weak = weak_from_this();
     cli_->set_connected_handler([weak](const std::string&) {
+      // Paho's socket exists now (a new one after each reconnect): publish alarms without
+      // waiting for the broker's delayed ACK (see tcp_nodelay.h).
+      DisableNagleOnConnectedTcpSockets();
       if (auto self = weak.lock()) {
         const bool sp = self->session_present_.exchange(false);
         self->PostToLoop([sp](Impl& s) { s.OnConnected(sp); });
