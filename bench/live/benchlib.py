@@ -25,7 +25,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # QoS 1 needs room in the broker: the defaults (20 in flight, 1000 queued per client) throttle a
 # single subscriber to a few thousand messages per second and drop the rest of a burst.
 BROKER_EXTRA = ["max_inflight_messages 1000", "max_queued_messages 1000000",
-                "max_connections -1"]
+                "max_connections -1",
+                # Nagle off: otherwise a PUBLISH to the daemon can wait ~40 ms for the daemon's
+                # delayed ACK of the broker's previous small packet (monitor/daemon/README.md).
+                "set_tcp_nodelay true"]
 
 
 def log(*args):

@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MQTT_PORT=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nlog_dest stderr\nmax_connections -1\n' \
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nlog_dest stderr\nmax_connections -1\nset_tcp_nodelay true\n' \
   "$MQTT_PORT" > "$W/mosquitto.conf"
 mosquitto -c "$W/mosquitto.conf" 2>"$W/mosquitto.log" & PIDS+=($!)
 for _ in $(seq 100); do grep -q "running" "$W/mosquitto.log" && break; sleep 0.05; done

@@ -415,6 +415,7 @@ class Mosquitto(Service):
             f"persistence_location {self.dir}/",
             "log_dest stderr",
             "log_timestamp_format %H:%M:%S",
+            "set_tcp_nodelay true",  # as recommended in monitor/daemon/README.md (latency)
         ]
         if persistence:
             lines += ["autosave_interval 1",
