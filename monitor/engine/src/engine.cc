@@ -273,6 +273,29 @@ class Engine::Impl {
              std::optional<double> limit, TimeNs raised_at, Sink& sink);
   void Clear(std::uint32_t slot, AlarmKind kind, TimeNs at, Sink& sink);
   void EmitAlarm(const AlarmRecord& a, Transition t, TimeNs at, Sink& sink);
+  // Copies an alarm's state into an AlarmEvent (owned strings) or an AlarmView (views): the two
+  // share their field names.
+  template <typename Out>
+  void FillAlarm(const AlarmRecord& a, Out& out) const {
+    const Device& d = devices_[a.device];
+    out.alarm = a.kind;
+    out.severity = a.severity;
+    out.state = a.state;
+    out.acknowledged = a.acknowledged;
+    out.clinic = clinic_names_.Name(d.clinic);
+    out.device = d.name;
+    out.session = a.session;
+    out.zone = zone_names_.Name(a.zone);
+    out.raised_at = a.raised_at;
+    out.cleared_at.reset();
+    if (a.has_cleared) out.cleared_at = a.cleared_at;
+    out.value.reset();
+    out.limit.reset();
+    if (a.has_value) {
+      out.value = a.value;
+      out.limit = a.limit;
+    }
+  }
   void FreeAlarm(Device& d, AlarmKind kind);
 
   Limits limits_;
@@ -862,27 +885,10 @@ void Engine::Impl::FreeAlarm(Device& d, AlarmKind kind) {
 }
 
 void Engine::Impl::EmitAlarm(const AlarmRecord& a, Transition t, TimeNs at, Sink& sink) {
-  const Device& d = devices_[a.device];
-  AlarmEvent& e = alarm_event_;
+  AlarmEvent& e = alarm_event_;  // reused: its strings keep their capacity
+  FillAlarm(a, e);
   e.transition = t;
-  e.alarm = a.kind;
-  e.severity = a.severity;
-  e.state = a.state;
-  e.acknowledged = a.acknowledged;
-  e.clinic = clinic_names_.Name(d.clinic);
-  e.device = d.name;
-  e.session = a.session;
-  e.zone = zone_names_.Name(a.zone);
-  e.raised_at = a.raised_at;
-  e.cleared_at.reset();
-  if (a.has_cleared) e.cleared_at = a.cleared_at;
   e.at = at;
-  e.value.reset();
-  e.limit.reset();
-  if (a.has_value) {
-    e.value = a.value;
-    e.limit = a.limit;
-  }
   sink.OnAlarm(e);
 }
 
@@ -983,22 +989,8 @@ void Engine::Impl::ForEachDevice(const std::function<void(const DeviceView&)>& f
 void Engine::Impl::ForEachAlarm(const std::function<void(const AlarmView&)>& fn) const {
   for (const AlarmRecord& a : alarms_) {
     if (!a.in_use) continue;
-    const Device& d = devices_[a.device];
     AlarmView v;
-    v.alarm = a.kind;
-    v.severity = a.severity;
-    v.state = a.state;
-    v.acknowledged = a.acknowledged;
-    v.clinic = clinic_names_.Name(d.clinic);
-    v.device = d.name;
-    v.session = a.session;
-    v.zone = zone_names_.Name(a.zone);
-    v.raised_at = a.raised_at;
-    if (a.has_cleared) v.cleared_at = a.cleared_at;
-    if (a.has_value) {
-      v.value = a.value;
-      v.limit = a.limit;
-    }
+    FillAlarm(a, v);
     fn(v);
   }
 }
