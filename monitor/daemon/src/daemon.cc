@@ -102,8 +102,7 @@ class Daemon : public engine::Sink {
         tick_(io_),
         cfg_(std::move(cfg)),
         config_path_(std::move(config_path)),
-        engine_(cfg_.limits, WithRoot(cfg_.engine, cfg_.mqtt.topic_root)),
-        decoded_(std::make_unique<protocol::Decoded>()) {}
+        engine_(cfg_.limits, WithRoot(cfg_.engine, cfg_.mqtt.topic_root)) {}
 
   int Run();
   void set_http_password(std::string p) { http_password_ = std::move(p); }
@@ -159,7 +158,6 @@ class Daemon : public engine::Sink {
   std::unique_ptr<record::Recorder> recorder_;
   std::unique_ptr<MqttClient> mqtt_;
   std::unique_ptr<HttpServer> http_;
-  std::unique_ptr<protocol::Decoded> decoded_;  // scratch for device ts (ingest latency)
 
   double start_time_seconds_ = 0;
   std::uint64_t reloads_ok_ = 0;
@@ -358,20 +356,9 @@ void Daemon::OnMessage(InboundMessage&& m) {
   const auto t1 = std::chrono::steady_clock::now();
   metrics_.ObserveProcessing(std::chrono::duration<double>(t1 - t0).count());
   if (engine_.counters().accepted != accepted_before) {
-    // Accepted: decode again only for the device ts (the engine keeps no per-message copy).
-    const protocol::Topic topic = protocol::ParseTopic(m.topic, cfg_.mqtt.topic_root);
-    if (topic.kind == protocol::TopicKind::kDevice &&
-        protocol::Decode(topic.channel, m.payload, *decoded_) == protocol::Reject::kNone) {
-      std::int64_t ts_ms = 0;
-      switch (topic.channel) {
-        case protocol::Channel::kTelemetry: ts_ms = decoded_->telemetry.ts_ms; break;
-        case protocol::Channel::kEvent: ts_ms = decoded_->event.ts_ms; break;
-        case protocol::Channel::kStatus: ts_ms = decoded_->status.ts_ms; break;
-        case protocol::Channel::kUnknown: break;
-      }
-      if (ts_ms > 0) {
-        metrics_.ObserveIngestLatency(engine::NsToSeconds(now) - static_cast<double>(ts_ms) / 1e3);
-      }
+    const std::int64_t ts_ms = engine_.last_accepted_ts_ms();
+    if (ts_ms > 0) {
+      metrics_.ObserveIngestLatency(engine::NsToSeconds(now) - static_cast<double>(ts_ms) / 1e3);
     }
   }
   if (recorder_) {

@@ -223,6 +223,7 @@ class Engine::Impl {
   void ForEachOpenSession(const std::function<void(const SessionEvent&)>& fn) const;
   std::size_t device_count() const { return device_index_.size(); }
   TimeNs now() const { return now_; }
+  std::int64_t last_accepted_ts_ms() const { return last_accepted_ts_ms_; }
 
  private:
   TimeNs Clamp(TimeNs t) {
@@ -301,6 +302,7 @@ class Engine::Impl {
   Limits limits_;
   EngineOptions options_;
   TimeNs now_ = 0;
+  std::int64_t last_accepted_ts_ms_ = 0;  // device ts of the last accepted message
   Counters counters_;
 
   Interner clinic_names_;
@@ -547,6 +549,9 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
   if (!slot) slot = CreateDevice(t.clinic, t.device);
   ++counters_.accepted;
   devices_[*slot].last_message_at = now;
+  last_accepted_ts_ms_ = t.channel == protocol::Channel::kTelemetry ? decoded_.telemetry.ts_ms
+                         : t.channel == protocol::Channel::kEvent   ? decoded_.event.ts_ms
+                                                                    : decoded_.status.ts_ms;
 
   switch (t.channel) {
     case protocol::Channel::kTelemetry:
@@ -1040,5 +1045,6 @@ void Engine::ForEachOpenSession(const std::function<void(const SessionEvent&)>& 
 }
 std::size_t Engine::device_count() const { return impl_->device_count(); }
 TimeNs Engine::now() const { return impl_->now(); }
+std::int64_t Engine::last_accepted_ts_ms() const { return impl_->last_accepted_ts_ms(); }
 
 }  // namespace needlewatch::engine
