@@ -46,6 +46,7 @@ polls on a condition (wait_until, Child.wait_for_line, MqttClient.wait_message).
 import atexit
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -73,11 +74,71 @@ HOST = "127.0.0.1"
 # Basics
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "nwtest-ports")
+_reserved_ports = []
+
+
+def _release_ports():
+    for path in _reserved_ports:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+atexit.register(_release_ports)
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that is free and stays ours for this process.
+
+    Ports come from below the kernel's ephemeral range, so no outgoing connection (a client of
+    some other test running in parallel) can take one between this call and the bind of the
+    program we configure with it; the kernel's own pick (bind to port 0) comes from that range
+    and raced exactly so. A lock file per port (O_EXCL in $TMPDIR/nwtest-ports, removed at exit,
+    taken over when older than an hour) keeps concurrent test processes from picking the same one.
+    """
+    lo_eph, _ = _ephemeral_range()
+    lo, hi = 20000, max(20001, lo_eph - 1)
+    if hi - lo < 1000:  # an unusual ephemeral range: fall back to the kernel's pick
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            return s.getsockname()[1]
+    os.makedirs(_PORT_LOCK_DIR, exist_ok=True)
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(500):
+        port = rng.randint(lo, hi)
+        lock = os.path.join(_PORT_LOCK_DIR, str(port))
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                if time.time() - os.stat(lock).st_mtime < 3600:
+                    continue
+                os.unlink(lock)  # left behind by a killed run
+            except OSError:
+                pass
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:  # in use by something that is not ours
+                os.unlink(lock)
+                continue
+        _reserved_ports.append(lock)
+        return port
+    raise RuntimeError(f"no free port in {lo}-{hi} after 500 tries")
 
 
 class WaitTimeout(AssertionError):
