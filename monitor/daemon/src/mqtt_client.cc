@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <vector>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -43,6 +45,16 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
       }
     });
   }
+
+  // Paho thread: hands one message to the loop. Messages go into one inbox, and a drain is
+  // posted only when none is pending, so a burst costs the loop one wake-up, not one per
+  // message (and no handler allocation per message).
+  void Enqueue(InboundMessage&& m);
+  // Loop thread: delivers what the inbox holds, at most kDrainBatch at a time, so timers,
+  // HTTP and connection events get their turn between batches.
+  void DrainInbox();
+  void PostDrain();
+  static constexpr std::size_t kDrainBatch = 256;
 
   // Loop-thread handlers.
   void OnConnected(bool session_present);
@@ -112,11 +124,16 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   std::uint64_t failed_connects_ = 0;
 
   // Shared with Paho's thread.
+  std::mutex inbox_mu_;
+  std::vector<InboundMessage> inbox_;  // guarded by inbox_mu_; oldest first
+  bool drain_scheduled_ = false;       // guarded by inbox_mu_: a DrainInbox is pending
   std::atomic<std::int64_t> queue_depth_{0};
   std::atomic<bool> session_present_{false};
   std::atomic<bool> stopping_{false};
 
   // Loop-thread state.
+  std::vector<InboundMessage> draining_;  // taken from inbox_, delivered from drain_pos_ on
+  std::size_t drain_pos_ = 0;
   bool connected_ = false;
   bool subscribed_ = false;
   bool ever_connected_ = false;
@@ -181,13 +198,7 @@ void MqttClient::Impl::CreateClient() {
       m.payload = msg->to_string();
       m.qos = msg->get_qos();
       m.retain = msg->is_retained();
-      self->queue_depth_.fetch_add(1, std::memory_order_relaxed);
-      asio::post(self->io_, [weak, m = std::move(m)]() mutable {
-        auto s = weak.lock();
-        if (!s) return;
-        s->queue_depth_.fetch_sub(1, std::memory_order_relaxed);
-        if (!s->stopping_ && s->events_.on_message) s->events_.on_message(std::move(m));
-      });
+      self->Enqueue(std::move(m));
     });
   }
   connect_options_ = BuildConnectOptions();
@@ -248,6 +259,49 @@ void MqttClient::Impl::DoConnect() {
     log::Error("mqtt connect failed", {{"url", opts_.url.display}, {"error", e.what()}});
     OnConnectFailed(-1, 0);
   }
+}
+
+void MqttClient::Impl::Enqueue(InboundMessage&& m) {
+  queue_depth_.fetch_add(1, std::memory_order_relaxed);  // before the loop can take it
+  bool post = false;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    inbox_.push_back(std::move(m));
+    post = !drain_scheduled_;
+    drain_scheduled_ = true;
+  }
+  if (post) PostDrain();
+}
+
+void MqttClient::Impl::PostDrain() {
+  asio::post(io_, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->DrainInbox();
+  });
+}
+
+void MqttClient::Impl::DrainInbox() {
+  if (drain_pos_ == draining_.size()) {
+    // The previous batch is done: take everything that arrived since, keeping both vectors'
+    // capacity so a steady stream allocates nothing here.
+    draining_.clear();
+    drain_pos_ = 0;
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    draining_.swap(inbox_);
+  }
+  const std::size_t end = std::min(draining_.size(), drain_pos_ + kDrainBatch);
+  while (drain_pos_ < end) {
+    InboundMessage& m = draining_[drain_pos_++];
+    queue_depth_.fetch_sub(1, std::memory_order_relaxed);
+    if (!stopping_ && events_.on_message) events_.on_message(std::move(m));
+  }
+  bool again = false;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    again = drain_pos_ < draining_.size() || !inbox_.empty();
+    drain_scheduled_ = again;
+  }
+  // More to deliver: go to the back of the loop's queue, so other handlers run in between.
+  if (again) PostDrain();
 }
 
 void MqttClient::Impl::OnConnectFailed(int rc, int reason) {
