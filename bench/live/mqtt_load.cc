@@ -11,6 +11,10 @@
 //   nw-mqtt-load sub --port P [--topic F] [--qos Q] [--expect N] [--timeout S] [--idle S]
 //     Counts PUBLISH packets (acknowledging QoS 1); prints "ready" after the SUBACK, then
 //     {"received","seconds","rate"} (first to last message).
+//   nw-mqtt-load probe --port P [--count N] [--interval-ms I] [--qos Q] [--wait S]
+//     Alarm latency: N unsafe samples for fresh devices, I ms apart; times each until its
+//     depth_exceeded alarm topic arrives, and a one-hop echo beside it (see RunProbe).
+//     Prints {"probes","received","p50_ms","p90_ms","p99_ms","max_ms","hop_*"}.
 // Single-threaded; loopback only. Not a test.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -31,6 +35,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -141,6 +146,48 @@ void RaiseFileLimit(rlim_t want) {
     r.rlim_cur = (r.rlim_max == RLIM_INFINITY || r.rlim_max > want) ? want : r.rlim_max;
     setrlimit(RLIMIT_NOFILE, &r);
   }
+}
+
+// Splits complete MQTT packets off the front of `buf`; calls on_publish(header, topic, body
+// offset, body end) for each PUBLISH and returns the QoS 1 PUBACKs to send.
+template <typename F>
+std::string TakePublishes(std::string& buf, F&& on_publish) {
+  std::string acks;
+  std::size_t pos = 0;
+  while (pos < buf.size()) {
+    const auto h = static_cast<unsigned char>(buf[pos]);
+    std::size_t rl = 0, mult = 1, j = pos + 1;
+    bool complete = false;
+    while (j < buf.size()) {
+      const auto b = static_cast<unsigned char>(buf[j++]);
+      rl += (b & 0x7f) * mult;
+      mult *= 128;
+      if (!(b & 0x80)) {
+        complete = true;
+        break;
+      }
+    }
+    if (!complete || j + rl > buf.size()) break;
+    if ((h >> 4) == 3) {
+      const std::size_t tl =
+          (static_cast<unsigned char>(buf[j]) << 8) | static_cast<unsigned char>(buf[j + 1]);
+      on_publish(h, std::string_view(buf).substr(j + 2, tl));
+      if ((h >> 1) & 3) {
+        acks += std::string("\x40\x02", 2);
+        acks.append(buf, j + 2 + tl, 2);
+      }
+    }
+    pos = j + rl;
+  }
+  buf.erase(0, pos);
+  return acks;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(k, v.size() - 1)];
 }
 
 int RunPub(const std::map<std::string, std::string>& f) {
@@ -283,7 +330,7 @@ int RunSub(const std::map<std::string, std::string>& f) {
   std::fflush(stdout);
   timeval tv{0, 200000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string buf, acks;
+  std::string buf;
   std::uint64_t received = 0;
   const auto start = Clock::now();
   Clock::time_point first{}, last{};
@@ -295,37 +342,10 @@ int RunSub(const std::map<std::string, std::string>& f) {
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (r <= 0) break;
     buf.append(chunk.data(), static_cast<std::size_t>(r));
-    std::size_t pos = 0;
-    while (pos < buf.size()) {
-      const auto h = static_cast<unsigned char>(buf[pos]);
-      std::size_t rl = 0, mult = 1, j = pos + 1;
-      bool complete = false;
-      while (j < buf.size()) {
-        const auto b = static_cast<unsigned char>(buf[j++]);
-        rl += (b & 0x7f) * mult;
-        mult *= 128;
-        if (!(b & 0x80)) {
-          complete = true;
-          break;
-        }
-      }
-      if (!complete || j + rl > buf.size()) break;
-      if ((h >> 4) == 3) {
-        ++received;
-        if ((h >> 1) & 3) {
-          const std::size_t tl = (static_cast<unsigned char>(buf[j]) << 8) |
-                                 static_cast<unsigned char>(buf[j + 1]);
-          acks += std::string("\x40\x02", 2);
-          acks.append(buf, j + 2 + tl, 2);
-        }
-      }
-      pos = j + rl;
-    }
-    buf.erase(0, pos);
-    if (!acks.empty()) {
-      SendAll(fd, acks.data(), acks.size());
-      acks.clear();
-    }
+    const std::string acks = TakePublishes(buf, [&](unsigned char, std::string_view) {
+      ++received;
+    });
+    if (!acks.empty()) SendAll(fd, acks.data(), acks.size());
     last = Clock::now();
     if (!any) first = last;
     any = true;
@@ -337,13 +357,169 @@ int RunSub(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
+
+// Alarm latency probe: every --interval-ms, one unsafe telemetry sample (depth 2.0 mm on the
+// cheek) for a fresh device clinic/probe/device/{X}{i}, and right after it one message on
+// nwprobe/echo/{i}; a second connection subscribed to both the depth_exceeded alarm topics and
+// the echo topic timestamps what comes back. Alarm latency = sample sent -> alarm received;
+// the echo is one broker hop on the same machine at the same moment, the floor to compare
+// with (the alarm takes two hops plus the daemon). One thread, one epoll, steady_clock: no
+// interpreter or extra thread between the wire and the timestamps.
+int RunProbe(const std::map<std::string, std::string>& f) {
+  const int port = std::stoi(Flag(f, "--port", "1883"));
+  const int count = std::stoi(Flag(f, "--count", "100"));
+  const double interval_ms = std::stod(Flag(f, "--interval-ms", "50"));
+  const int qos = std::stoi(Flag(f, "--qos", "1"));
+  const std::string prefix = Flag(f, "--prefix", "p") + std::to_string(getpid()) + "x";
+  const double wait_s = std::stod(Flag(f, "--wait", "10"));
+  const int sub_fd = Connect(port, "probe-sub-" + std::to_string(getpid()));
+  ExpectConnack(sub_fd);
+  {
+    std::string body("\x00\x01", 2);
+    AppendString(body, "clinic/probe/device/+/alarm/depth_exceeded");
+    body.push_back(1);
+    AppendString(body, "nwprobe/echo/#");
+    body.push_back(static_cast<char>(qos));
+    std::string sub = "\x82";
+    AppendRemainingLength(sub, body.size());
+    sub += body;
+    SendAll(sub_fd, sub.data(), sub.size());
+    char suback[6];
+    RecvExact(sub_fd, suback, 6);
+  }
+  const int pub_fd = Connect(port, "probe-pub-" + std::to_string(getpid()));
+  ExpectConnack(pub_fd);
+  fcntl(sub_fd, F_SETFL, O_NONBLOCK);
+  fcntl(pub_fd, F_SETFL, O_NONBLOCK);
+  const int ep = epoll_create1(0);
+  for (int fd : {sub_fd, pub_fd}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  }
+  std::vector<Clock::time_point> sent(count), alarm_at(count), echo_at(count);
+  std::vector<bool> got_alarm(count, false), got_echo(count, false);
+  int alarms = 0, echoes = 0;
+  std::string sub_buf;
+  char chunk[65536];
+  auto index_after = [](std::string_view s, std::size_t from) {
+    int v = 0;
+    for (std::size_t k = from; k < s.size() && s[k] >= '0' && s[k] <= '9'; ++k) {
+      v = v * 10 + (s[k] - '0');
+    }
+    return v;
+  };
+  auto on_publish = [&](unsigned char h, std::string_view topic) {
+    const auto now = Clock::now();
+    if (topic.rfind("nwprobe/echo/", 0) == 0) {
+      const int i = index_after(topic, 13);
+      if (i < count && !got_echo[i]) {
+        got_echo[i] = true;
+        echo_at[i] = now;
+        ++echoes;
+      }
+      return;
+    }
+    if (h & 1) return;  // retained: from an earlier run, not a reply
+    // clinic/probe/device/{prefix}{i}/alarm/depth_exceeded
+    const std::size_t at = topic.find(prefix);
+    if (at == std::string_view::npos) return;
+    const int i = index_after(topic, at + prefix.size());
+    if (i < count && !got_alarm[i]) {
+      got_alarm[i] = true;
+      alarm_at[i] = now;
+      ++alarms;
+    }
+  };
+  auto drain = [&](int timeout_ms) {
+    epoll_event evs[2];
+    const int n = epoll_wait(ep, evs, 2, timeout_ms);
+    for (int k = 0; k < n; ++k) {
+      const int fd = evs[k].data.fd;
+      for (;;) {
+        const ssize_t r = recv(fd, chunk, sizeof chunk, 0);
+        if (r <= 0) break;
+        if (fd == sub_fd) sub_buf.append(chunk, static_cast<std::size_t>(r));
+        // pub_fd: PUBACKs only; nothing to do with them.
+      }
+      if (fd == sub_fd) {
+        const std::string acks = TakePublishes(sub_buf, on_publish);
+        if (!acks.empty()) SendAll(sub_fd, acks.data(), acks.size());
+      }
+    }
+  };
+  const auto t0 = Clock::now();
+  const auto step = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double, std::milli>(interval_ms));
+  std::string pkt;
+  for (int i = 0; i < count; ++i) {
+    const auto due = t0 + i * step;
+    while (Clock::now() < due) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now());
+      drain(static_cast<int>(std::max<std::int64_t>(0, left.count())));
+    }
+    const std::string dev = prefix + std::to_string(i);
+    char payload[200];
+    const long long ts = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+    const int plen = std::snprintf(payload, sizeof payload,
+                                   "{\"v\":1,\"seq\":1,\"ts\":%lld,\"session\":\"S-%s\","
+                                   "\"zone\":\"cheek\",\"depth_mm\":2.0,\"speed_hz\":100.0}",
+                                   ts, dev.c_str());
+    auto publish = [&](const std::string& topic, std::string_view body) {
+      pkt.assign(1, static_cast<char>(0x30 | (qos << 1)));
+      AppendRemainingLength(pkt, 2 + topic.size() + (qos > 0 ? 2 : 0) + body.size());
+      AppendString(pkt, topic);
+      if (qos > 0) {
+        const auto pid = static_cast<std::uint16_t>(pkt.size() % 65535 + 1);  // any non-zero
+        pkt.push_back(static_cast<char>(pid >> 8));
+        pkt.push_back(static_cast<char>(pid & 0xff));
+      }
+      pkt.append(body);
+      SendAll(pub_fd, pkt.data(), pkt.size());
+    };
+    sent[i] = Clock::now();
+    publish("clinic/probe/device/" + dev + "/telemetry",
+            std::string_view(payload, static_cast<std::size_t>(plen)));
+    publish("nwprobe/echo/" + std::to_string(i), "e");
+  }
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(wait_s));
+  while ((alarms < count || echoes < count) && Clock::now() < deadline) drain(50);
+  std::vector<double> lat, hop;
+  for (int i = 0; i < count; ++i) {
+    if (got_alarm[i]) {
+      lat.push_back(std::chrono::duration<double, std::milli>(alarm_at[i] - sent[i]).count());
+    }
+    if (got_echo[i]) {
+      hop.push_back(std::chrono::duration<double, std::milli>(echo_at[i] - sent[i]).count());
+    }
+  }
+  std::printf(
+      "{\"probes\": %d, \"received\": %zu, \"p50_ms\": %.3f, \"p90_ms\": %.3f, "
+      "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"hop_received\": %zu, \"hop_p50_ms\": %.3f, "
+      "\"hop_p99_ms\": %.3f, \"hop_max_ms\": %.3f}\n",
+      count, lat.size(), Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99),
+      lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end()), hop.size(),
+      Percentile(hop, 50), Percentile(hop, 99),
+      hop.empty() ? 0.0 : *std::max_element(hop.begin(), hop.end()));
+  for (int fd : {sub_fd, pub_fd}) {
+    SendAll(fd, "\xe0\x00", 2);
+    close(fd);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || (std::strcmp(argv[1], "pub") != 0 && std::strcmp(argv[1], "sub") != 0)) {
-    std::fprintf(stderr, "usage: nw-mqtt-load pub|sub --flag value ...\n");
+  const std::string mode = argc >= 2 ? argv[1] : "";
+  if (mode != "pub" && mode != "sub" && mode != "probe") {
+    std::fprintf(stderr, "usage: nw-mqtt-load pub|sub|probe --flag value ...\n");
     return 2;
   }
   const auto flags = ParseFlags(argc, argv);
-  return std::strcmp(argv[1], "pub") == 0 ? RunPub(flags) : RunSub(flags);
+  if (mode == "probe") return RunProbe(flags);
+  return mode == "pub" ? RunPub(flags) : RunSub(flags);
 }
