@@ -559,7 +559,11 @@ HttpResponse Daemon::HandleHttp(const HttpRequest& req) {
   if (req.target == "/metrics") {
     if (req.method != "GET" && req.method != "HEAD") return not_allowed("GET");
     res.content_type = kMetricsContentType;
-    res.body = metrics_.Render(engine_, Stats());
+    // Copy on the loop (~1 ms for 10,000 devices), render the text on the HTTP worker.
+    res.render = [snap = std::make_shared<const MetricsSnapshot>(
+                      metrics_.Snapshot(engine_, Stats()))] {
+      return Metrics::RenderSnapshot(*snap);
+    };
     return res;
   }
   if (req.target == "/api/v1/alarms") {

@@ -2,6 +2,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -42,10 +44,14 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   void Stop();
   void DoAccept();
   HttpResponse Handle(const HttpRequest& req);
+  // Runs r.render on the worker thread, then done(r) on the loop.
+  void RenderOffLoop(HttpResponse r, std::function<void(HttpResponse)> done);
+  void JoinWorker() { worker_.join(); }
   void Forget(std::uint64_t id) { sessions_.erase(id); }
 
  private:
   asio::io_context& io_;
+  asio::thread_pool worker_{1};
   tcp::acceptor acceptor_;
   HttpHandler handler_;
   bool stopped_ = false;
@@ -113,24 +119,32 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       in.authorization = std::string(it->value());
     }
     in.remote = remote_;
-    HttpResponse out;
-    if (auto server = server_.lock()) {
-      out = server->Handle(in);
-    } else {
+    auto server = server_.lock();
+    if (!server) {
       Close();
       return;
     }
-    Send(out, req.keep_alive(), req.version());
+    HttpResponse out = server->Handle(in);
+    const bool keep_alive = req.keep_alive();
+    const unsigned version = req.version();
+    if (out.render) {
+      server->RenderOffLoop(std::move(out),
+                            [self = shared_from_this(), keep_alive, version](HttpResponse r) {
+                              self->Send(std::move(r), keep_alive, version);
+                            });
+      return;
+    }
+    Send(std::move(out), keep_alive, version);
   }
 
-  void Send(const HttpResponse& r, bool keep_alive, unsigned version) {
+  void Send(HttpResponse r, bool keep_alive, unsigned version) {
     res_ = {};
     res_.version(version);
     res_.result(static_cast<http::status>(r.status));
     res_.set(http::field::server, "needlewatch");
     res_.set(http::field::content_type, r.content_type);
     for (const auto& [name, value] : r.headers) res_.set(name, value);
-    res_.body() = r.body;
+    res_.body() = std::move(r.body);
     res_.keep_alive(keep_alive);
     res_.prepare_payload();
     stream_.expires_after(kIdleTimeout);
@@ -228,6 +242,21 @@ HttpResponse HttpServer::Impl::Handle(const HttpRequest& req) {
   return r;
 }
 
+void HttpServer::Impl::RenderOffLoop(HttpResponse r, std::function<void(HttpResponse)> done) {
+  asio::post(worker_, [&io = io_, r = std::move(r), done = std::move(done)]() mutable {
+    try {
+      r.body = r.render();
+    } catch (const std::exception& e) {
+      log::Error("http body rendering failed", {{"error", e.what()}});
+      r.status = 500;
+      r.content_type = "application/json";
+      r.body = "{\"error\":\"internal error\"}";
+    }
+    r.render = nullptr;
+    asio::post(io, [r = std::move(r), done = std::move(done)]() mutable { done(std::move(r)); });
+  });
+}
+
 void HttpServer::Impl::Stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -244,7 +273,11 @@ void HttpServer::Impl::Stop() {
 HttpServer::HttpServer(asio::io_context& io, HttpHandler handler)
     : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
 
-HttpServer::~HttpServer() { impl_->Stop(); }
+HttpServer::~HttpServer() {
+  impl_->Stop();
+  // A render in progress finishes and posts its (then never written) response to the loop.
+  impl_->JoinWorker();
+}
 
 bool HttpServer::Start(const std::string& address, std::string* bound, std::string* error) {
   return impl_->Start(address, bound, error);

@@ -1,7 +1,9 @@
 // The daemon's single HTTP listener (Boost.Beast) on the daemon's io_context: HTTP/1.1 with
 // keep-alive, requests bounded in size, at most kMaxConnections at once. Each request is
 // handed to one handler function, called on the io_context thread, so the handler may read
-// engine state without locks.
+// engine state without locks. A response may leave its body to be rendered off the loop
+// (HttpResponse::render): the server runs that on its own worker thread and writes the
+// response when it is done, so a large body never holds up the io_context.
 //
 // Not thread-safe: construct, Start and Stop on the io_context thread (or before run()).
 #ifndef NEEDLEWATCH_DAEMON_HTTP_SERVER_H_
@@ -32,6 +34,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // When set, the body is render()'s result, computed on the server's worker thread (it must
+  // not touch loop-thread state: give it a copy of what it needs). An exception from it
+  // becomes a 500.
+  std::function<std::string()> render;
 };
 
 // Must not throw; HttpServer turns an escaping exception into a 500 anyway.

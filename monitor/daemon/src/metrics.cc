@@ -185,80 +185,93 @@ class DirectFamily {
 // Per device (readings and the limits of the device's current zone; open sessions only) and
 // per alarm. These series exist only while the device/alarm does, so cardinality follows the
 // fleet, never sessions.
-void RenderFleet(const engine::Engine& eng, std::string& out) {
+void CopyFleet(const engine::Engine& eng, MetricsSnapshot& out) {
   const engine::Limits& limits = eng.limits();
+  out.devices.reserve(eng.device_count());
+  eng.ForEachDevice([&](const engine::DeviceView& d) {
+    if (!d.session_open) return;
+    const engine::ZoneLimits& z = limits.ForZone(d.zone);
+    MetricsSnapshot::Device& row = out.devices.emplace_back();
+    row.clinic = d.clinic;
+    row.device = d.device;
+    row.depth_mm = d.depth_mm;
+    row.speed_hz = d.speed_hz;
+    row.depth_warn_mm = z.depth_warn_mm;
+    row.depth_max_mm = z.depth_max_mm;
+    row.speed_min_hz = z.speed_min_hz;
+    row.speed_max_hz = z.speed_max_hz;
+  });
+  eng.ForEachAlarm([&](const engine::AlarmView& a) {
+    out.alarms.push_back({a.alarm, a.severity, a.state, a.acknowledged, std::string(a.clinic),
+                          std::string(a.device)});
+  });
+}
+
+void RenderFleet(const MetricsSnapshot& snap, std::string& out) {
+  using Device = MetricsSnapshot::Device;
   {
     DirectFamily depth(out, "needlewatch_needle_depth_meters",
                        "Needle depth of the last sample of the open session.");
-    eng.ForEachDevice([&](const engine::DeviceView& d) {
-      if (d.session_open && d.depth_mm) {
-        depth.Sample({{"clinic", d.clinic}, {"device", d.device}}, *d.depth_mm / 1000);
-      }
-    });
+    for (const Device& d : snap.devices) {
+      if (d.depth_mm) depth.Sample({{"clinic", d.clinic}, {"device", d.device}}, *d.depth_mm / 1000);
+    }
   }
   {
     DirectFamily freq(out, "needlewatch_needle_frequency_hertz",
                       "Needle stroke frequency of the last sample of the open session.");
-    eng.ForEachDevice([&](const engine::DeviceView& d) {
-      if (d.session_open && d.speed_hz) {
-        freq.Sample({{"clinic", d.clinic}, {"device", d.device}}, *d.speed_hz);
-      }
-    });
+    for (const Device& d : snap.devices) {
+      if (d.speed_hz) freq.Sample({{"clinic", d.clinic}, {"device", d.device}}, *d.speed_hz);
+    }
   }
   {
     DirectFamily depth_limit(out, "needlewatch_depth_limit_meters",
                              "Depth limits of the device's current zone.");
-    eng.ForEachDevice([&](const engine::DeviceView& d) {
-      if (!d.session_open) return;
-      const engine::ZoneLimits& z = limits.ForZone(d.zone);
-      if (z.depth_warn_mm) {
+    for (const Device& d : snap.devices) {
+      if (d.depth_warn_mm) {
         depth_limit.Sample({{"clinic", d.clinic}, {"device", d.device}, {"limit", "warn"}},
-                           *z.depth_warn_mm / 1000);
+                           *d.depth_warn_mm / 1000);
       }
       depth_limit.Sample({{"clinic", d.clinic}, {"device", d.device}, {"limit", "max"}},
-                         z.depth_max_mm / 1000);
-    });
+                         d.depth_max_mm / 1000);
+    }
   }
   {
     DirectFamily freq_limit(out, "needlewatch_frequency_limit_hertz",
                             "Frequency limits of the device's current zone.");
-    eng.ForEachDevice([&](const engine::DeviceView& d) {
-      if (!d.session_open) return;
-      const engine::ZoneLimits& z = limits.ForZone(d.zone);
+    for (const Device& d : snap.devices) {
       freq_limit.Sample({{"clinic", d.clinic}, {"device", d.device}, {"limit", "min"}},
-                        z.speed_min_hz);
+                        d.speed_min_hz);
       freq_limit.Sample({{"clinic", d.clinic}, {"device", d.device}, {"limit", "max"}},
-                        z.speed_max_hz);
-    });
+                        d.speed_max_hz);
+    }
   }
 
   // One pass over the alarms per family keeps each family's samples together, as the text
   // format requires.
+  using Alarm = MetricsSnapshot::Alarm;
   struct AlarmFamily {
     const char* name;
     const char* help;
-    bool (*selects)(const engine::AlarmView&);
+    bool (*selects)(const Alarm&);
   };
   static constexpr AlarmFamily kAlarmFamilies[] = {
       {"needlewatch_alarms_active", "1 per active alarm (acknowledged or not).",
-       [](const engine::AlarmView& a) { return a.state == engine::AlarmState::kActive; }},
+       [](const Alarm& a) { return a.state == engine::AlarmState::kActive; }},
       {"needlewatch_alarms_latched", "1 per latched alarm (cleared, not yet acknowledged).",
-       [](const engine::AlarmView& a) { return a.state == engine::AlarmState::kLatched; }},
+       [](const Alarm& a) { return a.state == engine::AlarmState::kLatched; }},
       {"needlewatch_alarms_acknowledged", "1 per active alarm that has been acknowledged.",
-       [](const engine::AlarmView& a) {
-         return a.state == engine::AlarmState::kActive && a.acknowledged;
-       }},
+       [](const Alarm& a) { return a.state == engine::AlarmState::kActive && a.acknowledged; }},
   };
   for (const AlarmFamily& fam : kAlarmFamilies) {
     DirectFamily f(out, fam.name, fam.help);
-    eng.ForEachAlarm([&](const engine::AlarmView& a) {
-      if (!fam.selects(a)) return;
+    for (const Alarm& a : snap.alarms) {
+      if (!fam.selects(a)) continue;
       f.Sample({{"alarm", engine::AlarmName(a.alarm)},
                 {"clinic", a.clinic},
                 {"device", a.device},
                 {"severity", engine::SeverityName(a.severity)}},
                1);
-    });
+    }
   }
 }
 
@@ -364,7 +377,7 @@ void Metrics::ObserveIngestLatency(double seconds) {
 
 void Metrics::ObserveProcessing(double seconds) { impl_->processing->Observe(seconds); }
 
-std::string Metrics::Render(const engine::Engine& engine, const DaemonStats& stats) const {
+MetricsSnapshot Metrics::Snapshot(const engine::Engine& engine, const DaemonStats& stats) const {
   std::vector<MetricFamily> families;
   families.reserve(40);
   TranslateEngine(engine, families);
@@ -372,9 +385,24 @@ std::string Metrics::Render(const engine::Engine& engine, const DaemonStats& sta
   for (MetricFamily& f : impl_->registry.Collect()) families.push_back(std::move(f));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
-  std::string text = std::move(out).str();
-  RenderFleet(engine, text);
+  MetricsSnapshot snap;
+  snap.head = std::move(out).str();
+  CopyFleet(engine, snap);
+  return snap;
+}
+
+std::string Metrics::RenderSnapshot(const MetricsSnapshot& snapshot) {
+  std::string text;
+  // About 77 bytes per sample; four or five samples per device.
+  text.reserve(snapshot.head.size() + 400 * snapshot.devices.size() +
+               120 * snapshot.alarms.size() + 1024);
+  text.append(snapshot.head);
+  RenderFleet(snapshot, text);
   return text;
+}
+
+std::string Metrics::Render(const engine::Engine& engine, const DaemonStats& stats) const {
+  return RenderSnapshot(Snapshot(engine, stats));
 }
 
 }  // namespace needlewatch::daemon
