@@ -175,6 +175,60 @@ TEST(Recorder, RotatesByAgeOnTheInjectedClock) {
   EXPECT_EQ(ReadSegments({files[1]}, true).size(), 1u);
 }
 
+TEST(Recorder, EverySegmentStartsWithTheLimitsInForce) {
+  TempDir dir;
+  auto clock = std::make_shared<std::atomic<std::int64_t>>(1'795'611'133'000'000'000LL);
+  RecorderOptions o = Options(dir);
+  o.now_ns = [clock] { return clock->load(); };
+  o.segment_max_age = 60LL * 1'000'000'000;
+  std::string error;
+  auto rec = Recorder::Start(o, &error);
+  ASSERT_NE(rec, nullptr) << error;
+  auto limits = [](std::int64_t at, const char* yaml) {
+    RawMessage m;
+    m.receive_ns = at;
+    m.topic = kLimitsTopic;
+    m.payload = yaml;
+    return m;
+  };
+  auto message = [](std::uint64_t i, std::int64_t at) {
+    RawMessage m = NumberedMessage(i);
+    m.receive_ns = at;
+    return m;
+  };
+  // Segment 1: L1 at start, a message. Segment 2 (by age): L1 again, a message, a reload to L2,
+  // a message. Segment 3: L2.
+  ASSERT_TRUE(rec->Submit(limits(100, "L1")));
+  ASSERT_TRUE(rec->Submit(message(0, 101)));
+  ASSERT_TRUE(WaitFor([&] { return rec->segments() == 1; }));
+  clock->fetch_add(61LL * 1'000'000'000);
+  ASSERT_TRUE(rec->Submit(message(1, 200)));
+  ASSERT_TRUE(rec->Submit(limits(201, "L2")));
+  ASSERT_TRUE(rec->Submit(message(2, 202)));
+  ASSERT_TRUE(WaitFor([&] { return rec->segments() == 2; }));
+  clock->fetch_add(61LL * 1'000'000'000);
+  ASSERT_TRUE(rec->Submit(message(3, 300)));
+  rec->Stop();
+  const auto files = Segments(dir.path());
+  ASSERT_EQ(files.size(), 3u);
+  auto summary = [](const std::vector<RawMessage>& ms) {
+    std::vector<std::string> out;
+    for (const RawMessage& m : ms) {
+      out.push_back(std::to_string(m.receive_ns) + " " +
+                    (m.topic == kLimitsTopic ? m.payload : m.topic));
+    }
+    return out;
+  };
+  const std::string t0 = NumberedMessage(0).topic, t1 = NumberedMessage(1).topic,
+                    t2 = NumberedMessage(2).topic, t3 = NumberedMessage(3).topic;
+  EXPECT_EQ(summary(ReadSegments({files[0]}, true)),
+            (std::vector<std::string>{"100 L1", "101 " + t0}));
+  EXPECT_EQ(summary(ReadSegments({files[1]}, true)),
+            (std::vector<std::string>{"200 L1", "200 " + t1, "201 L2", "202 " + t2}));
+  EXPECT_EQ(summary(ReadSegments({files[2]}, true)),
+            (std::vector<std::string>{"300 L2", "300 " + t3}));
+}
+
 TEST(Recorder, RetentionDeletesOldestBeyondTheSizeBudgetAndTooOldSegments) {
   TempDir dir;
   for (int seq = 1; seq <= 5; ++seq) {

@@ -710,7 +710,9 @@ class Loader {
 }  // namespace
 
 LoadResult LoadConfigString(std::string_view yaml, std::string_view name) {
-  return Loader(std::string(name)).Load(yaml);
+  LoadResult r = Loader(std::string(name)).Load(yaml);
+  if (r.config) r.config->text.assign(yaml);
+  return r;
 }
 
 LoadResult LoadConfigFile(const std::string& path) {
@@ -737,6 +739,7 @@ Config DefaultConfig() {
     LoadResult r = LoadConfigString(ShippedLimitsYaml(), "config/limits.yaml");
     if (r.config) c.limits = std::move(r.config->limits);  // a unit test keeps this true
     c.source.clear();
+    c.text.assign(ShippedLimitsYaml());
     c.engine.topic_root = c.mqtt.topic_root;
     return c;
   }();

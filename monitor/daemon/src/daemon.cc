@@ -134,6 +134,7 @@ class Daemon : public engine::Sink {
   HttpResponse HandleHttp(const HttpRequest& req);
   HttpResponse HandleAck(const HttpRequest& req, const std::string& user);
   void Audit(const std::string& line);
+  void RecordLimits(const char* reason, TimeNs now, const std::string& yaml);
   void SetMonitorAlarm(bool& active, TimeNs& raised_at, const char* name,
                        engine::Severity severity, bool now_active, std::optional<double> value);
   void CheckRecorder();
@@ -216,6 +217,7 @@ int Daemon::Run() {
       return 1;
     }
     log::Info("recording", {{"dir", ro.dir}});
+    RecordLimits("start", Stamp(), cfg_.text);
   }
 
   http_ = std::make_unique<HttpServer>(io_, [this](const HttpRequest& r) { return HandleHttp(r); });
@@ -446,12 +448,30 @@ void Daemon::Reload() {
     return;
   }
   ++reloads_ok_;
+  RecordLimits("reload", now, r.config->text);
   engine_.SetLimits(std::move(r.config->limits), now, *this);
   log::Info("limits reloaded",
             {{"source", config_path_},
              {"zones", static_cast<unsigned long long>(engine_.limits().zones.size())}});
   Audit(FormatReloadAudit(now, true, config_path_, {}));
   ArmTick();
+}
+
+// Puts the limits the engine applies from `now` on into the recording, in order with the
+// messages, so that a replay of the recording changes limits at the same instant.
+void Daemon::RecordLimits(const char* reason, TimeNs now, const std::string& yaml) {
+  if (!recorder_) return;
+  record::RawMessage raw;
+  raw.receive_ns = now;
+  raw.topic = record::kLimitsTopic;
+  raw.payload = "{\"reason\":";
+  protocol::AppendJsonString(raw.payload, reason);
+  raw.payload += ",\"source\":";
+  protocol::AppendJsonString(raw.payload, config_path_);
+  raw.payload += ",\"yaml\":";
+  protocol::AppendJsonString(raw.payload, yaml);
+  raw.payload += '}';
+  recorder_->Submit(std::move(raw));
 }
 
 void Daemon::Audit(const std::string& line) {

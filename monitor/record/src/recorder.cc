@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -104,6 +105,7 @@ struct Recorder::Impl {
   std::uint64_t next_seq = 1;
   std::uint64_t counted_messages = 0;  // of the open segment, already added to written_
   std::uint64_t counted_bytes = 0;
+  std::optional<RawMessage> limits;  // the latest kLimitsTopic record written (writer thread)
 
   void Error(const std::string& what) {
     self->errors_.fetch_add(1, std::memory_order_relaxed);
@@ -206,9 +208,22 @@ struct Recorder::Impl {
     }
   }
 
+  // A new segment starts with the latest limits record (see kLimitsTopic), stamped with the
+  // time of the message that opened it, unless that message is a limits record itself.
+  bool OpenSegmentFor(const RawMessage& m) {
+    if (!OpenSegment()) return false;
+    if (limits && m.topic != kLimitsTopic) {
+      RawMessage copy = *limits;
+      copy.receive_ns = m.receive_ns;
+      writer->Write(copy);  // an I/O error shows again on the message's own Write
+    }
+    return true;
+  }
+
   void WriteOne(const RawMessage& m) {
+    if (m.topic == kLimitsTopic) limits = m;
     if (writer && o.now_ns() - segment_start_ns >= o.segment_max_age) CloseSegment();
-    if (!writer && !OpenSegment()) {
+    if (!writer && !OpenSegmentFor(m)) {
       self->dropped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -222,7 +237,7 @@ struct Recorder::Impl {
     }
     // Not an I/O error: the segment is out of channel ids. Start a new one for this message.
     CloseSegment();
-    if (OpenSegment() && writer->Write(m)) {
+    if (OpenSegmentFor(m) && writer->Write(m)) {
       chunk_opened = SteadyClock::now();
       return;
     }

@@ -88,6 +88,9 @@ struct Config {
   LogConfig log;
   engine::Limits limits;         // built-in defaults (config/limits.yaml) unless `limits:` given
   std::string source;            // the file it came from ("" for built-in defaults)
+  // The YAML document it was loaded from (for DefaultConfig(): the shipped limits document,
+  // which loads to the same limits). Recordings keep it so that a replay applies the same limits.
+  std::string text;
 };
 
 // Every error names the file, the line, the key path and what was expected, e.g.

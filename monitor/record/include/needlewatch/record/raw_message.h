@@ -19,6 +19,13 @@ struct RawMessage {
 // recording reproduces them. Payload: {"clinic":…,"device":…,"alarm":…}. Never a broker topic.
 inline constexpr char kAckTopic[] = "$needlewatch/ack";
 
+// Topic under which the daemon records the limits it applies: at start and after each
+// successful SIGHUP reload. The Recorder also repeats the latest one at the start of every new
+// segment, so each segment replays on its own. Payload:
+// {"reason":"start"|"reload","source":<config file or "">,"yaml":<the configuration document>}.
+// Never a broker topic.
+inline constexpr char kLimitsTopic[] = "$needlewatch/limits";
+
 }  // namespace needlewatch::record
 
 #endif  // NEEDLEWATCH_RECORD_RAW_MESSAGE_H_
