@@ -53,7 +53,8 @@ int Main(int argc, char** argv) {
   CLI::App* replay = app.add_subcommand("replay", "Replay captures or recordings and report");
   replay::ReplayCommandOptions ro;
   OptionalFlag replay_config, clinic, device, from, to, publish;
-  AddOptional(replay, replay_config, "--config.file", "YAML file with limits");
+  AddOptional(replay, replay_config, "--config.file",
+              "YAML file with limits (default: those the daemon recorded, else built-in)");
   replay->add_option("--format", ro.format, "Report format")
       ->check(CLI::IsMember({"text", "json", "csv", "html"}));
   AddOptional(replay, clinic, "--clinic", "Only this clinic");

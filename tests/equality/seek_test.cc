@@ -155,10 +155,10 @@ struct ReplayRun {
   std::string out, err;
 };
 
-ReplayRun Replay(const std::string& config, const std::string& file,
+ReplayRun Replay(std::optional<std::string> config, const std::string& file,
            std::optional<std::string> from = std::nullopt) {
   ReplayCommandOptions o;
-  o.config_file = config;
+  o.config_file = std::move(config);
   o.format = "json";
   o.files = {file};
   o.from = std::move(from);
@@ -247,6 +247,63 @@ TEST_F(SeekTest, SourceReadsOnlyTheChunksThatReachFrom) {
   while (merged.Next(m)) ++n;
   EXPECT_EQ(n, expected.size() + msgs_.size());
   EXPECT_EQ(merged.chunks_loaded(), chunks - first_needed_chunk + 1);
+}
+
+// A daemon recording carries the limits it applied ($needlewatch/limits). A replay --from
+// without --config.file starts with the latest of them before --from, found by reading chunks
+// backwards from the seek point only.
+TEST_F(SeekTest, ReplayFromStartsWithTheRecordedLimitsInForce) {
+  auto limits = [](std::int64_t at, const char* reason, const std::string& yaml) {
+    std::string payload = R"({"reason":")" + std::string(reason) + R"(","source":"n.yaml","yaml":)";
+    payload += json(yaml).dump() + "}";
+    return Message(at, record::kLimitsTopic, payload);
+  };
+  std::string strict = kLimits;
+  strict.replace(strict.find("max: 1.0, warn: 0.8"), 19, "max: 0.85, warn: 0.6");
+  std::vector<record::RawMessage> msgs;
+  msgs.push_back(limits(kT0 - kMs, "start", kLimits));
+  bool reloaded = false;
+  for (const auto& m : msgs_) {
+    if (m.receive_ns > kT0 + 15 * kSec && !reloaded) {
+      // A reload at 15 s, well before --from (20 s), many chunks back.
+      msgs.push_back(limits(kT0 + 15 * kSec, "reload", strict));
+      reloaded = true;
+    }
+    msgs.push_back(m);
+  }
+  ASSERT_EQ(msgs.size(), msgs_.size() + 2);
+  const std::string path = dir_.File("limits.mcap");
+  WriteRecording(path, msgs);
+
+  const json own = Parse(Replay(std::nullopt, path, kFromArg));
+  ASSERT_EQ(own["limits"].size(), 1u) << own["limits"].dump();
+  EXPECT_EQ(own["limits"][0]["reason"], "reload");
+  EXPECT_EQ(own["limits"][0]["result"], "applied");
+  EXPECT_EQ(own["limits"][0]["at_ns"], kT0 + 15 * kSec);
+  // At 25 s d2 and d3 sample 0.9: beyond the reloaded 0.85, within the first file's 1.0.
+  auto exceeded = [](const json& report, const std::string& device) {
+    for (const auto& a : report["alarms"]) {
+      if (a["alarm"] == "depth_exceeded" && a["device"] == device) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(exceeded(own, "d2"));
+  const json given = Parse(Replay(config_, path, kFromArg));
+  EXPECT_FALSE(exceeded(given, "d2"));
+  ASSERT_EQ(given["limits"].size(), 1u);
+  EXPECT_EQ(given["limits"][0]["result"], "ignored");
+
+  // Finding it read only the chunks between the reload and --from, not the whole prefix.
+  std::string error;
+  auto reader = record::McapReader::Open(path, &error);
+  ASSERT_NE(reader, nullptr) << error;
+  record::RawMessage found;
+  ASSERT_TRUE(reader->LatestBefore(record::kLimitsTopic, kFrom, found));
+  EXPECT_EQ(found.receive_ns, kT0 + 15 * kSec);
+  EXPECT_GT(reader->chunks_loaded(), 0u);
+  EXPECT_LT(reader->chunks_loaded(), reader->chunk_count() / 2);
+  EXPECT_FALSE(reader->LatestBefore(record::kLimitsTopic, kT0 - kMs, found)) << "none before";
+  EXPECT_FALSE(reader->LatestBefore("no/such/topic", kFrom, found));
 }
 
 TEST_F(SeekTest, ReplayFromEqualsAFullReplayFilteredToTheWindow) {

@@ -20,6 +20,7 @@ Uses the integration harness tests/integration/nwtest.py.
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -150,7 +151,7 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
 
     # -- the test ------------------------------------------------------------------------------
 
-    def stop_and_replay(self, statuses):
+    def stop_and_replay(self, statuses, config=""):
         """Waits until the daemon took in the last message (the `statuses`-th status; one
         publishing connection keeps them in order), captures /metrics, SIGTERMs the daemon and
         replays its recording: (audit lines, metrics, report)."""
@@ -165,7 +166,7 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
                  if line.strip()]
         files = sorted(glob.glob(os.path.join(self.record_dir, "**", "*.mcap"), recursive=True))
         self.assertTrue(files, f"no recording in {self.record_dir}")
-        return audit, metrics, self.replay(files)
+        return audit, metrics, self.replay(files, config=config)
 
     def test_replay_of_the_recording_gives_exactly_the_live_alarms(self):
         self.start_live()
@@ -221,9 +222,57 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
         times = [e["at_ns"] for e in audit]
         self.assertEqual(times, sorted(times), "audit times went backwards")
 
-    def replay(self, files, *extra):
-        argv = [nwtest.needlewatch_bin(), "replay", "--config.file", self.daemon.config_path,
-                "--format", "json", *extra, *files]
+    def test_a_sighup_reload_mid_stream_replays_without_the_config_file(self):
+        """Limits change by SIGHUP mid-session: the recording carries them, so a replay with no
+        --config.file gives the live alarms, while one with the first file (old limits) keeps
+        those and says it ignored the recorded ones."""
+        self.start_live()
+        d = nwtest.Device(self.client, CLINIC, "pr")
+        c = nwtest.Device(self.client, CLINIC, "pc")
+        d.online()
+        d.start_session("S-r1", "cheek")
+
+        def sample_d(depth):
+            return lambda: d.sample("S-r1", "cheek", depth)
+        self.step(sample_d(0.9), ("pr", "depth_warning", "active"))  # 0.9 <= max 1.0
+        # New limits: max 0.85. The same 0.9 now exceeds them.
+        self.daemon.write_config(CONFIG.replace("max: 1.0, warn: 0.8", "max: 0.85, warn: 0.6")
+                                 .replace("depth_mm: {max: 1.0}", "depth_mm: {max: 0.85}"))
+        self.daemon.send_signal(signal.SIGHUP)
+        self.daemon.wait_metric("needlewatch_config_reloads_total", lambda v: v == 1,
+                                result="success")
+        self.step(sample_d(0.9), ("pr", "depth_exceeded", "active"))
+        self.step(sample_d(0.5), ("pr", "depth_exceeded", "latched"),
+                  ("pr", "depth_warning", "cleared"))
+        d.end_session("S-r1")
+        c.online()
+
+        first_config = self.workdir.file("first.yaml")
+        with open(first_config, "w") as f:
+            f.write(CONFIG)
+        audit, metrics, report = self.stop_and_replay(statuses=2, config=None)
+        self.compare_alarms(audit, report, kinds={"depth_warning", "depth_exceeded"})
+        self.compare_counts(metrics, report)
+        self.assertEqual([(r["reason"], r["result"]) for r in report["limits"]],
+                         [("start", "applied"), ("reload", "applied")])
+        reload_ns = [e["at_ns"] for e in audit if e.get("type") == "config_reload"]
+        self.assertEqual([r["at_ns"] for r in report["limits"]][1:], reload_ns,
+                         "the reload applies at the daemon's instant")
+
+        files = sorted(glob.glob(os.path.join(self.record_dir, "**", "*.mcap"), recursive=True))
+        old = self.replay(files, config=first_config)
+        self.assertEqual({r["alarm"] for r in old["alarms"]}, {"depth_warning"},
+                         "with the old limits 0.9 never exceeds")
+        self.assertEqual({r["result"] for r in old["limits"]}, {"ignored"})
+
+    def replay(self, files, *extra, config=""):
+        """`needlewatch replay --format json` of `files`; with the daemon's config file unless
+        `config` names another, or is None (then the recording's own limits apply)."""
+        if config == "":
+            config = self.daemon.config_path
+        argv = [nwtest.needlewatch_bin(), "replay", "--format", "json", *extra, *files]
+        if config is not None:
+            argv[2:2] = ["--config.file", config]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, f"{' '.join(argv)}\n{r.stderr}")
         with open(self.workdir.file("replay.json"), "w") as f:  # kept on failure

@@ -140,7 +140,7 @@ TEST_F(RepublishBrokerTest, MaxSpeedDeliversEveryPublishableRecordInOrder) {
   EXPECT_NE(err_.str().find("record 8 (\"clinic/\xff/bad\"): topic is not valid UTF-8; skipped"),
             std::string::npos)
       << err_.str();
-  EXPECT_NE(out_.str().find("skipped 1 $needlewatch/ack records and 2 unpublishable"),
+  EXPECT_NE(out_.str().find("skipped 1 $needlewatch/ records (acks, limits) and 2 unpublishable"),
             std::string::npos)
       << out_.str();
   EXPECT_NE(out_.str().find("republish: 7 messages ("), std::string::npos) << out_.str();

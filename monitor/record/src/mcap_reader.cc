@@ -218,6 +218,20 @@ struct McapReader::Impl {
   // Reads, decompresses and indexes one chunk; nullptr when it is corrupt or has nothing left
   // at or after seek_from.
   std::unique_ptr<Cursor> Load(ChunkRef& ref) {
+    auto c = Decompress(ref);
+    if (!c) return nullptr;
+    auto first = std::lower_bound(c->entries.begin(), c->entries.end(), seek_from,
+                                  [](const Entry& e, std::int64_t t) { return e.time < t; });
+    c->pos = static_cast<std::size_t>(first - c->entries.begin());
+    if (c->pos >= c->entries.size()) {
+      spare.push_back(std::move(c));
+      return nullptr;
+    }
+    return c;
+  }
+
+  // Reads, decompresses and indexes one chunk (all of it); nullptr when it is corrupt.
+  std::unique_ptr<Cursor> Decompress(ChunkRef& ref) {
     if (ref.bad) return nullptr;
     auto c = TakeCursor();
     c->order = ref.order;
@@ -241,13 +255,6 @@ struct McapReader::Impl {
       }
     }
     IndexRecords(*c);
-    auto first = std::lower_bound(c->entries.begin(), c->entries.end(), seek_from,
-                                  [](const Entry& e, std::int64_t t) { return e.time < t; });
-    c->pos = static_cast<std::size_t>(first - c->entries.begin());
-    if (c->pos >= c->entries.size()) {
-      spare.push_back(std::move(c));
-      return nullptr;
-    }
     return c;
   }
 
@@ -515,6 +522,46 @@ bool McapReader::Next(RawMessage& out) {
     if (!known) continue;
     return true;
   }
+}
+
+bool McapReader::LatestBefore(std::string_view topic, std::int64_t before_ns, RawMessage& out) {
+  Impl& m = *impl_;
+  auto on_topic = [&](std::uint16_t id) {
+    return id < m.channels.size() && m.channels[id].known && m.channels[id].topic == topic;
+  };
+  bool any = false;
+  for (std::size_t id = 0; id < m.channels.size(); ++id) {
+    any = any || on_topic(static_cast<std::uint16_t>(id));
+  }
+  if (!any) return false;  // complete files list every channel in their summary
+  bool found = false;
+  std::int64_t best = 0;
+  std::uint64_t best_order = 0;
+  for (std::size_t i = m.chunks.size(); i-- > 0;) {
+    ChunkRef& ref = m.chunks[i];
+    if (ref.start >= before_ns || (found && ref.end < best)) continue;
+    auto c = m.Decompress(ref);
+    if (!c) continue;
+    for (const Entry& e : c->entries) {
+      if (e.time >= before_ns) break;
+      const std::uint16_t id = mcap::LoadU16(c->records.data() + e.offset);
+      if (!on_topic(id)) continue;
+      // The latest time wins; among equal times the last in file order (as Next yields them).
+      if (found && (e.time < best || (e.time == best && ref.order < best_order))) continue;
+      found = true;
+      best = e.time;
+      best_order = ref.order;
+      const Channel& ch = m.channels[id];
+      out.receive_ns = e.time;
+      out.topic = ch.topic;
+      out.qos = ch.qos;
+      out.retain = ch.retain;
+      out.payload.assign(c->records.data() + e.offset + mcap::kMessageFixedSize,
+                         e.size - mcap::kMessageFixedSize);
+    }
+    m.spare.push_back(std::move(c));
+  }
+  return found;
 }
 
 void McapReader::SeekTo(std::int64_t from_ns) {

@@ -160,6 +160,12 @@ void WriteJson(const Report& r, std::ostream& out) {
     return Json{{"at", NsToSeconds(a.at)}, {"at_ns", a.at}, {"clinic", a.clinic},
                 {"device", a.device}, {"alarm", a.alarm}, {"result", a.result}};
   });
+  array("limits", r.limits.size(), [&r](std::size_t i) {
+    const LimitsRow& l = r.limits[i];
+    return Json{{"at", NsToSeconds(l.at)}, {"at_ns", l.at},     {"reason", l.reason},
+                {"source", l.source},      {"result", l.result}, {"error", l.error}};
+  });
+  field("limits_repeats", r.limits_repeats);
   field("records", r.records);
   field("records_kept", r.records_kept);
   field("lines_skipped", r.lines_skipped);
@@ -221,6 +227,15 @@ void WriteText(const Report& r, std::ostream& out) {
     for (const AckRow& a : r.acks) {
       out << Pad(FormatUtc(a.at), 26) << Pad(a.clinic + "/" + a.device, 24) << Pad(a.alarm, 26)
           << a.result << "\n";
+    }
+  }
+  if (!r.limits.empty()) {
+    out << "\nLIMITS (" << r.limits.size() << " recorded by the daemon)\n";
+    for (const LimitsRow& l : r.limits) {
+      out << Pad(FormatUtc(l.at), 26) << Pad(l.reason, 8)
+          << Pad(l.source.empty() ? std::string("built-in defaults") : l.source, 40) << l.result;
+      if (!l.error.empty()) out << ": " << l.error;
+      out << "\n";
     }
   }
   out << "\nREJECTED\n";

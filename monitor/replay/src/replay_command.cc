@@ -66,6 +66,42 @@ const char* AckResultName(engine::AckResult r) {
   return "?";
 }
 
+// Applies one `$needlewatch/limits` record (see record::kLimitsTopic) the way the daemon did:
+// engine.SetLimits at the record's time. With --config.file the user's limits stay.
+LimitsRow ApplyRecordedLimits(const record::RawMessage& m, bool user_config,
+                              const std::string& topic_root, engine::Engine& eng,
+                              engine::Sink& sink) {
+  LimitsRow row;
+  row.at = m.receive_ns;
+  const auto j = nlohmann::json::parse(m.payload, nullptr, false);
+  if (!j.is_object() || !j.contains("yaml") || !j["yaml"].is_string()) {
+    row.result = "bad_limits";
+    row.error = "expected a JSON object with a \"yaml\" string";
+    return row;
+  }
+  if (j.contains("reason") && j["reason"].is_string()) row.reason = j["reason"].get<std::string>();
+  if (j.contains("source") && j["source"].is_string()) row.source = j["source"].get<std::string>();
+  if (user_config) {
+    row.result = "ignored";
+    row.error = "--config.file given: its limits apply throughout";
+    return row;
+  }
+  config::LoadResult loaded = config::LoadConfigString(
+      j["yaml"].get<std::string>(), row.source.empty() ? "recorded limits" : row.source);
+  if (!loaded.ok()) {
+    row.result = "bad_limits";
+    row.error = loaded.errors.empty() ? "invalid" : loaded.errors.front();
+    return row;
+  }
+  eng.SetLimits(std::move(loaded.config->limits), m.receive_ns, sink);
+  row.result = "applied";
+  if (loaded.config->engine.topic_root != topic_root) {
+    row.error = "the daemon's topic root was \"" + loaded.config->engine.topic_root +
+                "\"; pass its file with --config.file to replay with it";
+  }
+  return row;
+}
+
 }  // namespace
 
 int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std::ostream& err) {
@@ -176,6 +212,10 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
     FileFormat format() const override { return inner->format(); }
     const std::string& path() const override { return inner->path(); }
     void SeekTo(std::int64_t from_ns) override { inner->SeekTo(from_ns); }
+    bool LatestBefore(std::string_view topic, std::int64_t before_ns,
+                      record::RawMessage& out) override {
+      return inner->LatestBefore(topic, before_ns, out);
+    }
     std::uint64_t chunks_loaded() const override { return inner->chunks_loaded(); }
     std::unique_ptr<MessageSource> inner;
     std::uint64_t* count;
@@ -194,8 +234,32 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
   ReportBuilder builder(report, want_series);
   record::RawMessage m;
   protocol::Decoded decoded;
+  std::string last_limits;
+  if (from) {
+    // The seek skipped what lies before --from, the limits in force then included: find the
+    // latest recorded limits before it and start with those.
+    record::RawMessage before;
+    if (input.LatestBefore(record::kLimitsTopic, *from, before)) {
+      last_limits = before.payload;
+      report.limits.push_back(ApplyRecordedLimits(before, options.config_file.has_value(),
+                                                  cfg.engine.topic_root, eng, builder));
+    }
+  }
   while (input.Next(m)) {
     ++report.records;
+    if (m.topic == record::kLimitsTopic) {
+      // Limits are state, not events: applied even before --from, so the window starts with
+      // the limits the daemon had then.
+      if (to && m.receive_ns >= *to) continue;
+      if (m.payload == last_limits) {
+        ++report.limits_repeats;  // repeated at a segment start: nothing changes
+        continue;
+      }
+      last_limits = m.payload;
+      report.limits.push_back(ApplyRecordedLimits(m, options.config_file.has_value(),
+                                                  cfg.engine.topic_root, eng, builder));
+      continue;
+    }
     if ((from && m.receive_ns < *from) || (to && m.receive_ns >= *to)) continue;
     if (m.topic == record::kAckTopic) {
       AckRow ack;
@@ -258,7 +322,7 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
   } else if (options.format == "csv") {
     WriteCsv(report, out);
   } else if (options.format == "html") {
-    WriteHtml(report, cfg.limits, out);
+    WriteHtml(report, eng.limits(), out);  // the limits in effect at the end
   } else {
     WriteText(report, out);
   }

@@ -144,6 +144,10 @@ class McapSource : public MessageSource {
   FileFormat format() const override { return FileFormat::kMcap; }
   const std::string& path() const override { return path_; }
   void SeekTo(std::int64_t from_ns) override { reader_->SeekTo(from_ns); }
+  bool LatestBefore(std::string_view topic, std::int64_t before_ns,
+                    record::RawMessage& out) override {
+    return reader_->LatestBefore(topic, before_ns, out);
+  }
   std::uint64_t chunks_loaded() const override { return reader_->chunks_loaded(); }
 
  private:
@@ -491,6 +495,19 @@ bool MergedSource::Next(record::RawMessage& out) {
     heap_.pop_back();
   }
   return true;
+}
+
+bool MergedSource::LatestBefore(std::string_view topic, std::int64_t before_ns,
+                                record::RawMessage& out) {
+  bool found = false;
+  record::RawMessage m;
+  for (const auto& s : sources_) {
+    if (s->LatestBefore(topic, before_ns, m) && (!found || m.receive_ns >= out.receive_ns)) {
+      out = m;
+      found = true;
+    }
+  }
+  return found;
 }
 
 void MergedSource::SeekTo(std::int64_t from_ns) {

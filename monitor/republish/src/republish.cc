@@ -376,7 +376,7 @@ void Run::PrintSummary(const daemon::BrokerUrl& url) const {
        << " payload bytes) to " << url.display << " in " << Seconds(st_.elapsed_ns, 3) << " s ("
        << rates << "); " << st_.passes << (st_.passes == 1 ? " pass" : " passes") << ", "
        << st_.records << " records read, skipped " << st_.skipped_internal
-       << " $needlewatch/ack records and " << st_.skipped_invalid << " unpublishable, "
+       << " $needlewatch/ records (acks, limits) and " << st_.skipped_invalid << " unpublishable, "
        << st_.failed << " failed; worst lag behind schedule " << Seconds(st_.max_lag_ns, 3)
        << " s" << std::endl;
 }

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "needlewatch/record/raw_message.h"
@@ -41,6 +42,11 @@ class McapReader {
   // Restarts reading at the first message with receive_ns >= from_ns. Chunks that end before
   // from_ns are never read.
   void SeekTo(std::int64_t from_ns);
+  // The latest message on `topic` with receive_ns < before_ns, into `out`; false when there is
+  // none. Reads chunks backwards from before_ns and stops at the first that holds one, so with
+  // a record near the start of each segment (as kLimitsTopic is) it reads at most what lies
+  // between that record and before_ns. Independent of Next/SeekTo (their position is kept).
+  bool LatestBefore(std::string_view topic, std::int64_t before_ns, RawMessage& out);
 
   // True when the file has a valid footer and summary (it was closed properly).
   bool complete() const;

@@ -48,6 +48,15 @@ struct AckRow {
   std::string result;  // "acknowledged", "cleared", "already_acknowledged", "not_found", "bad_ack"
 };
 
+// A `$needlewatch/limits` record of a daemon recording (limits applied at start or reload).
+struct LimitsRow {
+  engine::TimeNs at = 0;
+  std::string reason;  // "start" or "reload", as recorded
+  std::string source;  // the daemon's config file ("" = built-in defaults)
+  std::string result;  // "applied", "ignored" (--config.file given), "bad_limits"
+  std::string error;   // for bad_limits, and notes such as a different topic root
+};
+
 struct FileRow {
   std::string path;
   std::string format;
@@ -65,6 +74,8 @@ struct Report {
   std::vector<SessionRow> sessions;  // in start order
   std::vector<AlarmRow> alarms;      // in raise order
   std::vector<AckRow> acks;
+  std::vector<LimitsRow> limits;    // each distinct limits record, in order
+  std::uint64_t limits_repeats = 0;  // limits records identical to the one before (segment starts)
   std::vector<std::pair<std::string, std::string>> filters;  // name, value as given
 };
 

@@ -48,6 +48,16 @@ class MessageSource {
   virtual void SeekTo(std::int64_t from_ns) { (void)from_ns; }
   // MCAP: chunks decompressed so far (shows index use); 0 for other formats.
   virtual std::uint64_t chunks_loaded() const { return 0; }
+  // The latest message on `topic` before `before_ns` where the source can find it without a
+  // full read (MCAP recordings; see McapReader::LatestBefore); false otherwise (the default).
+  // Does not move the source's position.
+  virtual bool LatestBefore(std::string_view topic, std::int64_t before_ns,
+                            record::RawMessage& out) {
+    (void)topic;
+    (void)before_ns;
+    (void)out;
+    return false;
+  }
 };
 
 // Opens `path` and detects its format: MCAP by its magic bytes, otherwise by the first
@@ -71,6 +81,9 @@ class MergedSource : public MessageSource {
   // Seeks every source (before the first Next()).
   void SeekTo(std::int64_t from_ns) override;
   std::uint64_t chunks_loaded() const override;  // summed over the sources
+  // The latest over every source (ties: the later source in the list).
+  bool LatestBefore(std::string_view topic, std::int64_t before_ns,
+                    record::RawMessage& out) override;
   const std::vector<std::unique_ptr<MessageSource>>& sources() const { return sources_; }
 
  private:
