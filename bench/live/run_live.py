@@ -146,7 +146,7 @@ def main():
     a = ap.parse_args()
     if a.latency_only:
         return latency_only(a)
-    rates = [2000, 5000, 10000, 20000, 30000, 40000, 60000]
+    rates = [2000, 5000, 10000, 20000, 30000, 40000, 60000, 80000, 100000, 120000]
     dur = 3 if a.quick else 6
     devices = 1000
     wd = nwtest.Workdir(prefix="nwbench-live-")
