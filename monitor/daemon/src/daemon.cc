@@ -366,8 +366,8 @@ void Daemon::OnMessage(InboundMessage&& m) {
   if (recorder_) {
     record::RawMessage raw;
     raw.receive_ns = now;
-    raw.topic = std::move(m.topic);
-    raw.payload = std::move(m.payload);
+    raw.topic.assign(m.topic);
+    raw.payload.assign(m.payload);
     raw.qos = static_cast<std::uint8_t>(m.qos);
     raw.retain = m.retain;
     recorder_->Submit(std::move(raw));

@@ -195,9 +195,10 @@ void MqttClient::Impl::CreateClient() {
       if (!self || !msg) return;
       InboundMessage m;
       m.topic = msg->get_topic();
-      m.payload = msg->to_string();
+      m.payload = msg->get_payload();
       m.qos = msg->get_qos();
       m.retain = msg->is_retained();
+      m.owner = std::move(msg);  // the views above point into it
       self->Enqueue(std::move(m));
     });
   }
@@ -293,6 +294,7 @@ void MqttClient::Impl::DrainInbox() {
     InboundMessage& m = draining_[drain_pos_++];
     queue_depth_.fetch_sub(1, std::memory_order_relaxed);
     if (!stopping_ && events_.on_message) events_.on_message(std::move(m));
+    m.owner.reset();  // release the library's message now, not at the next batch
   }
   bool again = false;
   {

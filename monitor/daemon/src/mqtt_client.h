@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "alarm_output.h"
@@ -51,9 +52,12 @@ struct MqttOptions {
   std::function<Publication()> online;     // the online status, built at each connect
 };
 
+// A received message without a copy: `topic` and `payload` view the MQTT library's own message,
+// which `owner` keeps alive (copy the strings to keep them longer than the message).
 struct InboundMessage {
-  std::string topic;
-  std::string payload;
+  std::shared_ptr<const void> owner;
+  std::string_view topic;
+  std::string_view payload;
   int qos = 0;
   bool retain = false;
 };
