@@ -529,11 +529,11 @@ bool McapReader::LatestBefore(std::string_view topic, std::int64_t before_ns, Ra
   auto on_topic = [&](std::uint16_t id) {
     return id < m.channels.size() && m.channels[id].known && m.channels[id].topic == topic;
   };
-  bool any = false;
-  for (std::size_t id = 0; id < m.channels.size(); ++id) {
-    any = any || on_topic(static_cast<std::uint16_t>(id));
+  // Complete files list every channel in their summary: no channel, no chunk to read.
+  if (std::none_of(m.channels.begin(), m.channels.end(),
+                   [&](const Channel& c) { return c.known && c.topic == topic; })) {
+    return false;
   }
-  if (!any) return false;  // complete files list every channel in their summary
   bool found = false;
   std::int64_t best = 0;
   std::uint64_t best_order = 0;

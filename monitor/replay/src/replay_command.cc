@@ -235,15 +235,16 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
   record::RawMessage m;
   protocol::Decoded decoded;
   std::string last_limits;
+  const auto apply_limits = [&](const record::RawMessage& r) {
+    last_limits = r.payload;
+    report.limits.push_back(ApplyRecordedLimits(r, options.config_file.has_value(),
+                                                cfg.engine.topic_root, eng, builder));
+  };
   if (from) {
     // The seek skipped what lies before --from, the limits in force then included: find the
     // latest recorded limits before it and start with those.
     record::RawMessage before;
-    if (input.LatestBefore(record::kLimitsTopic, *from, before)) {
-      last_limits = before.payload;
-      report.limits.push_back(ApplyRecordedLimits(before, options.config_file.has_value(),
-                                                  cfg.engine.topic_root, eng, builder));
-    }
+    if (input.LatestBefore(record::kLimitsTopic, *from, before)) apply_limits(before);
   }
   while (input.Next(m)) {
     ++report.records;
@@ -255,9 +256,7 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
         ++report.limits_repeats;  // repeated at a segment start: nothing changes
         continue;
       }
-      last_limits = m.payload;
-      report.limits.push_back(ApplyRecordedLimits(m, options.config_file.has_value(),
-                                                  cfg.engine.topic_root, eng, builder));
+      apply_limits(m);
       continue;
     }
     if ((from && m.receive_ns < *from) || (to && m.receive_ns >= *to)) continue;
