@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "needlewatch/protocol/json_writer.h"  // AppendJsonString, AppendJsonNumber
 #include "needlewatch/protocol/message.h"
 
 namespace needlewatch::protocol {
@@ -42,11 +43,6 @@ std::string EncodeHaltCommand(std::string_view alarm, std::string_view severity,
 
 // {"v":1,"state":"online"|"offline","ts":…,"version":…} on needlewatch/{instance}/status.
 std::string EncodeMonitorStatus(bool online, double ts, std::string_view version);
-
-// Appends `s` as a JSON string literal (quotes and escapes) to `out`.
-void AppendJsonString(std::string& out, std::string_view s);
-// Appends a finite double in shortest round-trip form, or "null" when not finite.
-void AppendJsonNumber(std::string& out, double d);
 
 }  // namespace needlewatch::protocol
 
