@@ -74,6 +74,8 @@ Limits TestLimits() {
   return l;
 }
 
+void RecordingSink::OnAccepted(const AcceptedInfo& m) { accepted_ts_ms.push_back(m.ts_ms); }
+
 void RecordingSink::OnAlarm(const AlarmEvent& e) {
   alarms.push_back(e);
   std::string s = std::string(TransitionName(e.transition)) + " " + std::string(AlarmName(e.alarm)) +
@@ -121,6 +123,7 @@ void RecordingSink::Clear() {
   sessions.clear();
   rejects.clear();
   gaps.clear();
+  accepted_ts_ms.clear();
 }
 
 std::vector<std::string> RecordingSink::AlarmLines() const {

@@ -34,12 +34,14 @@ Limits TestLimits();
 // at=2.000", and keeps the full events too.
 class RecordingSink : public Sink {
  public:
+  void OnAccepted(const AcceptedInfo& m) override;
   void OnAlarm(const AlarmEvent& e) override;
   void OnSession(const SessionEvent& e) override;
   void OnReject(const RejectInfo& r) override;
   void OnSeqGap(const SeqGapInfo& g) override;
 
-  std::vector<std::string> lines;  // everything, in order
+  std::vector<std::string> lines;  // everything but accepted messages, in order
+  std::vector<std::int64_t> accepted_ts_ms;  // device `ts` of each accepted message
   std::vector<AlarmEvent> alarms;
   std::vector<SessionEvent> sessions;
   std::vector<std::string> rejects;  // "reason/channel"

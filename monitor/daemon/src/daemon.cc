@@ -108,6 +108,7 @@ class Daemon : public engine::Sink {
   void set_http_password(std::string p) { http_password_ = std::move(p); }
 
   // engine::Sink
+  void OnAccepted(const engine::AcceptedInfo& m) override;
   void OnAlarm(const engine::AlarmEvent& e) override;
   void OnSession(const engine::SessionEvent& e) override;
   void OnReject(const engine::RejectInfo& r) override;
@@ -352,17 +353,10 @@ void Daemon::OnTick() {
 void Daemon::OnMessage(InboundMessage&& m) {
   if (stopping_) return;
   const TimeNs now = Stamp();
-  const std::uint64_t accepted_before = engine_.counters().accepted;
   const auto t0 = std::chrono::steady_clock::now();
   engine_.OnMessage(m.topic, m.payload, now, *this);
   const auto t1 = std::chrono::steady_clock::now();
   metrics_.ObserveProcessing(std::chrono::duration<double>(t1 - t0).count());
-  if (engine_.counters().accepted != accepted_before) {
-    const std::int64_t ts_ms = engine_.last_accepted_ts_ms();
-    if (ts_ms > 0) {
-      metrics_.ObserveIngestLatency(engine::NsToSeconds(now) - static_cast<double>(ts_ms) / 1e3);
-    }
-  }
   if (recorder_) {
     record::RawMessage raw;
     raw.receive_ns = now;
@@ -373,6 +367,12 @@ void Daemon::OnMessage(InboundMessage&& m) {
     recorder_->Submit(std::move(raw));
   }
   ArmTick();
+}
+
+void Daemon::OnAccepted(const engine::AcceptedInfo& m) {
+  if (m.ts_ms > 0) {
+    metrics_.ObserveIngestLatency(engine::NsToSeconds(m.at) - static_cast<double>(m.ts_ms) / 1e3);
+  }
 }
 
 void Daemon::OnAlarm(const engine::AlarmEvent& e) {

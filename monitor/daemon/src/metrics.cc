@@ -117,7 +117,7 @@ void TranslateEngine(const engine::Engine& eng, std::vector<MetricFamily>& out) 
         const std::uint64_t n = s.alarms_raised[k][sev];
         // Series at 0 for the default severity too, so increase() sees the first raise.
         const engine::Severity severity = static_cast<engine::Severity>(sev);
-        if (n == 0 && severity != DefaultSeverity(limits.defaults, kind)) continue;
+        if (n == 0 && severity != limits.defaults.Rule(kind).severity) continue;
         AddValue(raised,
                  {{"alarm", Str(engine::AlarmName(kind))},
                   {"clinic", s.clinic},
@@ -312,18 +312,6 @@ void TranslateDaemon(const DaemonStats& s, std::vector<MetricFamily>& out) {
 
 }  // namespace
 
-engine::Severity DefaultSeverity(const engine::ZoneLimits& z, engine::AlarmKind kind) {
-  switch (kind) {
-    case engine::AlarmKind::kDepthExceeded: return z.depth_exceeded.severity;
-    case engine::AlarmKind::kDepthWarning: return z.depth_warning.severity;
-    case engine::AlarmKind::kSpeedOutOfRange: return z.speed.severity;
-    case engine::AlarmKind::kSessionOvertimeWarning: return z.session_overtime_warning.severity;
-    case engine::AlarmKind::kSessionOvertime: return z.session_overtime.severity;
-    case engine::AlarmKind::kTelemetryStale: return z.telemetry_stale.severity;
-    case engine::AlarmKind::kDeviceOffline: return z.device_offline.severity;
-  }
-  return engine::Severity::kLow;
-}
 
 struct Metrics::Impl {
   prometheus::Registry registry;

@@ -94,9 +94,6 @@ class Metrics {
   std::unique_ptr<Impl> impl_;
 };
 
-// The severity `kind` has in `z` (for pre-creating alarms_raised series at 0).
-engine::Severity DefaultSeverity(const engine::ZoneLimits& z, engine::AlarmKind kind);
-
 // The Content-Type of Render's output.
 inline constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -181,26 +181,6 @@ struct DeviceKeyHash {
   }
 };
 
-const RuleOptions& Rule(const ZoneLimits& z, AlarmKind k) {
-  switch (k) {
-    case AlarmKind::kDepthExceeded:
-      return z.depth_exceeded;
-    case AlarmKind::kDepthWarning:
-      return z.depth_warning;
-    case AlarmKind::kSpeedOutOfRange:
-      return z.speed;
-    case AlarmKind::kSessionOvertimeWarning:
-      return z.session_overtime_warning;
-    case AlarmKind::kSessionOvertime:
-      return z.session_overtime;
-    case AlarmKind::kTelemetryStale:
-      return z.telemetry_stale;
-    case AlarmKind::kDeviceOffline:
-      return z.device_offline;
-  }
-  return z.device_offline;
-}
-
 }  // namespace
 
 class Engine::Impl {
@@ -223,7 +203,6 @@ class Engine::Impl {
   void ForEachOpenSession(const std::function<void(const SessionEvent&)>& fn) const;
   std::size_t device_count() const { return device_index_.size(); }
   TimeNs now() const { return now_; }
-  std::int64_t last_accepted_ts_ms() const { return last_accepted_ts_ms_; }
 
  private:
   TimeNs Clamp(TimeNs t) {
@@ -302,7 +281,6 @@ class Engine::Impl {
   Limits limits_;
   EngineOptions options_;
   TimeNs now_ = 0;
-  std::int64_t last_accepted_ts_ms_ = 0;  // device ts of the last accepted message
   Counters counters_;
 
   Interner clinic_names_;
@@ -549,9 +527,6 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
   if (!slot) slot = CreateDevice(t.clinic, t.device);
   ++counters_.accepted;
   devices_[*slot].last_message_at = now;
-  last_accepted_ts_ms_ = t.channel == protocol::Channel::kTelemetry ? decoded_.telemetry.ts_ms
-                         : t.channel == protocol::Channel::kEvent   ? decoded_.event.ts_ms
-                                                                    : decoded_.status.ts_ms;
 
   switch (t.channel) {
     case protocol::Channel::kTelemetry:
@@ -567,6 +542,21 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
       break;
     case protocol::Channel::kUnknown:
       break;
+  }
+  {
+    AcceptedInfo a;
+    a.channel = t.channel;
+    a.clinic = t.clinic;
+    a.device = t.device;
+    a.at = now;
+    a.ts_ms = t.channel == protocol::Channel::kTelemetry ? decoded_.telemetry.ts_ms
+              : t.channel == protocol::Channel::kEvent   ? decoded_.event.ts_ms
+                                                         : decoded_.status.ts_ms;
+    if (t.channel == protocol::Channel::kTelemetry) {
+      a.depth_mm = decoded_.telemetry.depth_mm;
+      a.speed_hz = decoded_.telemetry.speed_hz;
+    }
+    sink.OnAccepted(a);
   }
   MaybeArmEviction(*slot);
   FireDue(now, sink);  // deadlines armed at or before now by this message (zero durations)
@@ -646,7 +636,7 @@ void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, bool o
   const bool active = IsActive(d, kind);
   if (offending) {
     if (active || p.active) return;  // condition continues
-    const TimeNs for_ns = Rule(Zone(zone), kind).for_ns;
+    const TimeNs for_ns = Zone(zone).Rule(kind).for_ns;
     if (for_ns <= 0) {
       Raise(slot, kind, zone, value, limit, now, sink);
       return;
@@ -838,7 +828,7 @@ void Engine::Impl::Raise(std::uint32_t slot, AlarmKind kind, std::uint32_t zone,
       alarms_.emplace_back();
     }
   }
-  const Severity severity = Rule(Zone(zone), kind).severity;
+  const Severity severity = Zone(zone).Rule(kind).severity;
   AlarmRecord& a = alarms_[index];
   a.session = d.session;
   a.raised_at = raised_at;
@@ -952,7 +942,7 @@ void Engine::Impl::SetLimits(Limits limits, TimeNs now_in, Sink& sink) {
       const Pending& p = d.pending[k];
       if (!p.active) continue;
       Arm(slot, static_cast<TimerKind>(k),
-          AddSat(p.t0, Rule(Zone(p.zone), static_cast<AlarmKind>(k)).for_ns));
+          AddSat(p.t0, Zone(p.zone).Rule(static_cast<AlarmKind>(k)).for_ns));
     }
   }
   FireDue(now, sink);
@@ -1045,6 +1035,5 @@ void Engine::ForEachOpenSession(const std::function<void(const SessionEvent&)>& 
 }
 std::size_t Engine::device_count() const { return impl_->device_count(); }
 TimeNs Engine::now() const { return impl_->now(); }
-std::int64_t Engine::last_accepted_ts_ms() const { return impl_->last_accepted_ts_ms(); }
 
 }  // namespace needlewatch::engine

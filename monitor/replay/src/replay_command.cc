@@ -233,7 +233,6 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
   const bool want_series = options.format == "html";
   ReportBuilder builder(report, want_series);
   record::RawMessage m;
-  protocol::Decoded decoded;
   std::string last_limits;
   const auto apply_limits = [&](const record::RawMessage& r) {
     last_limits = r.payload;
@@ -293,19 +292,7 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
     ++report.records_kept;
     if (!report.first_record_at) report.first_record_at = m.receive_ns;
     report.last_record_at = m.receive_ns;
-    if (!want_series) {
-      eng.OnMessage(m.topic, m.payload, m.receive_ns, builder);
-      continue;
-    }
-    const std::uint64_t accepted_before = eng.counters().accepted;
     eng.OnMessage(m.topic, m.payload, m.receive_ns, builder);
-    if (eng.counters().accepted == accepted_before) continue;
-    const protocol::Topic t = protocol::ParseTopic(m.topic, cfg.engine.topic_root);
-    if (t.channel == protocol::Channel::kTelemetry &&
-        protocol::Decode(t.channel, m.payload, decoded) == protocol::Reject::kNone) {
-      builder.OnSample(t.clinic, t.device, m.receive_ns, decoded.telemetry.depth_mm,
-                       decoded.telemetry.speed_hz);
-    }
   }
   // Nothing is raised after the last record: no AdvanceTo past it.
   builder.Finish(eng);

@@ -93,11 +93,11 @@ void ReportBuilder::OnAlarm(const engine::AlarmEvent& e) {
   }
 }
 
-void ReportBuilder::OnSample(std::string_view clinic, std::string_view device,
-                             engine::TimeNs at, double depth_mm, double speed_hz) {
-  auto it = open_session_.find(Key(clinic, device));
+void ReportBuilder::OnAccepted(const engine::AcceptedInfo& m) {
+  if (!keep_series_ || m.channel != protocol::Channel::kTelemetry) return;
+  auto it = open_session_.find(Key(m.clinic, m.device));
   if (it == open_session_.end()) return;
-  report_.sessions[it->second].series.push_back({at, {depth_mm, speed_hz}});
+  report_.sessions[it->second].series.push_back({m.at, {m.depth_mm, m.speed_hz}});
 }
 
 void ReportBuilder::Finish(const engine::Engine& engine) {

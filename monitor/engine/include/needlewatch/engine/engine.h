@@ -148,9 +148,6 @@ class Engine {
   std::size_t device_count() const;
   // The latest time the engine has seen (0 before any call).
   TimeNs now() const;
-  // The device clock (`ts`, ms since the Unix epoch) of the last accepted message, for latency
-  // and skew figures; 0 before any. Changes only when counters().accepted does.
-  std::int64_t last_accepted_ts_ms() const;
 
  private:
   class Impl;

@@ -88,11 +88,24 @@ struct SeqGapInfo {
   TimeNs at = 0;
 };
 
+// A message the engine accepted, reported once it has been applied (after the session and
+// alarm changes it caused). Views are valid only during the callback.
+struct AcceptedInfo {
+  protocol::Channel channel = protocol::Channel::kUnknown;
+  std::string_view clinic;
+  std::string_view device;
+  TimeNs at = 0;           // the engine's time for it (receive time)
+  std::int64_t ts_ms = 0;  // the device's clock (`ts`), for latency and skew figures
+  double depth_mm = 0;     // telemetry only
+  double speed_hz = 0;     // telemetry only
+};
+
 // Receives the engine's output. Called synchronously from Engine methods, on the caller's
 // thread; implementations must not call back into the engine.
 class Sink {
  public:
   virtual ~Sink() = default;
+  virtual void OnAccepted(const AcceptedInfo& m) { (void)m; }
   virtual void OnAlarm(const AlarmEvent& e) { (void)e; }
   virtual void OnSession(const SessionEvent& e) { (void)e; }
   virtual void OnReject(const RejectInfo& r) { (void)r; }

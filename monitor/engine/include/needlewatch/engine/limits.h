@@ -48,6 +48,9 @@ struct ZoneLimits {
 
   // device_offline while a session is open. (`for_ns` is unused.)
   RuleOptions device_offline{Severity::kHigh, 0};
+
+  // The options of alarm `kind`'s rule in this zone.
+  const RuleOptions& Rule(AlarmKind kind) const;
 };
 
 // The whole limits table: `default` plus named zones, each already merged over default.

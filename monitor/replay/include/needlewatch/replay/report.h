@@ -86,9 +86,8 @@ class ReportBuilder : public engine::Sink {
       : report_(report), keep_series_(keep_series) {}
   void OnAlarm(const engine::AlarmEvent& e) override;
   void OnSession(const engine::SessionEvent& e) override;
-  // Records one accepted telemetry sample for the html chart (only with keep_series).
-  void OnSample(std::string_view clinic, std::string_view device, engine::TimeNs at,
-                double depth_mm, double speed_hz);
+  // Keeps each accepted telemetry sample for the html chart (only with keep_series).
+  void OnAccepted(const engine::AcceptedInfo& m) override;
   bool keep_series() const { return keep_series_; }
   // Fills the still-open sessions' summaries and the counters from the engine at the end.
   void Finish(const engine::Engine& engine);
