@@ -9,7 +9,8 @@
 #include <ctime>
 #include <memory>
 
-#include "needlewatch/protocol/encode.h"
+#include "needlewatch/protocol/json_writer.h"
+#include "needlewatch/protocol/time_format.h"
 
 namespace needlewatch::daemon::log {
 namespace {
@@ -104,27 +105,11 @@ void Flush() {
   }
 }
 
-std::string FormatTimestamp(std::int64_t ts_ns) {
-  std::int64_t secs = ts_ns / 1'000'000'000;
-  std::int64_t ms = (ts_ns % 1'000'000'000) / 1'000'000;
-  if (ms < 0) {
-    ms += 1000;
-    secs -= 1;
-  }
-  const auto t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms));
-  return buf;
-}
 
 std::string FormatJsonLine(std::int64_t ts_ns, Level level, std::string_view msg,
                            std::initializer_list<Field> fields) {
   std::string out = "{\"ts\":\"";
-  out += FormatTimestamp(ts_ns);
+  out += protocol::FormatRfc3339(ts_ns, 3);
   out += "\",\"level\":\"";
   out += LevelName(level);
   out += "\",\"msg\":";
@@ -141,7 +126,7 @@ std::string FormatJsonLine(std::int64_t ts_ns, Level level, std::string_view msg
 
 std::string FormatTextLine(std::int64_t ts_ns, Level level, std::string_view msg,
                            std::initializer_list<Field> fields) {
-  std::string out = FormatTimestamp(ts_ns);
+  std::string out = protocol::FormatRfc3339(ts_ns, 3);
   out += ' ';
   for (char c : LevelName(level)) out += static_cast<char>(c - 'a' + 'A');
   out += ' ';

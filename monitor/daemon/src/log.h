@@ -62,9 +62,6 @@ std::string FormatJsonLine(std::int64_t ts_ns, Level level, std::string_view msg
 std::string FormatTextLine(std::int64_t ts_ns, Level level, std::string_view msg,
                            std::initializer_list<Field> fields);
 
-// RFC 3339 UTC with milliseconds, e.g. "2026-11-25T12:52:13.310Z".
-std::string FormatTimestamp(std::int64_t ts_ns);
-
 }  // namespace needlewatch::daemon::log
 
 #endif  // NEEDLEWATCH_DAEMON_LOG_H_

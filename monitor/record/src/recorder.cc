@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "needlewatch/protocol/time_format.h"
 #include "needlewatch/record/mcap_writer.h"
 
 namespace needlewatch::record {
@@ -45,12 +46,7 @@ std::int64_t SystemNowNs() {
 }  // namespace
 
 std::string SegmentFileName(std::int64_t start_ns, std::uint64_t sequence) {
-  std::time_t secs = static_cast<std::time_t>(start_ns / 1'000'000'000);
-  if (start_ns < 0) secs = 0;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  const std::string stamp = protocol::FormatCompactUtc(std::max<std::int64_t>(start_ns, 0));
   char seq[32];
   std::snprintf(seq, sizeof seq, "%06llu", static_cast<unsigned long long>(sequence));
   return std::string(kPrefix) + stamp + "-" + seq + kSuffix;

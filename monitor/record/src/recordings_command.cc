@@ -9,6 +9,7 @@
 #include <ostream>
 #include <string_view>
 
+#include "needlewatch/protocol/time_format.h"
 #include "needlewatch/record/mcap_reader.h"
 
 namespace needlewatch::record {
@@ -16,27 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "2026-11-25T12:52:13.310Z" with `digits` fractional digits (3 or 9).
-std::string Rfc3339(std::int64_t ns, int digits) {
-  std::int64_t secs = ns / 1'000'000'000;
-  std::int64_t frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
-    --secs;
-  }
-  const auto t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[64];
-  if (digits == 3) {
-    std::snprintf(out, sizeof out, "%s.%03lldZ", date, static_cast<long long>(frac / 1'000'000));
-  } else {
-    std::snprintf(out, sizeof out, "%s.%09lldZ", date, static_cast<long long>(frac));
-  }
-  return out;
-}
 
 // Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF), as JSON text requires.
 bool IsValidUtf8(std::string_view s) {
@@ -146,8 +126,8 @@ int RunRecordingsLs(const std::string& dir, std::ostream& out, std::ostream& err
     if (!reader) continue;
     const bool empty = reader->message_count() == 0;
     out << fs::path(file).filename().string() << '\t'
-        << (empty ? "-" : Rfc3339(reader->start_ns(), 3)) << '\t'
-        << (empty ? "-" : Rfc3339(reader->end_ns(), 3)) << '\t' << reader->message_count() << '\t'
+        << (empty ? "-" : protocol::FormatRfc3339(reader->start_ns(), 3)) << '\t'
+        << (empty ? "-" : protocol::FormatRfc3339(reader->end_ns(), 3)) << '\t' << reader->message_count() << '\t'
         << reader->file_size() << '\t';
     if (reader->complete()) {
       out << "complete";
@@ -182,7 +162,7 @@ int RunRecordingsExport(const std::vector<std::string>& paths, const std::string
     while (reader->Next(m)) {
       nlohmann::ordered_json j;
       j["receive_ns"] = m.receive_ns;
-      j["time"] = Rfc3339(m.receive_ns, 9);
+      j["time"] = protocol::FormatRfc3339(m.receive_ns, 9);
       j["topic"] = IsValidUtf8(m.topic) ? m.topic : Base64(m.topic);
       j["qos"] = m.qos;
       j["retain"] = m.retain;

@@ -8,6 +8,8 @@
 
 #include "needlewatch/protocol/reject.h"
 #include "needlewatch/replay/report.h"
+
+#include "needlewatch/protocol/time_format.h"
 #include "needlewatch/replay/source.h"
 
 namespace needlewatch::replay {
@@ -191,7 +193,7 @@ void WriteText(const Report& r, std::ostream& out) {
   if (r.records_kept != r.records) out << " (" << r.records_kept << " kept by the filters)";
   out << " from " << r.files.size() << " file(s)";
   if (r.first_record_at) {
-    out << ", " << FormatUtc(*r.first_record_at) << " to " << FormatUtc(*r.last_record_at);
+    out << ", " << protocol::FormatRfc3339(*r.first_record_at) << " to " << protocol::FormatRfc3339(*r.last_record_at);
   }
   out << "\n";
   out << "messages: " << total << " total, " << r.counters.accepted << " accepted, "
@@ -204,7 +206,7 @@ void WriteText(const Report& r, std::ostream& out) {
       << "alarms\n";
   for (const SessionRow& s : r.sessions) {
     out << Pad(s.clinic + "/" + s.device, 24) << Pad(s.session, 16)
-        << Pad(Join(s.zones, ","), 22) << Pad(FormatUtc(s.started_at), 26)
+        << Pad(Join(s.zones, ","), 22) << Pad(protocol::FormatRfc3339(s.started_at), 26)
         << Pad(s.ended_at ? Duration(*s.ended_at - s.started_at) : "open", 11)
         << Pad(OptFixed(s.max_depth_mm, 2), 8) << Pad(OptFixed(s.max_speed_hz, 1), 8)
         << s.alarms << "\n";
@@ -214,10 +216,10 @@ void WriteText(const Report& r, std::ostream& out) {
       << Pad("severity", 9) << Pad("value/limit", 16) << "cleared\n";
   for (const AlarmRow& a : r.alarms) {
     std::string vl = a.value ? Fixed(*a.value, 2) + "/" + OptFixed(a.limit, 2) : "-";
-    std::string cleared = a.cleared_at ? FormatUtc(*a.cleared_at) : "active at end";
+    std::string cleared = a.cleared_at ? protocol::FormatRfc3339(*a.cleared_at) : "active at end";
     if (a.state == engine::AlarmState::kLatched) cleared += " (latched)";
-    if (a.acknowledged_at) cleared += ", acked " + FormatUtc(*a.acknowledged_at);
-    out << Pad(FormatUtc(a.raised_at), 26) << Pad(a.clinic + "/" + a.device, 24)
+    if (a.acknowledged_at) cleared += ", acked " + protocol::FormatRfc3339(*a.acknowledged_at);
+    out << Pad(protocol::FormatRfc3339(a.raised_at), 26) << Pad(a.clinic + "/" + a.device, 24)
         << Pad(std::string(engine::AlarmName(a.alarm)), 26)
         << Pad(std::string(engine::SeverityName(a.severity)), 9) << Pad(vl, 16) << cleared
         << "\n";
@@ -225,14 +227,14 @@ void WriteText(const Report& r, std::ostream& out) {
   if (!r.acks.empty()) {
     out << "\nACKNOWLEDGEMENTS (" << r.acks.size() << ")\n";
     for (const AckRow& a : r.acks) {
-      out << Pad(FormatUtc(a.at), 26) << Pad(a.clinic + "/" + a.device, 24) << Pad(a.alarm, 26)
+      out << Pad(protocol::FormatRfc3339(a.at), 26) << Pad(a.clinic + "/" + a.device, 24) << Pad(a.alarm, 26)
           << a.result << "\n";
     }
   }
   if (!r.limits.empty()) {
     out << "\nLIMITS (" << r.limits.size() << " recorded by the daemon)\n";
     for (const LimitsRow& l : r.limits) {
-      out << Pad(FormatUtc(l.at), 26) << Pad(l.reason, 8)
+      out << Pad(protocol::FormatRfc3339(l.at), 26) << Pad(l.reason, 8)
           << Pad(l.source.empty() ? std::string("built-in defaults") : l.source, 40) << l.result;
       if (!l.error.empty()) out << ": " << l.error;
       out << "\n";
@@ -249,7 +251,7 @@ void WriteCsv(const Report& r, std::ostream& out) {
   out << "clinic,device,session,zone,alarm,severity,raised_at,cleared_at,value,limit,state,"
          "acknowledged_at\n";
   auto t = [](const std::optional<engine::TimeNs>& ns) {
-    return ns ? FormatUtc(*ns) : std::string();
+    return ns ? protocol::FormatRfc3339(*ns) : std::string();
   };
   auto d = [](const std::optional<double>& v) {
     return v ? Json(*v).dump() : std::string();
@@ -257,7 +259,7 @@ void WriteCsv(const Report& r, std::ostream& out) {
   for (const AlarmRow& a : r.alarms) {
     out << CsvField(a.clinic) << "," << CsvField(a.device) << "," << CsvField(a.session) << ","
         << CsvField(a.zone) << "," << engine::AlarmName(a.alarm) << ","
-        << engine::SeverityName(a.severity) << "," << FormatUtc(a.raised_at) << ","
+        << engine::SeverityName(a.severity) << "," << protocol::FormatRfc3339(a.raised_at) << ","
         << t(a.cleared_at) << "," << d(a.value) << "," << d(a.limit) << ","
         << engine::AlarmStateName(a.state) << "," << t(a.acknowledged_at) << "\n";
   }
@@ -273,24 +275,24 @@ void WriteHtml(const Report& r, const engine::Limits& limits, std::ostream& out)
       << r.counters.accepted << " accepted, " << r.sessions.size() << " sessions, "
       << r.alarms.size() << " alarms";
   if (r.first_record_at) {
-    out << ", " << FormatUtc(*r.first_record_at) << " to " << FormatUtc(*r.last_record_at);
+    out << ", " << protocol::FormatRfc3339(*r.first_record_at) << " to " << protocol::FormatRfc3339(*r.last_record_at);
   }
   out << "</p>\n<h2>Alarms</h2>\n<table><tr><th>raised</th><th>device</th><th>alarm</th>"
          "<th>severity</th><th>value/limit</th><th>cleared</th></tr>\n";
   for (const AlarmRow& a : r.alarms) {
     out << "<tr class=\"" << engine::SeverityName(a.severity) << "\"><td>"
-        << FormatUtc(a.raised_at) << "</td><td>" << HtmlEscape(a.clinic + "/" + a.device)
+        << protocol::FormatRfc3339(a.raised_at) << "</td><td>" << HtmlEscape(a.clinic + "/" + a.device)
         << "</td><td>" << engine::AlarmName(a.alarm) << "</td><td>"
         << engine::SeverityName(a.severity) << "</td><td>" << OptFixed(a.value, 2) << " / "
         << OptFixed(a.limit, 2) << "</td><td>"
-        << (a.cleared_at ? FormatUtc(*a.cleared_at) : "active") << "</td></tr>\n";
+        << (a.cleared_at ? protocol::FormatRfc3339(*a.cleared_at) : "active") << "</td></tr>\n";
   }
   out << "</table>\n<h2>Sessions</h2>\n";
   constexpr double kW = 900, kH = 160, kPad = 40;
   for (const SessionRow& s : r.sessions) {
     out << "<h3>" << HtmlEscape(s.clinic + "/" + s.device + " — " + s.session + " (" +
                                 Join(s.zones, ", ") + ")")
-        << "</h3>\n<p>start " << FormatUtc(s.started_at) << ", "
+        << "</h3>\n<p>start " << protocol::FormatRfc3339(s.started_at) << ", "
         << (s.ended_at ? "duration " + Duration(*s.ended_at - s.started_at) : "open at end")
         << ", max depth " << OptFixed(s.max_depth_mm, 2) << " mm, max speed "
         << OptFixed(s.max_speed_hz, 1) << " Hz</p>\n";
@@ -344,7 +346,7 @@ void WriteHtml(const Report& r, const engine::Limits& limits, std::ostream& out)
         out << "<line x1=\"" << Fixed(x(a.raised_at), 1) << "\" x2=\""
             << Fixed(x(a.raised_at), 1) << "\" y1=\"18\" y2=\"" << kH - 20
             << "\" stroke=\"#d33\"><title>" << engine::AlarmName(a.alarm) << " "
-            << FormatUtc(a.raised_at) << "</title></line>";
+            << protocol::FormatRfc3339(a.raised_at) << "</title></line>";
       }
       out << "</svg><br>\n";
     }

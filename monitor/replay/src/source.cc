@@ -9,6 +9,7 @@
 #include <ostream>
 #include <utility>
 
+#include "needlewatch/protocol/time_format.h"
 #include "needlewatch/record/mcap_reader.h"
 
 namespace needlewatch::replay {
@@ -169,43 +170,6 @@ class EmptySource : public MessageSource {
   std::string path_;
 };
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-void CivilFromDays(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2 ? 1 : 0;
-}
-
-// Reads exactly `n` digits at `pos`.
-bool Digits(std::string_view s, std::size_t& pos, std::size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const char c = s[pos + i];
-    if (!IsDigit(c)) return false;
-    v = v * 10 + (c - '0');
-  }
-  pos += n;
-  out = v;
-  return true;
-}
-
 }  // namespace
 
 std::string_view FileFormatName(FileFormat f) {
@@ -250,86 +214,11 @@ std::optional<std::int64_t> ParseEpochSeconds(std::string_view text) {
   return secs * kNsPerSec + frac;
 }
 
-std::optional<std::int64_t> ParseRfc3339(std::string_view s) {
-  std::size_t p = 0;
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!Digits(s, p, 4, year) || p >= s.size() || s[p++] != '-' || !Digits(s, p, 2, month) ||
-      p >= s.size() || s[p++] != '-' || !Digits(s, p, 2, day) || p >= s.size() ||
-      (s[p] != 'T' && s[p] != 't' && s[p] != ' ')) {
-    return std::nullopt;
-  }
-  ++p;
-  if (!Digits(s, p, 2, hour) || p >= s.size() || s[p++] != ':' || !Digits(s, p, 2, minute) ||
-      p >= s.size() || s[p++] != ':' || !Digits(s, p, 2, second)) {
-    return std::nullopt;
-  }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
-      second > 60) {
-    return std::nullopt;
-  }
-  std::int64_t frac = 0;
-  if (p < s.size() && s[p] == '.') {
-    ++p;
-    std::size_t n = 0;
-    while (p < s.size() && IsDigit(s[p])) {
-      if (n < 9) frac = frac * 10 + (s[p] - '0');
-      ++n;
-      ++p;
-    }
-    if (n == 0) return std::nullopt;
-    for (std::size_t k = n; k < 9; ++k) frac *= 10;
-  }
-  std::int64_t offset_sec = 0;
-  if (p >= s.size()) return std::nullopt;
-  if (s[p] == 'Z' || s[p] == 'z') {
-    ++p;
-    if (s.substr(p) == "+0000") p = s.size();  // mosquitto_sub %j: "…Z+0000"
-  } else if (s[p] == '+' || s[p] == '-') {
-    const int sign = s[p] == '-' ? -1 : 1;
-    ++p;
-    int oh = 0, om = 0;
-    if (!Digits(s, p, 2, oh)) return std::nullopt;
-    if (p < s.size() && s[p] == ':') ++p;
-    if (!Digits(s, p, 2, om) || oh > 23 || om > 59) return std::nullopt;
-    offset_sec = sign * (oh * 3600 + om * 60);
-  } else {
-    return std::nullopt;
-  }
-  if (p != s.size()) return std::nullopt;
-  const std::int64_t days = DaysFromCivil(year, static_cast<unsigned>(month),
-                                          static_cast<unsigned>(day));
-  const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_sec;
-  return secs * kNsPerSec + frac;
-}
-
 std::optional<std::int64_t> ParseTimeArgument(std::string_view text) {
   if (auto t = ParseEpochSeconds(text)) return t;
-  return ParseRfc3339(text);
+  return protocol::ParseRfc3339(text);
 }
 
-std::string FormatUtc(std::int64_t ns) {
-  std::int64_t secs = ns / kNsPerSec;
-  std::int64_t rem = ns % kNsPerSec;
-  if (rem < 0) {
-    rem += kNsPerSec;
-    --secs;
-  }
-  std::int64_t days = secs / 86400;
-  std::int64_t sod = secs % 86400;
-  if (sod < 0) {
-    sod += 86400;
-    --days;
-  }
-  std::int64_t y = 0;
-  unsigned m = 0, d = 0;
-  CivilFromDays(days, y, m, d);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(y), m, d, static_cast<long long>(sod / 3600),
-                static_cast<long long>(sod / 60 % 60), static_cast<long long>(sod % 60),
-                static_cast<long long>(rem / 1'000'000));
-  return buf;
-}
 
 bool ParseCaptureTextLine(std::string_view line, record::RawMessage& out) {
   const std::size_t sp1 = line.find(' ');
@@ -357,7 +246,7 @@ bool ParseCaptureJsonLine(std::string_view line, record::RawMessage& out) {
       topic->get_ref<const std::string&>().empty() || payload == j.end()) {
     return false;
   }
-  const auto t = ParseRfc3339(tst->get_ref<const std::string&>());
+  const auto t = protocol::ParseRfc3339(tst->get_ref<const std::string&>());
   if (!t) return false;
   out.receive_ns = *t;
   out.topic = topic->get_ref<const std::string&>();

@@ -111,13 +111,8 @@ bool ParseCaptureJsonLine(std::string_view line, record::RawMessage& out);
 
 // "1795611133", "1795611133.125", "1795611133.125000000" → ns since the epoch, exactly.
 std::optional<std::int64_t> ParseEpochSeconds(std::string_view text);
-// RFC 3339 ("2026-11-25T12:52:13.310193Z", "…+01:00") and mosquitto's %j form with a trailing
-// "+0000" after the Z → ns since the epoch. Fractions beyond 9 digits are cut.
-std::optional<std::int64_t> ParseRfc3339(std::string_view text);
-// --from / --to: RFC 3339 or epoch seconds.
+// --from / --to: RFC 3339 (protocol/time_format.h) or epoch seconds.
 std::optional<std::int64_t> ParseTimeArgument(std::string_view text);
-// ns since the epoch → "2026-11-25T12:52:13.125Z" (milliseconds).
-std::string FormatUtc(std::int64_t ns);
 
 }  // namespace needlewatch::replay
 

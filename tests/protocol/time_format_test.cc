@@ -1,0 +1,52 @@
+#include "needlewatch/protocol/time_format.h"
+
+#include <gtest/gtest.h>
+
+namespace needlewatch::protocol {
+namespace {
+
+TEST(FormatRfc3339, TruncatesToTheDigitsAskedFor) {
+  EXPECT_EQ(FormatRfc3339(1795611133125999999LL), "2026-11-25T12:52:13.125Z");
+  EXPECT_EQ(FormatRfc3339(1795611133125999999LL, 9), "2026-11-25T12:52:13.125999999Z");
+  EXPECT_EQ(FormatRfc3339(1795611133125999999LL, 0), "2026-11-25T12:52:13Z");
+  EXPECT_EQ(FormatRfc3339(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339(1709164800000000000LL), "2024-02-29T00:00:00.000Z");
+}
+
+TEST(FormatRfc3339, BeforeTheEpochStillFloorsTowardThePast) {
+  EXPECT_EQ(FormatRfc3339(-1), "1969-12-31T23:59:59.999Z");
+}
+
+TEST(FormatCompactUtc, SortsByTime) {
+  EXPECT_EQ(FormatCompactUtc(1795611133125999999LL), "20261125T125213Z");
+  EXPECT_LT(FormatCompactUtc(1795611133LL * 1'000'000'000), FormatCompactUtc(1795611134LL * 1'000'000'000));
+}
+
+TEST(ParseRfc3339, ReadsZonesFractionsAndMosquittosForm) {
+  EXPECT_EQ(ParseRfc3339("2026-11-25T12:52:13Z"), 1795611133000000000LL);
+  EXPECT_EQ(ParseRfc3339("2026-11-25T13:52:13.25+01:00"), 1795611133250000000LL);
+  EXPECT_EQ(ParseRfc3339("2026-11-25T11:52:13.25-0100"), 1795611133250000000LL);
+  EXPECT_EQ(ParseRfc3339("2026-11-25t12:52:13z"), 1795611133000000000LL);
+  EXPECT_EQ(ParseRfc3339("2026-11-25 12:52:13Z"), 1795611133000000000LL);
+  EXPECT_EQ(ParseRfc3339("2026-11-25T12:52:13.310193Z+0000"), 1795611133310193000LL);
+  EXPECT_EQ(ParseRfc3339("2026-11-25T12:52:13.1234567891Z"), 1795611133123456789LL);
+  EXPECT_EQ(ParseRfc3339("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(ParseRfc3339("2024-02-29T00:00:00Z"), 1709164800000000000LL);
+}
+
+TEST(ParseRfc3339, RefusesWhatIsNotATime) {
+  for (const char* bad : {"", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-25T12:52:13",
+                          "2026-11-25T24:00:00Z", "2026-11-25T12:52:13.Z", "2026-11-25T12:52:13Zx",
+                          "2026-11-25T12:52:13+25:00", "26-11-25T12:52:13Z"}) {
+    EXPECT_EQ(ParseRfc3339(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(ParseRfc3339, InvertsFormat) {
+  for (std::int64_t ns : {0LL, 1795611133125999999LL, 951782400123456789LL}) {
+    EXPECT_EQ(ParseRfc3339(FormatRfc3339(ns, 9)), ns);
+  }
+}
+
+}  // namespace
+}  // namespace needlewatch::protocol
