@@ -1,5 +1,5 @@
 # Warning and sanitizer flags, applied per target through needlewatch_target_defaults().
-# No global CMAKE_CXX_FLAGS edits (STYLE.md §24).
+# No global CMAKE_CXX_FLAGS edits.
 
 set(NEEDLEWATCH_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
     -Wcast-align -Woverloaded-virtual -Wimplicit-fallthrough)

@@ -4,7 +4,7 @@
 //
 //   nw-mqtt-load pub --port P --devices N --rate R --qos Q --duration S [--inflight W]
 //                    [--clinic C] [--prefix X]
-//     N devices, one TCP connection each, publish CONTRACT §2 telemetry (seq +1 per device) to
+//     N devices, one TCP connection each, publish protocol/README.md, Payloads telemetry (seq +1 per device) to
 //     clinic/{C}/device/{X}{i:05}/telemetry at R messages/s in total, round robin. QoS 1: at
 //     most W unacknowledged per connection; a device at its window is skipped. Prints
 //     {"sent","acked","skipped","seconds","rate"}.

@@ -205,7 +205,7 @@ def report(rep, started, mach, a):
         f"Machine: {mach}.",
         "Release build without sanitizers (build/integration-rel). Everything on one machine over",
         "loopback: mosquitto 2.0.11, the daemon, the load generator (bench/live/mqtt_load.cc,",
-        "raw sockets, one TCP connection per device, telemetry per CONTRACT §2) and the probes",
+        "raw sockets, one TCP connection per device, telemetry per protocol/README.md, Payloads) and the probes",
         "share the 2 cores, so the figures are a floor for the daemon, not a ceiling.",
         "mosquitto runs with `" + "`, `".join(benchlib.BROKER_EXTRA) + "` (QoS 1 needs a larger",
         "in-flight window and queue than the defaults of 20 and 1000 per client).", "",

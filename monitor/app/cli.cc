@@ -10,6 +10,7 @@
 #include "needlewatch/daemon/run_command.h"
 #include "needlewatch/record/recordings_command.h"
 #include "needlewatch/replay/replay_command.h"
+#include "needlewatch/republish/republish_command.h"
 
 namespace needlewatch::app {
 namespace {
@@ -109,6 +110,7 @@ int Main(int argc, char** argv) {
     ro.from = from.Get();
     ro.to = to.Get();
     ro.publish_url = publish.Get();
+    if (ro.publish_url) return republish::RunRepublishCommand(ro, std::cout, std::cerr);
     return replay::RunReplayCommand(ro, std::cout, std::cerr);
   }
   if (check->parsed()) return config::RunCheckConfig(check_file, std::cout, std::cerr);

@@ -5,7 +5,7 @@
 #include "cli.h"
 
 int main(int argc, char** argv) {
-  // Startup errors are fatal, early and loud (STYLE.md §13): one line, non-zero exit.
+  // Startup errors are fatal, early and loud: one line, non-zero exit.
   try {
     return needlewatch::app::Main(argc, argv);
   } catch (const std::exception& e) {

@@ -1,4 +1,4 @@
-// Topic scheme (CONTRACT §1); see ../README.md ("Topics").
+// Topic scheme (protocol/README.md, Topics).
 #include "needlewatch/protocol/topic.h"
 
 #include <array>
@@ -128,6 +128,13 @@ std::string MonitorStatusTopic(std::string_view instance) {
   std::string s;
   s.reserve(kMonitorRoot.size() + instance.size() + 8);
   s.append(kMonitorRoot).append("/").append(instance).append("/status");
+  return s;
+}
+
+std::string MonitorAlarmTopic(std::string_view instance, std::string_view alarm) {
+  std::string s;
+  s.reserve(kMonitorRoot.size() + instance.size() + alarm.size() + 8);
+  s.append(kMonitorRoot).append("/").append(instance).append("/alarm/").append(alarm);
   return s;
 }
 

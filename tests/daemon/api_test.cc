@@ -43,13 +43,6 @@ TEST(ParseAckBody, RejectsBadBodiesWithAMessageNamingTheField) {
   }
 }
 
-TEST(AckResultName, MatchesTheApiWords) {
-  EXPECT_EQ(AckResultName(engine::AckResult::kAcknowledged), "acknowledged");
-  EXPECT_EQ(AckResultName(engine::AckResult::kCleared), "cleared");
-  EXPECT_EQ(AckResultName(engine::AckResult::kAlreadyAcknowledged), "already_acknowledged");
-  EXPECT_EQ(AckResultName(engine::AckResult::kNotFound), "not_found");
-}
-
 TEST(AlarmsJson, EmptyEngineListsNoAlarms) {
   engine::Engine eng(engine::Limits{});
   EXPECT_EQ(json::parse(AlarmsJson(eng))["alarms"].size(), 0U);

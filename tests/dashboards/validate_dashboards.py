@@ -27,7 +27,7 @@ DEFAULT_DIR = ROOT / "dashboards" / "grafana" / "dashboards"
 DS_REF = "${datasource}"
 MIN_SCHEMA = 39
 
-# The metrics the daemon exports (dashboards/README.md, CONTRACT.md §6 and the extensions).
+# The metrics the daemon exports (dashboards/README.md, monitor/daemon/README.md and the extensions).
 # Histograms appear with their _bucket/_sum/_count series.
 KNOWN_METRICS = {
     "needlewatch_messages_received_total", "needlewatch_messages_rejected_total",

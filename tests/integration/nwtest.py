@@ -27,7 +27,7 @@ Building blocks
   WebhookSink()                     http server recording POST bodies
   Device(client, clinic, device)    a simulated device (own seq): sample(), start_session(),
                                     end_session(), online()
-  telemetry()/event()/status()      CONTRACT §2 payload builders; device_topic(), alarm_topic()
+  telemetry()/event()/status()      protocol/README.md, Payloads payload builders; device_topic(), alarm_topic()
   alarm_state(state, **fields)      wait_message predicate for an alarm payload
   status_is(state)                  wait_message predicate for a status payload
   limits_config(...)                a daemon config text with short or long default limits
@@ -425,7 +425,7 @@ def _run(argv, cwd=None):
 
 
 def make_tls_material(directory):
-    """CA and a server certificate for IP:127.0.0.1 / DNS:localhost (STACK.md §3).
+    """CA and a server certificate for IP:127.0.0.1 / DNS:localhost.
 
     Returns {"ca": path, "cert": path, "key": path}.
     """
@@ -931,7 +931,7 @@ def alarm_list(doc):
 
 
 # ---------------------------------------------------------------------------------------------
-# Device message builders (CONTRACT §2)
+# Device message builders (protocol/README.md, Payloads)
 
 
 def now_ms():
@@ -1020,7 +1020,7 @@ def status_is(state):
 def limits_config(depth_max=1.0, speed="{min: 50, max: 150, for: 1s}", warn_after="50m",
                   max_duration="60m", stale_after="3s", zones="{forehead: {depth_mm: {max: 0.5}}}",
                   extra=""):
-    """A daemon config file text with the given default limits (CONTRACT §4 shape)."""
+    """A daemon config file text with the given default limits (protocol/README.md, Limits configuration shape)."""
     return (f"{extra}limits:\n  default:\n    depth_mm: {{max: {depth_max}}}\n"
             f"    speed_hz: {speed}\n"
             f"    session: {{warn_after: {warn_after}, max_duration: {max_duration}}}\n"

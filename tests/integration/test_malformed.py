@@ -1,4 +1,4 @@
-"""A flood of malformed payloads, every reject reason (CONTRACT §2), is counted by reason in
+"""A flood of malformed payloads, every reject reason (protocol/README.md, Payloads), is counted by reason in
 needlewatch_messages_rejected_total, and the daemon keeps serving: /healthz answers and a good
 unsafe sample still raises its alarm (issue 4 §6)."""
 

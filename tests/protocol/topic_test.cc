@@ -111,6 +111,7 @@ TEST(TopicFormatters, ProduceTheContractTopicsThatParseBack) {
             "clinic/c017/device/d42/alarm/depth_exceeded");
   EXPECT_EQ(CommandTopic("clinic", "c017", "d42"), "clinic/c017/device/d42/command");
   EXPECT_EQ(MonitorStatusTopic("nw-1"), "needlewatch/nw-1/status");
+  EXPECT_EQ(MonitorAlarmTopic("nw-1", "recorder_dropping"), "needlewatch/nw-1/alarm/recorder_dropping");
   for (Channel c : {Channel::kTelemetry, Channel::kEvent, Channel::kStatus}) {
     const std::string s = DeviceTopic("clinic", "c017", "d42", c);
     const Topic t = ParseTopic(s);
@@ -120,6 +121,7 @@ TEST(TopicFormatters, ProduceTheContractTopicsThatParseBack) {
   EXPECT_EQ(ParseTopic(AlarmTopic("clinic", "c", "d", "x")).kind, K::kOwn);
   EXPECT_EQ(ParseTopic(CommandTopic("clinic", "c", "d")).kind, K::kOwn);
   EXPECT_EQ(ParseTopic(MonitorStatusTopic("nw")).kind, K::kOwn);
+  EXPECT_EQ(ParseTopic(MonitorAlarmTopic("nw", "state_lost")).kind, K::kOwn);
 }
 
 TEST(ChannelName, NamesEveryChannel) {

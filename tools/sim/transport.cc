@@ -1,6 +1,7 @@
 #include "transport.h"
 
-#include <mqtt/async_client.h>
+#include "needlewatch/mqtt/connect.h"
+#include "needlewatch/mqtt/paho.h"
 
 #include <atomic>
 #include <mutex>
@@ -17,25 +18,6 @@ constexpr int kMaxQos1Inflight = 16;
 // Paho C refuses a publish (MQTTASYNC_MAX_BUFFERED, -12) when this many wait in its command
 // queue for one client; the default is only 100. Our own --max-inflight bound stays below it.
 constexpr int kMaxBuffered = 1 << 16;
-
-// Paho names the schemes tcp:// and ssl://; the project's flags say mqtt:// and mqtts://.
-std::string PahoUri(const std::string& url) {
-  if (url.rfind("mqtt://", 0) == 0) return "tcp://" + url.substr(7);
-  if (url.rfind("mqtts://", 0) == 0) return "ssl://" + url.substr(8);
-  return url;
-}
-
-// Clean (no stored session) connect options for one MQTT version.
-mqtt::connect_options CleanConnectOptions(int version) {
-  mqtt::connect_options opts;
-  opts.set_mqtt_version(version);
-  if (version == MQTTVERSION_5) {
-    opts.set_clean_start(true);
-  } else {
-    opts.set_clean_session(true);
-  }
-  return opts;
-}
 
 }  // namespace
 
@@ -95,21 +77,30 @@ struct Transport::Impl {
   };
 
   Impl(TransportOptions o, std::vector<std::string> ids)
-      : options(std::move(o)), server(PahoUri(options.url)), device_ids(std::move(ids)),
+      : options(std::move(o)), device_ids(std::move(ids)),
         publish_listener(this, false), publish_qos1_listener(this, true),
         connect_listener(this) {}
+
+  // Checks the URL and reads the credentials (from the environment, as the daemon does).
+  bool Configure(std::string* error) {
+    std::optional<broker::BrokerUrl> url = broker::ParseBrokerUrl(options.url, error);
+    if (!url) return false;
+    server = url->paho_uri;
+    settings.url = *url;
+    settings.version = options.mqtt_version;
+    settings.clean_start = true;
+    settings.keepalive = std::chrono::seconds(20);
+    settings.connect_timeout = std::chrono::seconds(5);
+    return broker::LoadCredentials("", "", &settings.credentials, error);
+  }
 
   Conn& Make(const std::string& client_id, int device) {
     auto c = std::make_unique<Conn>();
     c->client_id = client_id;
     c->device = device;
-    const int version = options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-    c->client = std::make_unique<mqtt::async_client>(server, client_id,
-                                                     mqtt::create_options(version, kMaxBuffered));
-    c->options = CleanConnectOptions(version);
-    c->options.set_keep_alive_interval(std::chrono::seconds(20));
-    c->options.set_connect_timeout(std::chrono::seconds(5));
-    c->options.set_automatic_reconnect(false);
+    c->client = std::make_unique<mqtt::async_client>(
+        server, client_id, broker::MakeCreateOptions(options.mqtt_version, kMaxBuffered));
+    broker::MakeConnectOptions(settings, &c->options);
     Conn* raw = c.get();
     auto lost = [this, raw] {
       raw->connected.store(false);
@@ -184,7 +175,8 @@ struct Transport::Impl {
   }
 
   TransportOptions options;
-  std::string server;
+  std::string server;                 // Paho's URI of options.url
+  broker::ConnectSettings settings;   // shared by every connection (Wills are set per device)
   std::vector<std::string> device_ids;
   std::vector<std::unique_ptr<Conn>> conns;
   std::unordered_map<int, Conn*> by_device;  // per-device mode
@@ -212,8 +204,8 @@ Transport::~Transport() {
 
 bool Transport::Start(std::chrono::milliseconds timeout, std::string* error) {
   Impl& m = *impl_;
-  if (m.server.rfind("tcp://", 0) != 0) {
-    *error = "--mqtt.url \"" + m.options.url + "\": expected mqtt://host:port";
+  if (!m.Configure(error)) {
+    *error = "--" + *error;  // the parser names the key "mqtt.url"
     return false;
   }
   if (m.options.per_device) return true;
@@ -262,7 +254,7 @@ void Transport::Connect(int device, const std::string& will_topic,
                   device);
       m.by_device[device] = c;
     }
-    // The Will carries the time of this connect (CONTRACT §2: fixed at connect time).
+    // The Will carries the time of this connect (protocol/README.md, Payloads: fixed at connect time).
     c->options.set_will(mqtt::will_options(will_topic, will_payload, 1, true));
   } catch (const mqtt::exception&) {
     m.connect_failures.fetch_add(1);
@@ -317,9 +309,11 @@ void Transport::Drop(int device) {
   // keep every other device on time meanwhile.
   m.helpers.emplace_back([&m, c, id = c->client_id] {
     try {
-      const int version = m.options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-      mqtt::async_client helper(m.server, id, mqtt::create_options(version, kMaxBuffered));
-      helper.connect(CleanConnectOptions(version))->wait_for(std::chrono::seconds(5));
+      mqtt::async_client helper(m.server, id,
+                                broker::MakeCreateOptions(m.options.mqtt_version, kMaxBuffered));
+      mqtt::connect_options takeover;
+      broker::MakeConnectOptions(m.settings, &takeover);
+      helper.connect(takeover)->wait_for(std::chrono::seconds(5));
       helper.disconnect()->wait_for(std::chrono::seconds(5));
     } catch (const mqtt::exception&) {
       m.connect_failures.fetch_add(1);

@@ -703,8 +703,8 @@ class Loader {
 
   std::string name_;
   std::vector<std::string> errors_;
-  double protocol_max_depth_ = 10.0;    // CONTRACT §2: depth_mm 0 to 10
-  double protocol_max_speed_ = 1000.0;  // CONTRACT §2: speed_hz 0 to 1000
+  double protocol_max_depth_ = 10.0;    // protocol/README.md, Payloads: depth_mm 0 to 10
+  double protocol_max_speed_ = 1000.0;  // protocol/README.md, Payloads: speed_hz 0 to 1000
 };
 
 }  // namespace

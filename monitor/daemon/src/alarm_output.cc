@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "json_util.h"
 #include "needlewatch/protocol/encode.h"
+#include "needlewatch/protocol/json_writer.h"
 #include "needlewatch/protocol/topic.h"
 
 namespace needlewatch::daemon {
@@ -51,22 +51,19 @@ Publication MonitorAlarmPublication(std::string_view instance, std::string_view 
                                     engine::Severity severity, bool active,
                                     engine::TimeNs raised_at, engine::TimeNs ts,
                                     std::optional<double> value, std::optional<double> limit) {
-  std::string p = "{\"v\":1";
-  AppendStringField(p, "alarm", name);
-  AppendStringField(p, "severity", engine::SeverityName(severity));
-  AppendStringField(p, "state", active ? "active" : "cleared");
-  AppendOptionalNumberField(p, "value", value);
-  AppendOptionalNumberField(p, "limit", limit);
-  AppendOptionalNumberField(p, "raised_at", engine::NsToSeconds(raised_at));
-  if (!active) AppendOptionalNumberField(p, "cleared_at", engine::NsToSeconds(ts));
-  AppendOptionalNumberField(p, "ts", engine::NsToSeconds(ts));
-  p += '}';
   Publication out;
-  out.topic = "needlewatch/";
-  out.topic += instance;
-  out.topic += "/alarm/";
-  out.topic += name;
-  out.payload = std::move(p);
+  protocol::JsonWriter w(out.payload);
+  w.BeginObject()
+      .Field("v", 1)
+      .Field("alarm", name)
+      .Field("severity", engine::SeverityName(severity))
+      .Field("state", active ? "active" : "cleared")
+      .Field("value", value)
+      .Field("limit", limit)
+      .Field("raised_at", engine::NsToSeconds(raised_at));
+  if (!active) w.Field("cleared_at", engine::NsToSeconds(ts));
+  w.Field("ts", engine::NsToSeconds(ts)).EndObject();
+  out.topic = protocol::MonitorAlarmTopic(instance, name);
   out.qos = 1;
   out.retain = true;
   return out;

@@ -1,4 +1,4 @@
-// What the daemon publishes for engine alarm transitions (CONTRACT §1, §3): the retained
+// What the daemon publishes for engine alarm transitions (protocol/README.md): the retained
 // alarm state, the optional `halt` interlock command, and the monitor's own alarms and
 // status. Pure functions; thread-safe.
 #ifndef NEEDLEWATCH_DAEMON_ALARM_OUTPUT_H_
@@ -23,7 +23,7 @@ struct Publication {
 };
 
 // The retained QoS 1 message on {root}/{clinic}/device/{device}/alarm/{alarm} with the
-// CONTRACT §3 payload; `ts` is the transition time.
+// protocol/README.md, Alarms payload; `ts` is the transition time.
 Publication AlarmPublication(std::string_view root, const engine::AlarmEvent& e);
 
 // The `halt` command on {root}/{clinic}/device/{device}/command (QoS 1, not retained) when

@@ -5,35 +5,26 @@
 #include <tuple>
 #include <vector>
 
-#include "json_util.h"
-#include "needlewatch/protocol/encode.h"
+#include "json_fields.h"
 #include "needlewatch/protocol/topic.h"
 
 namespace needlewatch::daemon {
 
 std::string AlarmsJson(const engine::Engine& engine) {
-  struct Entry {
-    std::string clinic;
-    std::string device;
-    engine::AlarmKind alarm;
-    std::string json;
-  };
-  std::vector<Entry> entries;
-  engine.ForEachAlarm([&](const engine::AlarmView& a) {
-    std::string o = "{\"v\":1";
-    AppendAlarmFields(o, a);
-    o += '}';
-    entries.push_back({std::string(a.clinic), std::string(a.device), a.alarm, std::move(o)});
-  });
-  std::sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) {
+  std::vector<engine::AlarmView> views;
+  engine.ForEachAlarm([&](const engine::AlarmView& a) { views.push_back(a); });
+  std::sort(views.begin(), views.end(), [](const engine::AlarmView& x, const engine::AlarmView& y) {
     return std::tie(x.clinic, x.device, x.alarm) < std::tie(y.clinic, y.device, y.alarm);
   });
-  std::string out = "{\"alarms\":[";
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (i > 0) out += ',';
-    out += entries[i].json;
+  std::string out;
+  protocol::JsonWriter w(out);
+  w.BeginObject().Key("alarms").BeginArray();
+  for (const engine::AlarmView& a : views) {
+    w.BeginObject().Field("v", 1);
+    WriteAlarmFields(w, a);
+    w.EndObject();
   }
-  out += "]}";
+  w.EndArray().EndObject();
   return out;
 }
 
@@ -74,20 +65,9 @@ std::optional<AckRequest> ParseAckBody(std::string_view body, std::string* error
   return r;
 }
 
-std::string_view AckResultName(engine::AckResult r) {
-  switch (r) {
-    case engine::AckResult::kAcknowledged: return "acknowledged";
-    case engine::AckResult::kCleared: return "cleared";
-    case engine::AckResult::kAlreadyAcknowledged: return "already_acknowledged";
-    case engine::AckResult::kNotFound: return "not_found";
-  }
-  return "not_found";
-}
-
 std::string ErrorJson(std::string_view message) {
-  std::string out = "{\"error\":";
-  protocol::AppendJsonString(out, message);
-  out += '}';
+  std::string out;
+  protocol::JsonWriter(out).BeginObject().Field("error", message).EndObject();
   return out;
 }
 

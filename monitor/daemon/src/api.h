@@ -1,4 +1,4 @@
-// The alarm API's bodies (CONTRACT §3): GET /api/v1/alarms and POST /api/v1/alarms/ack.
+// The alarm API's bodies (protocol/README.md, Alarms): GET /api/v1/alarms and POST /api/v1/alarms/ack.
 // Pure functions over the engine; call on the thread that owns the engine.
 #ifndef NEEDLEWATCH_DAEMON_API_H_
 #define NEEDLEWATCH_DAEMON_API_H_
@@ -26,9 +26,6 @@ struct AckRequest {
 // of depth_exceeded, …") on bad JSON, a missing or non-string field, an invalid ID or an
 // unknown alarm name.
 std::optional<AckRequest> ParseAckBody(std::string_view body, std::string* error);
-
-// "acknowledged", "cleared", "already_acknowledged", "not_found".
-std::string_view AckResultName(engine::AckResult r);
 
 // {"error":"…"}.
 std::string ErrorJson(std::string_view message);

@@ -3,16 +3,17 @@
 #include <cerrno>
 #include <cstring>
 
-#include "json_util.h"
-#include "needlewatch/protocol/encode.h"
+#include "json_fields.h"
 
 namespace needlewatch::daemon {
 namespace {
 
-void AppendHead(std::string& out, std::string_view type, engine::TimeNs at) {
-  out += "{\"type\":";
-  protocol::AppendJsonString(out, type);
-  AppendTimeFields(out, "at", at);
+// Opens the line's object with "type" and the time of what it records.
+protocol::JsonWriter Head(std::string& out, std::string_view type, engine::TimeNs at) {
+  protocol::JsonWriter w(out);
+  w.BeginObject().Field("type", type);
+  WriteTime(w, "at", at);
+  return w;
 }
 
 }  // namespace
@@ -20,25 +21,20 @@ void AppendHead(std::string& out, std::string_view type, engine::TimeNs at) {
 std::string FormatAlarmAudit(const engine::AlarmEvent& e) {
   std::string out;
   out.reserve(400);
-  AppendHead(out, "alarm", e.at);
-  AppendStringField(out, "transition", engine::TransitionName(e.transition));
-  AppendAlarmFields(out, e);
-  out += '}';
+  protocol::JsonWriter w = Head(out, "alarm", e.at);
+  w.Field("transition", engine::TransitionName(e.transition));
+  WriteAlarmFields(w, e);
+  w.EndObject();
   return out;
 }
 
 std::string FormatReloadAudit(engine::TimeNs at, bool ok, std::string_view source,
                               const std::vector<std::string>& errors) {
   std::string out;
-  AppendHead(out, "config_reload", at);
-  AppendStringField(out, "result", ok ? "success" : "failure");
-  AppendStringField(out, "source", source);
-  out += ",\"errors\":[";
-  for (std::size_t i = 0; i < errors.size(); ++i) {
-    if (i > 0) out += ',';
-    protocol::AppendJsonString(out, errors[i]);
-  }
-  out += "]}";
+  protocol::JsonWriter w = Head(out, "config_reload", at);
+  w.Field("result", ok ? "success" : "failure").Field("source", source).Key("errors").BeginArray();
+  for (const std::string& e : errors) w.String(e);
+  w.EndArray().EndObject();
   return out;
 }
 
@@ -46,18 +42,14 @@ std::string FormatAckAudit(engine::TimeNs at, std::string_view clinic, std::stri
                            std::string_view alarm, std::string_view result,
                            std::string_view user, std::string_view remote) {
   std::string out;
-  AppendHead(out, "ack", at);
-  AppendStringField(out, "clinic", clinic);
-  AppendStringField(out, "device", device);
-  AppendStringField(out, "alarm", alarm);
-  AppendStringField(out, "result", result);
-  if (user.empty()) {
-    out += ",\"user\":null";
-  } else {
-    AppendStringField(out, "user", user);
-  }
-  AppendStringField(out, "remote", remote);
-  out += '}';
+  Head(out, "ack", at)
+      .Field("clinic", clinic)
+      .Field("device", device)
+      .Field("alarm", alarm)
+      .Field("result", result)
+      .StringOrNull("user", user)
+      .Field("remote", remote)
+      .EndObject();
   return out;
 }
 

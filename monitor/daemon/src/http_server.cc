@@ -6,6 +6,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -23,6 +24,23 @@ using tcp = asio::ip::tcp;
 
 constexpr std::chrono::seconds kIdleTimeout{30};
 constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
+
+// The request as the routes see it: method, path, query, body and the headers they use.
+HttpRequest Translate(const http::request<http::string_body>& req) {
+  HttpRequest in;
+  in.method = std::string(req.method_string());
+  const std::string_view target(req.target().data(), req.target().size());
+  const std::size_t q = target.find('?');
+  in.target = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) in.query = std::string(target.substr(q + 1));
+  in.body = req.body();
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    in.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  return in;
+}
 
 std::string EndpointString(const tcp::endpoint& ep) {
   const auto addr = ep.address();
@@ -110,14 +128,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       return;
     }
     const http::request<http::string_body>& req = parser_->get();
-    HttpRequest in;
-    in.method = std::string(req.method_string());
-    std::string_view target(req.target().data(), req.target().size());
-    in.target = std::string(target.substr(0, target.find('?')));
-    in.body = req.body();
-    if (auto it = req.find(http::field::authorization); it != req.end()) {
-      in.authorization = std::string(it->value());
-    }
+    HttpRequest in = Translate(req);
     in.remote = remote_;
     auto server = server_.lock();
     if (!server) {
@@ -127,6 +138,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     HttpResponse out = server->Handle(in);
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
+    head_ = req.method() == http::verb::head;
     if (out.render) {
       server->RenderOffLoop(std::move(out),
                             [self = shared_from_this(), keep_alive, version](HttpResponse r) {
@@ -147,6 +159,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     res_.body() = std::move(r.body);
     res_.keep_alive(keep_alive);
     res_.prepare_payload();
+    // HEAD: the headers of a GET, Content-Length included, and no body (RFC 9110 §9.3.2).
+    if (head_) res_.body().clear();
     stream_.expires_after(kIdleTimeout);
     http::async_write(stream_, res_,
                       [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
@@ -162,6 +176,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
+  bool head_ = false;  // the request being answered is a HEAD
   std::weak_ptr<Impl> server_;
   std::uint64_t id_;
   std::string remote_ = "unknown";

@@ -1,7 +1,7 @@
 // The daemon's single HTTP listener (Boost.Beast) on the daemon's io_context: HTTP/1.1 with
 // keep-alive, requests bounded in size, at most kMaxConnections at once. Each request is
-// handed to one handler function, called on the io_context thread, so the handler may read
-// engine state without locks. A response may leave its body to be rendered off the loop
+// handed to one handler function (in the daemon: routes.h), called on the io_context thread,
+// so the handler may read engine state without locks. HEAD is answered without a body. A response may leave its body to be rendered off the loop
 // (HttpResponse::render): the server runs that on its own worker thread and writes the
 // response when it is done, so a large body never holds up the io_context.
 //
@@ -12,33 +12,14 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <utility>
-#include <vector>
+
+#include "http_types.h"
 
 namespace boost::asio {
 class io_context;
 }  // namespace boost::asio
 
 namespace needlewatch::daemon {
-
-struct HttpRequest {
-  std::string method;         // "GET", "POST", ...
-  std::string target;         // path, query string removed
-  std::string body;
-  std::string authorization;  // Authorization header value, "" when absent
-  std::string remote;         // "ip:port" of the client
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  // When set, the body is render()'s result, computed on the server's worker thread (it must
-  // not touch loop-thread state: give it a copy of what it needs). An exception from it
-  // becomes a 500.
-  std::function<std::string()> render;
-};
 
 // Must not throw; HttpServer turns an escaping exception into a 500 anyway.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

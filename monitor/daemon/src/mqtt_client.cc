@@ -7,19 +7,26 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <mqtt/async_client.h>
-
 #include "log.h"
-#include "tcp_nodelay.h"
+#include "needlewatch/mqtt/paho.h"
+#include "needlewatch/mqtt/tcp_nodelay.h"
 
 namespace needlewatch::daemon {
 namespace {
 
 namespace asio = boost::asio;
 
-constexpr int kSessionExpirySeconds = 24 * 3600;
-
 }  // namespace
+
+// The first-connect retry backoff: Paho's automatic reconnect settings, at least 1 s.
+std::chrono::milliseconds ReconnectMin(const MqttOptions& o) {
+  return o.connect.reconnect ? std::chrono::milliseconds(o.connect.reconnect->first)
+                             : std::chrono::milliseconds(1000);
+}
+std::chrono::milliseconds ReconnectMax(const MqttOptions& o) {
+  return o.connect.reconnect ? std::chrono::milliseconds(o.connect.reconnect->second)
+                             : std::chrono::milliseconds(30000);
+}
 
 class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
  public:
@@ -28,7 +35,7 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
         retry_timer_(io),
         opts_(std::move(options)),
         events_(std::move(events)),
-        backoff_(opts_.reconnect_min),
+        backoff_(ReconnectMin(opts_)),
         connect_listener_(this),
         subscribe_listener_(this) {}
 
@@ -63,7 +70,6 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   void OnSubscribed(bool ok, const std::string& why);
   void DoConnect();
   void CreateClient();
-  mqtt::connect_options BuildConnectOptions() const;
   void DoSubscribe();
 
   // Listeners live as long as Impl, which outlives the Paho client (cli_ is reset in Stop
@@ -155,7 +161,7 @@ bool MqttClient::Impl::Start(std::string* error) {
   try {
     CreateClient();
   } catch (const std::exception& e) {
-    *error = "mqtt: cannot set up the client for " + opts_.url.display + ": " + e.what();
+    *error = "mqtt: cannot set up the client for " + opts_.connect.url.display + ": " + e.what();
     cli_.reset();
     return false;
   }
@@ -166,20 +172,18 @@ bool MqttClient::Impl::Start(std::string* error) {
 // Creates the Paho client with its callbacks and the connect options. May throw.
 void MqttClient::Impl::CreateClient() {
   {
-    mqtt::create_options create(opts_.version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    mqtt::create_options create = broker::MakeCreateOptions(opts_.connect.version, kMaxBuffered);
     create.set_send_while_disconnected(true, true);
-    create.set_max_buffered_messages(kMaxBuffered);
     create.set_delete_oldest_messages(true);
     // nullptr persistence: in-memory only, no files in the working directory.
-    cli_ = std::make_unique<mqtt::async_client>(opts_.url.paho_uri, opts_.client_id, create,
-                                                nullptr);
-
+    cli_ = std::make_unique<mqtt::async_client>(opts_.connect.url.paho_uri, opts_.client_id,
+                                                create, nullptr);
 
     std::weak_ptr<Impl> weak = weak_from_this();
     cli_->set_connected_handler([weak](const std::string&) {
       // Paho's socket exists now (a new one after each reconnect): publish alarms without
       // waiting for the broker's delayed ACK (see tcp_nodelay.h).
-      DisableNagleOnConnectedTcpSockets();
+      broker::DisableNagleOnConnectedTcpSockets();
       if (auto self = weak.lock()) {
         const bool sp = self->session_present_.exchange(false);
         self->PostToLoop([sp](Impl& s) { s.OnConnected(sp); });
@@ -202,45 +206,9 @@ void MqttClient::Impl::CreateClient() {
       self->Enqueue(std::move(m));
     });
   }
-  connect_options_ = BuildConnectOptions();
-  if (opts_.version == 5 && !opts_.clean_session) {
-    // MQTT 5: the session survives a disconnect only with an expiry interval > 0.
-    // Set on the long-lived member itself: Paho C++ 1.2's connect_options copy/move keeps the
-    // C struct pointing at the source's properties, so they must live as long as the client.
-    connect_options_.set_properties(mqtt::properties{
-        mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, kSessionExpirySeconds)});
-  }
-}
-
-mqtt::connect_options MqttClient::Impl::BuildConnectOptions() const {
-  mqtt::connect_options_builder b;
-  b.mqtt_version(opts_.version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)
-      .keep_alive_interval(std::chrono::duration_cast<std::chrono::seconds>(opts_.keepalive))
-      .connect_timeout(std::chrono::seconds(10))
-      .automatic_reconnect(std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_min),
-                           std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_max))
-      .will(mqtt::will_options(opts_.will.topic, opts_.will.payload, opts_.will.qos,
-                               opts_.will.retain));
-  if (opts_.version == 5) {
-    b.clean_session(false).clean_start(opts_.clean_session);
-  } else {
-    b.clean_session(opts_.clean_session);
-  }
-  if (!opts_.username.empty()) b.user_name(opts_.username);
-  if (!opts_.password.empty()) b.password(opts_.password);
-  if (opts_.url.tls) {
-    // Paho throws on ssl:// without ssl options: always set them (STACK.md).
-    mqtt::ssl_options_builder ssl;
-    if (!opts_.tls.ca_file.empty()) ssl.trust_store(opts_.tls.ca_file);
-    if (!opts_.tls.cert_file.empty()) ssl.key_store(opts_.tls.cert_file);
-    if (!opts_.tls.key_file.empty()) ssl.private_key(opts_.tls.key_file);
-    ssl.enable_server_cert_auth(opts_.tls.verify).verify(opts_.tls.verify);
-    ssl.error_handler([](const std::string& msg) {
-      log::Warn("mqtt tls error", {{"error", msg}});
-    });
-    b.ssl(ssl.finalize());
-  }
-  return b.finalize();
+  broker::MakeConnectOptions(opts_.connect, &connect_options_, [](const std::string& msg) {
+    log::Warn("mqtt tls error", {{"error", msg}});
+  });
 }
 
 void MqttClient::Impl::DoConnect() {
@@ -257,7 +225,7 @@ void MqttClient::Impl::DoConnect() {
   } catch (const mqtt::exception& e) {
     OnConnectFailed(e.get_return_code(), static_cast<int>(e.get_reason_code()));
   } catch (const std::exception& e) {
-    log::Error("mqtt connect failed", {{"url", opts_.url.display}, {"error", e.what()}});
+    log::Error("mqtt connect failed", {{"url", opts_.connect.url.display}, {"error", e.what()}});
     OnConnectFailed(-1, 0);
   }
 }
@@ -308,16 +276,16 @@ void MqttClient::Impl::DrainInbox() {
 
 void MqttClient::Impl::OnConnectFailed(int rc, int reason) {
   ++failed_connects_;
-  reason_ = ConnectFailureReason(rc, reason);
+  reason_ = broker::ConnectFailureReason(rc, reason);
   if (ever_connected_) {
     // Paho's automatic reconnect is in charge; just say why this attempt failed.
-    log::Warn("mqtt reconnect failed", {{"url", opts_.url.display}, {"reason", reason_}});
+    log::Warn("mqtt reconnect failed", {{"url", opts_.connect.url.display}, {"reason", reason_}});
     return;
   }
   const auto delay = backoff_;
-  backoff_ = std::min(backoff_ * 2, opts_.reconnect_max);
+  backoff_ = std::min(backoff_ * 2, ReconnectMax(opts_));
   log::Error("mqtt connect failed",
-             {{"url", opts_.url.display}, {"reason", reason_}, {"rc", rc},
+             {{"url", opts_.connect.url.display}, {"reason", reason_}, {"rc", rc},
               {"retry_in_seconds", static_cast<double>(delay.count()) / 1000.0}});
   retry_timer_.expires_after(delay);
   retry_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
@@ -328,13 +296,13 @@ void MqttClient::Impl::OnConnectFailed(int rc, int reason) {
 
 void MqttClient::Impl::OnConnected(bool session_present) {
   connected_ = true;
-  backoff_ = opts_.reconnect_min;
+  backoff_ = ReconnectMin(opts_);
   if (ever_connected_) {
     ++reconnects_;
-    log::Info("mqtt reconnected", {{"url", opts_.url.display},
+    log::Info("mqtt reconnected", {{"url", opts_.connect.url.display},
                                    {"session_present", session_present}});
   } else {
-    log::Info("mqtt connected", {{"url", opts_.url.display},
+    log::Info("mqtt connected", {{"url", opts_.connect.url.display},
                                  {"client_id", opts_.client_id},
                                  {"session_present", session_present}});
   }
@@ -361,7 +329,7 @@ void MqttClient::Impl::DoSubscribe() {
   subscribe_failed_ = false;
   for (const std::string& filter : opts_.subscriptions) {
     try {
-      if (opts_.version == 5) {
+      if (opts_.connect.version == 5) {
         // Retained messages only for new subscriptions: a renewed one does not replay them.
         cli_->subscribe(filter, opts_.qos, nullptr, subscribe_listener_,
                         mqtt::subscribe_options(false, false,
@@ -402,7 +370,7 @@ void MqttClient::Impl::OnConnectionLost(const std::string& cause) {
   ++lost_;
   reason_ = "connection lost: " + (cause.empty() ? std::string("unknown") : cause);
   log::Warn("mqtt connection lost",
-            {{"url", opts_.url.display},
+            {{"url", opts_.connect.url.display},
              {"cause", cause.empty() ? std::string("unknown") : cause},
              {"reconnecting", true}});
   if (events_.on_connection_lost) events_.on_connection_lost(reason_);

@@ -1,6 +1,7 @@
-// The daemon's MQTT adapter over Paho C++ 1.2. Paho's callbacks (on Paho's thread) only copy
-// the message or event and post it to the io_context; every MqttEvents callback runs on the
-// io_context thread. Paho exceptions never leave this class.
+// The daemon's MQTT adapter over Paho C++ 1.2 (connect settings from needlewatch::mqtt). Paho's
+// callbacks (on Paho's thread) only queue the message (a view into Paho's own message, no copy)
+// or the event for the io_context; every MqttEvents callback runs on the io_context thread.
+// Paho exceptions never leave this class.
 //
 // Session: stable client id, QoS 1 subscriptions, persistent session unless clean_session
 // (MQTT 5: Session-Expiry-Interval of one day), Last Will = retained offline status, online
@@ -26,8 +27,7 @@
 #include <vector>
 
 #include "alarm_output.h"
-#include "mqtt_url.h"
-#include "needlewatch/config/config.h"
+#include "needlewatch/mqtt/connect.h"
 
 namespace boost::asio {
 class io_context;
@@ -36,19 +36,12 @@ class io_context;
 namespace needlewatch::daemon {
 
 struct MqttOptions {
-  BrokerUrl url;
+  // URL, version, session, keepalive, reconnect backoff, credentials, TLS and the Last Will
+  // (the offline status). clean_start false: the broker keeps our session and QoS 1 messages.
+  broker::ConnectSettings connect;
   std::string client_id;
-  int version = 5;             // 4 (MQTT 3.1.1) or 5
-  bool clean_session = false;  // false: the broker keeps our session and QoS 1 messages
-  std::chrono::milliseconds keepalive{10000};
-  std::chrono::milliseconds reconnect_min{1000};
-  std::chrono::milliseconds reconnect_max{30000};
-  std::string username;  // "" = anonymous
-  std::string password;
-  config::TlsConfig tls;
   std::vector<std::string> subscriptions;
   int qos = 1;
-  Publication will;                        // the offline status
   std::function<Publication()> online;     // the online status, built at each connect
 };
 

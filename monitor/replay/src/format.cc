@@ -1,4 +1,4 @@
-// Report formatters: json (CONTRACT §5 + extensions), text, csv, html.
+// Report formatters: json (monitor/replay/README.md + extensions), text, csv, html.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

@@ -15,9 +15,8 @@
 #include <string>
 #include <thread>
 
-#include <mqtt/async_client.h>
-
-#include "mqtt_url.h"  // needlewatch::daemon_core: ParseBrokerUrl, ConnectFailureReason
+#include "needlewatch/mqtt/connect.h"
+#include "needlewatch/mqtt/paho.h"
 #include "needlewatch/republish/republish.h"
 
 namespace needlewatch::republish {
@@ -116,14 +115,14 @@ class Run {
     err_ << "republish: record " << record << " (\"" << topic.substr(0, 200) << "\"): " << what
          << "; " << outcome << "\n";
   }
-  bool Connect(mqtt::async_client& client, const daemon::BrokerUrl& url);
+  bool Connect(mqtt::async_client& client, const broker::BrokerUrl& url);
   // Sleeps until `due`, waking every kPollSlice to notice a stop or a lost connection.
   void SleepUntil(Clock::time_point due) const;
   // Waits for the oldest outstanding delivery and counts it. False (with fatal_ set) when the
   // connection is lost or the broker does not confirm within ack_timeout.
   bool SettleOldest();
   void Publish(mqtt::async_client& client, const record::RawMessage& m);
-  void PrintSummary(const daemon::BrokerUrl& url) const;
+  void PrintSummary(const broker::BrokerUrl& url) const;
 
   const RepublishOptions& options_;
   std::ostream& out_;
@@ -137,30 +136,19 @@ class Run {
   std::string lost_cause_;  // guarded by lost_mu_ (written on Paho's thread)
 };
 
-bool Run::Connect(mqtt::async_client& client, const daemon::BrokerUrl& url) {
-  const bool v5 = options_.mqtt_version == 5;
-  mqtt::connect_options_builder b;
-  b.mqtt_version(v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)
-      .connect_timeout(options_.connect_timeout)
-      .keep_alive_interval(std::chrono::seconds(30))
-      .max_inflight(static_cast<int>(options_.max_in_flight));
-  if (v5) {
-    b.clean_session(false).clean_start(true);  // Paho: v5 takes clean_start, not clean_session
-  } else {
-    b.clean_session(true);
-  }
-  const std::string user = OrEnv(options_.username, "NEEDLEWATCH_MQTT_USERNAME");
-  const std::string password = OrEnv(options_.password, "NEEDLEWATCH_MQTT_PASSWORD");
-  if (!user.empty()) b.user_name(user);
-  if (!password.empty()) b.password(password);
-  if (url.tls) {
-    // Paho throws on ssl:// without ssl options, so they are always set.
-    mqtt::ssl_options_builder ssl;
-    const std::string ca = OrEnv(options_.ca_file, "NEEDLEWATCH_MQTT_CA_FILE");
-    if (!ca.empty()) ssl.trust_store(ca);
-    ssl.enable_server_cert_auth(true).verify(true);
-    b.ssl(ssl.finalize());
-  }
+bool Run::Connect(mqtt::async_client& client, const broker::BrokerUrl& url) {
+  broker::ConnectSettings cs;
+  cs.url = url;
+  cs.version = options_.mqtt_version;
+  cs.clean_start = true;
+  cs.keepalive = std::chrono::seconds(30);
+  cs.connect_timeout = options_.connect_timeout;
+  cs.max_inflight = static_cast<int>(options_.max_in_flight);
+  cs.credentials.username = OrEnv(options_.username, broker::kUsernameEnv);
+  cs.credentials.password = OrEnv(options_.password, broker::kPasswordEnv);
+  cs.tls.ca_file = OrEnv(options_.ca_file, broker::kCaFileEnv);
+  mqtt::connect_options connect_options;
+  broker::MakeConnectOptions(cs, &connect_options);
   client.set_connection_lost_handler([this](const std::string& cause) {
     {
       std::lock_guard<std::mutex> lock(lost_mu_);
@@ -170,12 +158,12 @@ bool Run::Connect(mqtt::async_client& client, const daemon::BrokerUrl& url) {
   });
   const std::string where = "cannot connect to " + url.display + ": ";
   try {
-    if (!client.connect(b.finalize())->wait_for(options_.connect_timeout + std::chrono::seconds(1))) {
+    if (!client.connect(connect_options)->wait_for(options_.connect_timeout + std::chrono::seconds(1))) {
       Fail(where + "no answer within " + std::to_string(options_.connect_timeout.count()) + " s");
       return false;
     }
   } catch (const mqtt::exception& e) {
-    Fail(where + daemon::ConnectFailureReason(e.get_return_code(), e.get_reason_code()));
+    Fail(where + broker::ConnectFailureReason(e.get_return_code(), e.get_reason_code()));
     return false;
   }
   return true;
@@ -251,7 +239,7 @@ int Run::Execute(const std::function<bool(record::RawMessage&)>& next,
     return Fail("max_in_flight must be from 1 to 65535");
   }
   std::string url_error;
-  const auto url = daemon::ParseBrokerUrl(options_.url, &url_error);
+  const auto url = broker::ParseBrokerUrl(options_.url, &url_error);
   if (!url) {
     // The parser names the daemon's config key; here the value came from --publish.
     constexpr std::string_view kKey = "mqtt.url: ";
@@ -265,12 +253,12 @@ int Run::Execute(const std::function<bool(record::RawMessage&)>& next,
                                     : options_.client_id;
   std::optional<mqtt::async_client> client;
   try {
-    mqtt::create_options create(options_.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
     // Paho refuses a publish (rc -12) once this many are queued inside it, connected or not
     // (default 100). It must hold the whole window plus the slack of Paho completing a QoS 0
     // token before it frees the command behind it; the window is what bounds memory.
-    create.set_max_buffered_messages(2 * static_cast<int>(options_.max_in_flight) + 16);
-    client.emplace(url->paho_uri, client_id, create);
+    client.emplace(url->paho_uri, client_id,
+                   broker::MakeCreateOptions(options_.mqtt_version,
+                                             2 * static_cast<int>(options_.max_in_flight) + 16));
   } catch (const mqtt::exception& e) {
     return Fail("cannot create an MQTT client for " + url->display + ": " + e.what());
   }
@@ -366,7 +354,7 @@ int Run::Execute(const std::function<bool(record::RawMessage&)>& next,
   return st_.failed == 0 ? 0 : 1;
 }
 
-void Run::PrintSummary(const daemon::BrokerUrl& url) const {
+void Run::PrintSummary(const broker::BrokerUrl& url) const {
   const double secs = static_cast<double>(st_.elapsed_ns) / 1e9;
   const double rate = secs > 0 ? static_cast<double>(st_.published) / secs : 0.0;
   const double mbps = secs > 0 ? static_cast<double>(st_.payload_bytes) / secs / 1e6 : 0.0;

@@ -18,7 +18,7 @@ std::string EncodeTelemetry(const Telemetry& t);
 std::string EncodeEvent(const Event& e);  // "operator" only when e.op is not empty
 std::string EncodeStatus(const Status& s);
 
-// The retained payload on {root}/{clinic}/device/{device}/alarm/{alarm} (CONTRACT §3).
+// The retained payload on {root}/{clinic}/device/{device}/alarm/{alarm} (protocol/README.md, Alarms).
 // Times are seconds since the Unix epoch (fractional). A missing value/limit is null.
 struct AlarmPayload {
   std::string_view alarm;     // e.g. "depth_exceeded"

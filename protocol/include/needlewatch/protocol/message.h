@@ -1,4 +1,4 @@
-// Decoded device messages (CONTRACT §2) and their decoder.
+// Decoded device messages (protocol/README.md, Payloads) and their decoder.
 // See ../../../README.md ("Payloads"). Decode is a pure function; thread-safe.
 #ifndef NEEDLEWATCH_PROTOCOL_MESSAGE_H_
 #define NEEDLEWATCH_PROTOCOL_MESSAGE_H_

@@ -10,7 +10,7 @@
 
 namespace needlewatch::protocol {
 
-// A message is rejected by the first check it fails, in this order (CONTRACT §2).
+// A message is rejected by the first check it fails, in this order (protocol/README.md, Payloads).
 // kNone means "accepted". The numeric order is the check order.
 enum class Reject : std::uint8_t {
   kNone = 0,

@@ -1,4 +1,4 @@
-// MQTT topic scheme of CONTRACT §1: parse device topics, format every topic.
+// MQTT topic scheme of protocol/README.md, Topics: parse device topics, format every topic.
 // See ../../../README.md ("Topics"). Pure functions; thread-safe.
 #ifndef NEEDLEWATCH_PROTOCOL_TOPIC_H_
 #define NEEDLEWATCH_PROTOCOL_TOPIC_H_
@@ -47,6 +47,8 @@ std::string AlarmTopic(std::string_view root, std::string_view clinic, std::stri
                        std::string_view alarm);
 std::string CommandTopic(std::string_view root, std::string_view clinic, std::string_view device);
 std::string MonitorStatusTopic(std::string_view instance);  // needlewatch/{instance}/status
+// needlewatch/{instance}/alarm/{alarm}: the monitor's own alarms (recorder_dropping, …).
+std::string MonitorAlarmTopic(std::string_view instance, std::string_view alarm);
 
 }  // namespace needlewatch::protocol
 

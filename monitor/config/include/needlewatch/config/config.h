@@ -104,7 +104,7 @@ struct LoadResult {
 // Loads a configuration file. Unknown keys, wrong types, min > max, warn > max, negative or
 // unit-less durations are errors; all of them are collected. Never throws.
 // A document without `limits:` gets DefaultConfig()'s limits; a `limits:` section replaces
-// them entirely (keys it leaves out take engine::ZoneLimits' built-in values, i.e. CONTRACT §3/§4).
+// them entirely (keys it leaves out take engine::ZoneLimits' built-in values, i.e. protocol/README.md).
 // `depth_mm.warn: null` and `session.warn_after: null` switch that rule off for a zone.
 LoadResult LoadConfigFile(const std::string& path);
 // The same from text; `name` stands for the file name in error messages.

@@ -1,4 +1,4 @@
-// `needlewatch run`: the live daemon. Flags override the config file (CONTRACT §7).
+// `needlewatch run`: the live daemon. Flags override the config file (protocol/README.md, Command line).
 #ifndef NEEDLEWATCH_DAEMON_RUN_COMMAND_H_
 #define NEEDLEWATCH_DAEMON_RUN_COMMAND_H_
 

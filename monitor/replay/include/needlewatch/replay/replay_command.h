@@ -1,5 +1,5 @@
 // `needlewatch replay`: read captures and recordings, drive the engine on the recorded clock,
-// print a report (CONTRACT §5). Thread-compatible.
+// print a report (monitor/replay/README.md). Thread-compatible.
 #ifndef NEEDLEWATCH_REPLAY_REPLAY_COMMAND_H_
 #define NEEDLEWATCH_REPLAY_REPLAY_COMMAND_H_
 

@@ -1,4 +1,4 @@
-// The replay report: what the engine did over a replayed input (CONTRACT §5), collected from
+// The replay report: what the engine did over a replayed input (monitor/replay/README.md), collected from
 // the engine's Sink callbacks, and its formatters (json, text, csv, html).
 // Plain data plus a Sink; not thread-safe (used by the replay thread only).
 #ifndef NEEDLEWATCH_REPLAY_REPORT_H_
@@ -100,7 +100,7 @@ class ReportBuilder : public engine::Sink {
   std::unordered_map<std::string, std::size_t> live_alarm_;    // clinic\0device\0alarm → row
 };
 
-// CONTRACT §5 object plus extensions; see monitor/replay/README.md for every field.
+// monitor/replay/README.md object plus extensions; see monitor/replay/README.md for every field.
 void WriteJson(const Report& r, std::ostream& out);
 void WriteText(const Report& r, std::ostream& out);
 void WriteCsv(const Report& r, std::ostream& out);  // alarms, one per row

@@ -1,4 +1,4 @@
-#include "tcp_nodelay.h"
+#include "needlewatch/mqtt/tcp_nodelay.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-namespace needlewatch::daemon {
+namespace needlewatch::broker {
 namespace {
 
 int NoDelay(int fd) {
@@ -44,4 +44,4 @@ TEST(TcpNoDelay, ConnectedSocketsGetNoDelayAndListenersAreLeftAlone) {
 }
 
 }  // namespace
-}  // namespace needlewatch::daemon
+}  // namespace needlewatch::broker

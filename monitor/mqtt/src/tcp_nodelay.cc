@@ -1,4 +1,4 @@
-#include "tcp_nodelay.h"
+#include "needlewatch/mqtt/tcp_nodelay.h"
 
 #include <dirent.h>
 #include <netinet/in.h>
@@ -7,7 +7,7 @@
 
 #include <cstdlib>
 
-namespace needlewatch::daemon {
+namespace needlewatch::broker {
 namespace {
 
 bool IsConnectedTcpSocket(int fd) {
@@ -45,4 +45,4 @@ int DisableNagleOnConnectedTcpSockets() {
   return set;
 }
 
-}  // namespace needlewatch::daemon
+}  // namespace needlewatch::broker

@@ -1,14 +1,14 @@
 // Broker URL handling: mqtt://host[:port] and mqtts://host[:port] as the user writes them,
 // turned into Paho's tcp:// and ssl:// URIs. Pure; thread-safe.
-#ifndef NEEDLEWATCH_DAEMON_MQTT_URL_H_
-#define NEEDLEWATCH_DAEMON_MQTT_URL_H_
+#ifndef NEEDLEWATCH_MQTT_BROKER_URL_H_
+#define NEEDLEWATCH_MQTT_BROKER_URL_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace needlewatch::daemon {
+namespace needlewatch::broker {
 
 struct BrokerUrl {
   bool tls = false;         // mqtts:// (or ssl://)
@@ -29,6 +29,6 @@ std::optional<BrokerUrl> ParseBrokerUrl(std::string_view url, std::string* error
 // failed", …
 std::string ConnectFailureReason(int return_code, int reason_code);
 
-}  // namespace needlewatch::daemon
+}  // namespace needlewatch::broker
 
-#endif  // NEEDLEWATCH_DAEMON_MQTT_URL_H_
+#endif  // NEEDLEWATCH_MQTT_BROKER_URL_H_

@@ -1,8 +1,8 @@
-#include "mqtt_url.h"
+#include "needlewatch/mqtt/broker_url.h"
 
 #include <charconv>
 
-namespace needlewatch::daemon {
+namespace needlewatch::broker {
 
 std::optional<BrokerUrl> ParseBrokerUrl(std::string_view url, std::string* error) {
   auto fail = [&](std::string_view why) -> std::optional<BrokerUrl> {
@@ -96,4 +96,4 @@ std::string ConnectFailureReason(int return_code, int reason_code) {
   return why;
 }
 
-}  // namespace needlewatch::daemon
+}  // namespace needlewatch::broker

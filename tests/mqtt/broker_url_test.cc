@@ -1,8 +1,8 @@
-#include "mqtt_url.h"
+#include "needlewatch/mqtt/broker_url.h"
 
 #include <gtest/gtest.h>
 
-namespace needlewatch::daemon {
+namespace needlewatch::broker {
 namespace {
 
 TEST(ParseBrokerUrl, MapsMqttToPahoTcp) {
@@ -68,4 +68,4 @@ TEST(ConnectFailureReason, ExplainsNotAuthorisedAsBadCredentials) {
 }
 
 }  // namespace
-}  // namespace needlewatch::daemon
+}  // namespace needlewatch::broker

@@ -1,0 +1,208 @@
+#include "live_monitor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "audit_log.h"
+#include "log.h"
+#include "needlewatch/control/apply.h"
+#include "needlewatch/control/records.h"
+#include "needlewatch/protocol/reject.h"
+
+namespace needlewatch::daemon {
+namespace {
+
+using engine::TimeNs;
+
+constexpr TimeNs kRejectWarnInterval = 10 * engine::kNsPerSec;
+constexpr TimeNs kRecorderQuietToClear = 30 * engine::kNsPerSec;
+
+engine::EngineOptions EngineOptionsOf(const config::Config& cfg) {
+  engine::EngineOptions o = cfg.engine;
+  o.topic_root = cfg.mqtt.topic_root;
+  return o;
+}
+
+}  // namespace
+
+LiveMonitor::LiveMonitor(const config::Config& cfg, std::string config_path, Clock& clock,
+                         Outputs& out)
+    : cfg_(cfg),
+      config_path_(std::move(config_path)),
+      clock_(clock),
+      out_(out),
+      engine_(cfg.limits, EngineOptionsOf(cfg)) {}
+
+TimeNs LiveMonitor::Stamp() {
+  last_stamp_ = std::max(last_stamp_, clock_.Now());
+  return last_stamp_;
+}
+
+void LiveMonitor::Start() {
+  // The engine starts with these limits already; the record lets a replay start with them too.
+  out_.Record(control::LimitsMessage({"start", config_path_, cfg_.text}, Stamp()));
+}
+
+void LiveMonitor::HandleMessage(std::string_view topic, std::string_view payload, int qos,
+                                bool retain) {
+  const TimeNs now = Stamp();
+  const auto t0 = std::chrono::steady_clock::now();
+  control::ApplyRecord({now, topic, payload}, engine_, *this);
+  const auto t1 = std::chrono::steady_clock::now();
+  metrics_.ObserveProcessing(std::chrono::duration<double>(t1 - t0).count());
+  record::RawMessage raw;
+  raw.receive_ns = now;
+  raw.topic.assign(topic);
+  raw.payload.assign(payload);
+  raw.qos = static_cast<std::uint8_t>(qos);
+  raw.retain = retain;
+  out_.Record(std::move(raw));
+}
+
+AckOutcome LiveMonitor::Acknowledge(const AckRequest& req, std::string_view user,
+                                    std::string_view remote) {
+  AckOutcome outcome;
+  outcome.at = Stamp();
+  const std::string_view alarm = engine::AlarmName(req.alarm);
+  record::RawMessage record = control::AckMessage(
+      {req.clinic, req.device, std::string(alarm), std::string(user)}, outcome.at);
+  const control::Applied applied =
+      control::ApplyRecord({record.receive_ns, record.topic, record.payload}, engine_, *this);
+  outcome.result = applied.ack_result.value_or(engine::AckResult::kNotFound);
+  if (outcome.result == engine::AckResult::kNotFound) return outcome;
+  const std::string_view name = control::AckResultName(outcome.result);
+  Audit(FormatAckAudit(outcome.at, req.clinic, req.device, alarm, name, user, remote));
+  log::Info("alarm acknowledged", {{"clinic", req.clinic}, {"device", req.device},
+                                   {"alarm", alarm}, {"result", name},
+                                   {"user", user}, {"remote", remote}});
+  out_.Record(std::move(record));
+  return outcome;
+}
+
+bool LiveMonitor::Reload(const config::LoadResult& loaded) {
+  const TimeNs now = Stamp();
+  if (!loaded.ok()) {
+    ++reloads_failed_;
+    for (const std::string& e : loaded.errors) {
+      log::Error("reload failed", {{"source", config_path_}, {"error", e}});
+    }
+    log::Error("limits kept", {{"source", config_path_},
+                               {"errors", static_cast<unsigned long long>(loaded.errors.size())}});
+    Audit(FormatReloadAudit(now, false, config_path_, loaded.errors));
+    return false;
+  }
+  record::RawMessage record =
+      control::LimitsMessage({"reload", config_path_, loaded.config->text}, now);
+  const control::Applied applied =
+      control::ApplyRecord({record.receive_ns, record.topic, record.payload}, engine_, *this);
+  if (applied.limits_result != "applied") {
+    // The file loaded a moment ago; its own text failing to load again is a bug, not input.
+    ++reloads_failed_;
+    log::Error("reload failed", {{"source", config_path_}, {"error", applied.error}});
+    Audit(FormatReloadAudit(now, false, config_path_, {applied.error}));
+    return false;
+  }
+  ++reloads_ok_;
+  out_.Record(std::move(record));
+  log::Info("limits reloaded",
+            {{"source", config_path_},
+             {"zones", static_cast<unsigned long long>(engine_.limits().zones.size())}});
+  Audit(FormatReloadAudit(now, true, config_path_, {}));
+  return true;
+}
+
+void LiveMonitor::Tick() { engine_.AdvanceTo(Stamp(), *this); }
+
+void LiveMonitor::OnAccepted(const engine::AcceptedInfo& m) {
+  if (m.ts_ms > 0) {
+    metrics_.ObserveIngestLatency(engine::NsToSeconds(m.at) - static_cast<double>(m.ts_ms) / 1e3);
+  }
+}
+
+void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
+  const std::string& root = cfg_.mqtt.topic_root;
+  if (cfg_.outputs.alarm_topics) out_.Publish(AlarmPublication(root, e));
+  if (cfg_.outputs.halt.enabled) {
+    if (auto halt = HaltPublication(root, e, cfg_.outputs.halt.severities)) {
+      out_.Publish(*halt);
+      log::Warn("halt sent", {{"clinic", e.clinic}, {"device", e.device},
+                              {"alarm", engine::AlarmName(e.alarm)}});
+    }
+  }
+  Audit(FormatAlarmAudit(e));
+  const log::Level level =
+      e.transition == engine::Transition::kRaised ? log::Level::kWarn : log::Level::kInfo;
+  log::Write(level, "alarm",
+             {{"transition", engine::TransitionName(e.transition)},
+              {"alarm", engine::AlarmName(e.alarm)},
+              {"severity", engine::SeverityName(e.severity)},
+              {"state", engine::AlarmStateName(e.state)},
+              {"clinic", e.clinic},
+              {"device", e.device},
+              {"session", e.session},
+              {"zone", e.zone},
+              {"value", e.value ? *e.value : std::nan("")},
+              {"limit", e.limit ? *e.limit : std::nan("")}});
+}
+
+void LiveMonitor::OnSession(const engine::SessionEvent& e) {
+  if (!e.started && e.ended_at) {
+    metrics_.ObserveSessionDuration(e.clinic, engine::NsToSeconds(*e.ended_at - e.started_at));
+  }
+  log::Debug(e.started ? "session started" : "session ended",
+             {{"clinic", e.clinic}, {"device", e.device}, {"session", e.session},
+              {"zone", e.zone}, {"samples", static_cast<unsigned long long>(e.samples)}});
+}
+
+void LiveMonitor::OnReject(const engine::RejectInfo& r) {
+  const std::string_view reason = protocol::RejectName(r.reason);
+  log::Debug("message rejected", {{"topic", r.topic}, {"reason", reason}, {"detail", r.detail}});
+  // Warn at most once per interval, with how many were rejected since the last warning.
+  ++rejects_since_warn_;
+  if (last_reject_warn_ == 0 || r.at - last_reject_warn_ >= kRejectWarnInterval) {
+    log::Warn("messages rejected",
+              {{"count", rejects_since_warn_}, {"last_topic", r.topic},
+               {"last_reason", reason}, {"last_detail", r.detail}});
+    rejects_since_warn_ = 0;
+    last_reject_warn_ = r.at;
+  }
+}
+
+void LiveMonitor::OnSeqGap(const engine::SeqGapInfo& g) {
+  log::Debug("sequence gap", {{"clinic", g.clinic}, {"device", g.device},
+                              {"expected", g.expected}, {"got", g.got}});
+}
+
+void LiveMonitor::Audit(const std::string& line) {
+  const bool ok = out_.Audit(line);
+  if (!ok) ++audit_write_errors_;
+  if (!ok && !audit_failing_.active()) {
+    log::Error("audit log write failed", {{"path", cfg_.outputs.audit_log},
+                                          {"errors", audit_write_errors_}});
+  }
+  SetMonitorAlarm(audit_failing_, !ok, static_cast<double>(audit_write_errors_));
+}
+
+void LiveMonitor::SetMonitorAlarm(MonitorAlarm& alarm, bool active,
+                                  std::optional<double> value) {
+  std::optional<Publication> p = alarm.Set(active, Stamp(), cfg_.mqtt.instance, value);
+  if (!p) return;
+  log::Write(active ? log::Level::kError : log::Level::kInfo, "monitor alarm",
+             {{"alarm", alarm.name()}, {"state", active ? "active" : "cleared"}});
+  out_.Publish(*p);
+}
+
+void LiveMonitor::NoteRecorderDropped(std::uint64_t dropped) {
+  const TimeNs now = Stamp();
+  if (dropped > recorder_dropped_seen_) {
+    recorder_dropped_seen_ = dropped;
+    recorder_last_drop_ = now;
+    SetMonitorAlarm(recorder_dropping_, true, static_cast<double>(dropped));
+  } else if (recorder_dropping_.active() && now - recorder_last_drop_ >= kRecorderQuietToClear) {
+    SetMonitorAlarm(recorder_dropping_, false, static_cast<double>(dropped));
+  }
+}
+
+}  // namespace needlewatch::daemon

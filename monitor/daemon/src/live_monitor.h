@@ -1,0 +1,131 @@
+// The live monitor: the engine plus everything the daemon does around it on each input —
+// stamping it with the monitor's clock, recording it, publishing the alarm topics and the
+// `halt` interlock, writing the audit log, counting metrics, and the monitor's own alarms.
+// It is what a restart restores. No sockets, no threads, no clock of its own: time comes from a
+// Clock and effects go to Outputs, so tests drive it with a hand-set clock and collect what it
+// publishes, audits and records (tests/daemon/live_monitor_test.cc).
+//
+// Each input becomes a record (monitor/control/records.h) that is recorded and applied to the
+// engine through control::ApplyRecord, exactly as replay applies it from the recording.
+//
+// Not thread-safe: owned and used by the daemon's event-loop thread.
+#ifndef NEEDLEWATCH_DAEMON_LIVE_MONITOR_H_
+#define NEEDLEWATCH_DAEMON_LIVE_MONITOR_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "alarm_output.h"
+#include "api.h"
+#include "metrics.h"
+#include "monitor_alarm.h"
+#include "needlewatch/config/config.h"
+#include "needlewatch/engine/engine.h"
+#include "needlewatch/record/raw_message.h"
+
+namespace needlewatch::daemon {
+
+// The monitor's clock: the system clock in the daemon, hand-set in tests. Now() may step back
+// (an NTP step); the monitor never lets its own time go backwards.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual engine::TimeNs Now() = 0;
+};
+
+// Where the live monitor's effects go; called synchronously on the loop thread.
+class Outputs {
+ public:
+  virtual ~Outputs() = default;
+  // Sends one MQTT message (retained alarm topics, `halt`, the monitor's own alarms).
+  virtual void Publish(const Publication& p) = 0;
+  // Appends one audit line; false when the write failed (counted by the implementation).
+  virtual bool Audit(std::string_view line) = 0;
+  // Hands one record to the recorder (no-op when recording is off).
+  virtual void Record(record::RawMessage&& m) = 0;
+};
+
+// The result of an acknowledgement.
+struct AckOutcome {
+  engine::AckResult result = engine::AckResult::kNotFound;
+  engine::TimeNs at = 0;
+};
+
+class LiveMonitor : private engine::Sink {
+ public:
+  // `config_path` is the file `cfg` came from ("" = built-in defaults), as recorded and audited.
+  LiveMonitor(const config::Config& cfg, std::string config_path, Clock& clock, Outputs& out);
+  LiveMonitor(const LiveMonitor&) = delete;
+  LiveMonitor& operator=(const LiveMonitor&) = delete;
+
+  // Records the limits in force at start (the first record of every recording).
+  void Start();
+
+  // One message as received from the broker. The views need live only during the call.
+  void HandleMessage(std::string_view topic, std::string_view payload, int qos, bool retain);
+
+  // An operator's acknowledgement (protocol/README.md, Alarms): applied, audited with `user` (may be empty)
+  // and `remote`, recorded. Not-found acknowledgements change nothing and leave no trace.
+  AckOutcome Acknowledge(const AckRequest& req, std::string_view user, std::string_view remote);
+
+  // SIGHUP: `loaded` is the configuration file read again. Success applies its limits from now
+  // (recorded, audited); failure keeps the limits in force (audited with the errors).
+  bool Reload(const config::LoadResult& loaded);
+
+  // Fires every deadline due by now (the daemon's timer).
+  void Tick();
+  // When Tick() next has something to do, if anything.
+  std::optional<engine::TimeNs> NextDeadline() const { return engine_.NextDeadline(); }
+
+  // The recorder's running count of dropped messages; raises `recorder_dropping` while it grows
+  // and clears it after 30 s without a drop.
+  void NoteRecorderDropped(std::uint64_t dropped);
+
+  // The monitor's time for what happens now: the clock, never earlier than the last stamp. The
+  // same value goes to the engine, the recorder and the audit log.
+  engine::TimeNs Stamp();
+
+  const engine::Engine& engine() const { return engine_; }
+  const Metrics& metrics() const { return metrics_; }
+  const config::Config& config() const { return cfg_; }
+  std::uint64_t reloads_ok() const { return reloads_ok_; }
+  std::uint64_t reloads_failed() const { return reloads_failed_; }
+  std::uint64_t audit_write_errors() const { return audit_write_errors_; }
+
+ private:
+  // engine::Sink
+  void OnAccepted(const engine::AcceptedInfo& m) override;
+  void OnAlarm(const engine::AlarmEvent& e) override;
+  void OnSession(const engine::SessionEvent& e) override;
+  void OnReject(const engine::RejectInfo& r) override;
+  void OnSeqGap(const engine::SeqGapInfo& g) override;
+
+  void Audit(const std::string& line);
+  void SetMonitorAlarm(MonitorAlarm& alarm, bool active, std::optional<double> value);
+
+  config::Config cfg_;
+  std::string config_path_;
+  Clock& clock_;
+  Outputs& out_;
+  engine::Engine engine_;
+  Metrics metrics_;
+  engine::TimeNs last_stamp_ = 0;
+
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_failed_ = 0;
+  std::uint64_t audit_write_errors_ = 0;
+  std::uint64_t rejects_since_warn_ = 0;
+  engine::TimeNs last_reject_warn_ = 0;
+
+  MonitorAlarm audit_failing_{"audit_log_failing", engine::Severity::kHigh};
+  MonitorAlarm recorder_dropping_{"recorder_dropping", engine::Severity::kMedium};
+  std::uint64_t recorder_dropped_seen_ = 0;
+  engine::TimeNs recorder_last_drop_ = 0;
+};
+
+}  // namespace needlewatch::daemon
+
+#endif  // NEEDLEWATCH_DAEMON_LIVE_MONITOR_H_

@@ -1,0 +1,89 @@
+#include "run_config.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "log.h"
+#include "needlewatch/mqtt/connect.h"
+#include "needlewatch/protocol/topic.h"
+
+namespace needlewatch::daemon {
+
+bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::string* path) {
+  if (options.config_file) {
+    *path = *options.config_file;
+    config::LoadResult r = config::LoadConfigFile(*path);
+    if (!r.ok()) {
+      for (const std::string& e : r.errors) log::Error("config error", {{"error", e}});
+      log::Error("startup failed", {{"error", "invalid configuration in " + *path}});
+      return false;
+    }
+    *cfg = std::move(*r.config);
+  } else {
+    *cfg = config::DefaultConfig();
+  }
+  if (options.mqtt_url) cfg->mqtt.url = *options.mqtt_url;
+  if (options.web_listen_address) cfg->http.listen_address = *options.web_listen_address;
+  if (options.instance) cfg->mqtt.instance = *options.instance;
+  if (options.log_level) cfg->log.level = *options.log_level;
+  if (options.log_format) cfg->log.format = *options.log_format;
+  if (options.audit_log) cfg->outputs.audit_log = *options.audit_log;
+  if (options.record_dir) {
+    cfg->record.enabled = true;
+    cfg->record.dir = *options.record_dir;
+  }
+  if (!protocol::IsValidId(cfg->mqtt.instance)) {
+    log::Error("startup failed",
+               {{"error", "mqtt.instance: expected an ID matching [A-Za-z0-9_.-]{1,64}, got \"" +
+                              cfg->mqtt.instance + "\""}});
+    return false;
+  }
+  return true;
+}
+
+bool LoadWebAccess(const config::Config& cfg, WebAccess* access) {
+  if (cfg.http.basic_auth_username.empty()) return true;
+  std::string error;
+  if (cfg.http.basic_auth_password_file.empty()) {
+    error = "http.basic_auth_password_file: required when http.basic_auth_username is set";
+  } else if (broker::ReadSecretFile(cfg.http.basic_auth_password_file,
+                                    "http.basic_auth_password_file", &access->password, &error)) {
+    access->user = cfg.http.basic_auth_username;
+    return true;
+  }
+  log::Error("startup failed", {{"error", error}});
+  return false;
+}
+
+bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,
+                    const Publication& will, MqttOptions* o, std::string* error) {
+  const config::MqttConfig& m = cfg.mqtt;
+  if (!broker::LoadCredentials(m.username_file, m.password_file, &o->connect.credentials,
+                               error)) {
+    return false;
+  }
+  const auto seconds = [](engine::TimeNs ns) {
+    return std::chrono::seconds(std::max<engine::TimeNs>(ns / engine::kNsPerSec, 1));
+  };
+  broker::ConnectSettings& c = o->connect;
+  c.url = url;
+  c.version = m.version;
+  c.clean_start = m.clean_session;
+  c.session_expiry = std::chrono::hours(24);
+  c.keepalive = seconds(m.keepalive);
+  const auto reconnect_min = seconds(m.reconnect_min);
+  c.reconnect = {reconnect_min, std::max(reconnect_min, seconds(m.reconnect_max))};
+  c.tls = {m.tls.ca_file, m.tls.cert_file, m.tls.key_file, m.tls.verify};
+  c.will = broker::WillMessage{will.topic, will.payload, will.qos, will.retain};
+  o->client_id = m.client_id.empty() ? "needlewatch-" + m.instance : m.client_id;
+  o->qos = m.qos;
+  o->subscriptions = m.subscriptions;
+  if (o->subscriptions.empty()) {
+    for (const char* ch : {"telemetry", "event", "status"}) {
+      o->subscriptions.push_back(m.topic_root + "/+/device/+/" + ch);
+    }
+  }
+  return true;
+}
+
+}  // namespace needlewatch::daemon

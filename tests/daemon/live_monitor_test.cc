@@ -1,0 +1,272 @@
+// The live monitor with a hand-set clock and outputs that keep what it publishes, audits and
+// records: what the daemon does around the engine, tested without a broker.
+#include "live_monitor.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "needlewatch/config/config.h"
+#include "needlewatch/control/apply.h"
+#include "test_fleet.h"
+
+namespace needlewatch::daemon {
+namespace {
+
+using engine::kNsPerMs;
+using engine::kNsPerSec;
+using engine::TimeNs;
+using nlohmann::json;
+using testing::kT0;
+
+class FakeClock : public Clock {
+ public:
+  TimeNs Now() override { return now; }
+  TimeNs now = kT0;
+};
+
+class FakeOutputs : public Outputs {
+ public:
+  void Publish(const Publication& p) override { published.push_back(p); }
+  bool Audit(std::string_view line) override {
+    if (audit_fails) return false;
+    audit.emplace_back(line);
+    return true;
+  }
+  void Record(record::RawMessage&& m) override { recorded.push_back(std::move(m)); }
+
+  std::vector<Publication> published;
+  std::vector<std::string> audit;
+  std::vector<record::RawMessage> recorded;
+  bool audit_fails = false;
+
+  std::vector<json> AuditOfType(const std::string& type) const {
+    std::vector<json> out;
+    for (const std::string& l : audit) {
+      json j = json::parse(l);
+      if (j["type"] == type) out.push_back(std::move(j));
+    }
+    return out;
+  }
+  std::vector<Publication> On(const std::string& topic) const {
+    std::vector<Publication> out;
+    for (const Publication& p : published) {
+      if (p.topic == topic) out.push_back(p);
+    }
+    return out;
+  }
+};
+
+const std::string kTopic = testing::TelemetryTopic("c1", "d1");
+const std::string kAlarmTopic = "clinic/c1/device/d1/alarm/depth_exceeded";
+
+struct Fixture : ::testing::Test {
+  config::Config cfg = config::DefaultConfig();
+  FakeClock clock;
+  FakeOutputs out;
+
+  void Sample(LiveMonitor& m, TimeNs at, int seq, double depth, double speed = 100) {
+    clock.now = at;
+    const std::string payload = testing::Telemetry(seq, "S1", "forehead", depth, speed);
+    m.HandleMessage(kTopic, payload, 1, false);
+  }
+};
+
+TEST_F(Fixture, AnUnsafeSampleIsPublishedRetainedAuditedAndRecordedAtTheClocksTime) {
+  LiveMonitor m(cfg, "", clock, out);
+  m.Start();
+  Sample(m, kT0 + 5 * kNsPerMs, 1, 3.0);
+  const auto pubs = out.On(kAlarmTopic);
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_TRUE(pubs[0].retain);
+  EXPECT_EQ(pubs[0].qos, 1);
+  const json payload = json::parse(pubs[0].payload);
+  EXPECT_EQ(payload["state"], "active");
+  EXPECT_EQ(payload["severity"], "high");
+  EXPECT_DOUBLE_EQ(payload["value"].get<double>(), 3.0);
+  const auto alarms = out.AuditOfType("alarm");  // depth_exceeded, then depth_warning
+  ASSERT_EQ(alarms.size(), 2u);
+  EXPECT_EQ(alarms[0]["alarm"], "depth_exceeded");
+  EXPECT_EQ(alarms[0]["at_ns"].get<TimeNs>(), kT0 + 5 * kNsPerMs);
+  // The limits in force first, then the message, each at its stamp.
+  ASSERT_EQ(out.recorded.size(), 2u);
+  EXPECT_EQ(out.recorded[0].topic, control::kLimitsTopic);
+  EXPECT_EQ(out.recorded[0].receive_ns, kT0);
+  EXPECT_EQ(out.recorded[1].topic, kTopic);
+  EXPECT_EQ(out.recorded[1].receive_ns, kT0 + 5 * kNsPerMs);
+  EXPECT_EQ(out.recorded[1].qos, 1);
+}
+
+TEST_F(Fixture, AClockSteppedBackNeverMovesTheMonitorsTimeBackwards) {
+  LiveMonitor m(cfg, "", clock, out);
+  Sample(m, kT0 + 10 * kNsPerSec, 1, 0.1);
+  Sample(m, kT0 + 2 * kNsPerSec, 2, 0.1);  // an NTP step of -8 s
+  ASSERT_EQ(out.recorded.size(), 2u);
+  EXPECT_EQ(out.recorded[1].receive_ns, kT0 + 10 * kNsPerSec);
+  EXPECT_EQ(m.Stamp(), kT0 + 10 * kNsPerSec);
+  clock.now = kT0 + 11 * kNsPerSec;
+  EXPECT_EQ(m.Stamp(), kT0 + 11 * kNsPerSec);
+}
+
+TEST_F(Fixture, AcknowledgingALatchedAlarmEndsItAndIsAuditedWithTheUserAndRecorded) {
+  LiveMonitor m(cfg, "", clock, out);
+  Sample(m, kT0, 1, 3.0);
+  Sample(m, kT0 + 200 * kNsPerMs, 2, 0.1);
+  ASSERT_EQ(json::parse(out.On(kAlarmTopic).back().payload)["state"], "latched");
+  clock.now = kT0 + kNsPerSec;
+  const AckOutcome o =
+      m.Acknowledge({"c1", "d1", engine::AlarmKind::kDepthExceeded}, "alice", "127.0.0.1:5000");
+  EXPECT_EQ(o.result, engine::AckResult::kCleared);
+  EXPECT_EQ(o.at, kT0 + kNsPerSec);
+  EXPECT_EQ(json::parse(out.On(kAlarmTopic).back().payload)["state"], "cleared");
+  const auto acks = out.AuditOfType("ack");
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0]["user"], "alice");
+  EXPECT_EQ(acks[0]["remote"], "127.0.0.1:5000");
+  EXPECT_EQ(acks[0]["result"], "cleared");
+  ASSERT_EQ(out.recorded.back().topic, control::kAckTopic);
+  std::string error;
+  const auto rec = control::DecodeAck(out.recorded.back().payload, &error);
+  ASSERT_TRUE(rec) << error;
+  EXPECT_EQ(rec->user, "alice");
+  EXPECT_TRUE(m.engine().counters().accepted == 2);
+}
+
+TEST_F(Fixture, AnAcknowledgementOfNothingChangesNothingAndLeavesNoTrace) {
+  LiveMonitor m(cfg, "", clock, out);
+  const AckOutcome o = m.Acknowledge({"c1", "d9", engine::AlarmKind::kDepthExceeded}, "", "x");
+  EXPECT_EQ(o.result, engine::AckResult::kNotFound);
+  EXPECT_TRUE(out.audit.empty());
+  EXPECT_TRUE(out.recorded.empty());
+  EXPECT_TRUE(out.published.empty());
+}
+
+TEST_F(Fixture, AReloadAppliesRecordsAndAuditsNewLimitsAndAFailedOneKeepsTheOld) {
+  LiveMonitor m(cfg, "/etc/nw.yaml", clock, out);
+  clock.now = kT0 + kNsPerSec;
+  config::LoadResult good =
+      config::LoadConfigString("limits:\n  default:\n    depth_mm: {max: 0.25}\n", "nw.yaml");
+  ASSERT_TRUE(good.ok());
+  EXPECT_TRUE(m.Reload(good));
+  EXPECT_EQ(m.engine().limits().defaults.depth_max_mm, 0.25);
+  ASSERT_EQ(out.recorded.size(), 1u);
+  std::string error;
+  const auto rec = control::DecodeLimits(out.recorded[0].payload, &error);
+  ASSERT_TRUE(rec) << error;
+  EXPECT_EQ(rec->reason, "reload");
+  EXPECT_EQ(rec->source, "/etc/nw.yaml");
+  config::LoadResult bad = config::LoadConfigString("limits: [", "nw.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_FALSE(m.Reload(bad));
+  EXPECT_EQ(m.engine().limits().defaults.depth_max_mm, 0.25);
+  const auto reloads = out.AuditOfType("config_reload");
+  ASSERT_EQ(reloads.size(), 2u);
+  EXPECT_EQ(reloads[0]["result"], "success");
+  EXPECT_EQ(reloads[1]["result"], "failure");
+  EXPECT_FALSE(reloads[1]["errors"].empty());
+  EXPECT_EQ(m.reloads_ok(), 1u);
+  EXPECT_EQ(m.reloads_failed(), 1u);
+  EXPECT_EQ(out.recorded.size(), 1u);  // nothing recorded for the failure
+}
+
+TEST_F(Fixture, HaltGoesOutOnTheRaiseOfAConfiguredSeverityOnly) {
+  cfg.outputs.halt.enabled = true;
+  LiveMonitor m(cfg, "", clock, out);
+  Sample(m, kT0, 1, 3.0);                       // depth_exceeded, high: halt
+  Sample(m, kT0 + 100 * kNsPerMs, 2, 0.1);      // latched: no halt
+  Sample(m, kT0 + 200 * kNsPerMs, 3, 0.1, 10);  // speed (medium): pending, then no halt
+  clock.now = kT0 + 5 * kNsPerSec;
+  m.Tick();
+  const auto halts = out.On("clinic/c1/device/d1/command");
+  ASSERT_EQ(halts.size(), 1u);
+  EXPECT_FALSE(halts[0].retain);
+  EXPECT_EQ(json::parse(halts[0].payload)["alarm"], "depth_exceeded");
+}
+
+TEST_F(Fixture, TickFiresDeadlinesAtTheClocksTime) {
+  LiveMonitor m(cfg, "", clock, out);
+  Sample(m, kT0, 1, 0.1);
+  ASSERT_TRUE(m.NextDeadline());
+  clock.now = kT0 + 60 * kNsPerSec;
+  m.Tick();
+  const auto stale = out.On("clinic/c1/device/d1/alarm/telemetry_stale");
+  ASSERT_EQ(stale.size(), 1u);
+  EXPECT_EQ(json::parse(stale[0].payload)["state"], "active");
+}
+
+TEST_F(Fixture, AFailingAuditLogRaisesTheMonitorsOwnAlarmUntilItWritesAgain) {
+  cfg.mqtt.instance = "nw1";
+  LiveMonitor m(cfg, "", clock, out);
+  out.audit_fails = true;
+  Sample(m, kT0, 1, 3.0);
+  Sample(m, kT0 + kNsPerMs, 2, 0.1);
+  const std::string topic = "needlewatch/nw1/alarm/audit_log_failing";
+  ASSERT_EQ(out.On(topic).size(), 1u);
+  EXPECT_EQ(json::parse(out.On(topic)[0].payload)["state"], "active");
+  EXPECT_EQ(json::parse(out.On(topic)[0].payload)["severity"], "high");
+  // raised depth_exceeded and depth_warning, latched one, cleared the other: 4 lines lost.
+  EXPECT_EQ(m.audit_write_errors(), 4u);
+  out.audit_fails = false;
+  Sample(m, kT0 + 2 * kNsPerMs, 3, 3.0);
+  ASSERT_EQ(out.On(topic).size(), 2u);
+  EXPECT_EQ(json::parse(out.On(topic)[1].payload)["state"], "cleared");
+}
+
+TEST_F(Fixture, RecorderDropsRaiseAnAlarmThatClearsAfterThirtyQuietSeconds) {
+  cfg.mqtt.instance = "nw1";
+  LiveMonitor m(cfg, "", clock, out);
+  const std::string topic = "needlewatch/nw1/alarm/recorder_dropping";
+  m.NoteRecorderDropped(0);
+  EXPECT_TRUE(out.On(topic).empty());
+  m.NoteRecorderDropped(5);
+  ASSERT_EQ(out.On(topic).size(), 1u);
+  clock.now = kT0 + 29 * kNsPerSec;
+  m.NoteRecorderDropped(5);
+  EXPECT_EQ(out.On(topic).size(), 1u);
+  clock.now = kT0 + 30 * kNsPerSec;
+  m.NoteRecorderDropped(5);
+  ASSERT_EQ(out.On(topic).size(), 2u);
+  EXPECT_EQ(json::parse(out.On(topic)[1].payload)["state"], "cleared");
+}
+
+// What the daemon records replays into the same alarms it raised live (the C++ half of
+// tests/equality): every record through control::ApplyRecord into a fresh engine.
+TEST_F(Fixture, ItsRecordingReplaysToTheSameAlarmsToTheNanosecond) {
+  struct Collect : engine::Sink {
+    void OnAlarm(const engine::AlarmEvent& e) override {
+      lines.push_back(std::string(engine::TransitionName(e.transition)) + " " +
+                      std::string(engine::AlarmName(e.alarm)) + " " + std::to_string(e.at));
+    }
+    std::vector<std::string> lines;
+  };
+  LiveMonitor m(cfg, "", clock, out);
+  m.Start();
+  Sample(m, kT0 + 1, 1, 3.0);
+  Sample(m, kT0 + 100 * kNsPerMs + 7, 2, 0.1, 20);
+  clock.now = kT0 + 250 * kNsPerMs;
+  m.Acknowledge({"c1", "d1", engine::AlarmKind::kDepthExceeded}, "bob", "r");
+  clock.now = kT0 + 300 * kNsPerMs;
+  m.Reload(config::LoadConfigString("limits:\n  default:\n    speed_hz: {min: 10, for: 0s}\n",
+                                    "x.yaml"));
+  Sample(m, kT0 + 2 * kNsPerSec + 3, 3, 0.1, 12);
+  clock.now = kT0 + 9 * kNsPerSec;
+  m.Tick();
+  std::vector<std::string> live;
+  for (const json& j : out.AuditOfType("alarm")) {
+    live.push_back(j["transition"].get<std::string>() + " " + j["alarm"].get<std::string>() +
+                   " " + std::to_string(j["at_ns"].get<TimeNs>()));
+  }
+  engine::Engine replay(cfg.limits, cfg.engine);
+  Collect replayed;
+  for (const record::RawMessage& r : out.recorded) {
+    control::ApplyRecord({r.receive_ns, r.topic, r.payload}, replay, replayed);
+  }
+  replay.AdvanceTo(kT0 + 9 * kNsPerSec, replayed);  // the live daemon's last tick
+  EXPECT_GE(live.size(), 4u);
+  EXPECT_EQ(replayed.lines, live);
+}
+
+}  // namespace
+}  // namespace needlewatch::daemon
