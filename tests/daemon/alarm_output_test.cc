@@ -59,12 +59,14 @@ TEST(AlarmPublication, DeviceOfflineHasNullValueAndLimit) {
 
 TEST(HaltPublication, SentOnlyForRaisesOfTheConfiguredSeverities) {
   const std::vector<engine::Severity> high = {engine::Severity::kHigh};
+  constexpr engine::TimeNs kExpiry = 4'500 * engine::kNsPerMs;
   auto halt = HaltPublication(
-      "clinic", Raise(engine::AlarmKind::kDepthExceeded, engine::Severity::kHigh), high);
+      "clinic", Raise(engine::AlarmKind::kDepthExceeded, engine::Severity::kHigh), high, kExpiry);
   ASSERT_TRUE(halt.has_value());
   EXPECT_EQ(halt->topic, "clinic/c017/device/d00042/command");
   EXPECT_FALSE(halt->retain);
   EXPECT_EQ(halt->qos, 1);
+  EXPECT_EQ(halt->expiry_seconds, 5u);  // rounded up: never shorter than configured
   const json j = json::parse(halt->payload);
   EXPECT_EQ(j["command"], "halt");
   EXPECT_EQ(j["alarm"], "depth_exceeded");
@@ -72,11 +74,11 @@ TEST(HaltPublication, SentOnlyForRaisesOfTheConfiguredSeverities) {
 
   EXPECT_FALSE(HaltPublication(
                    "clinic", Raise(engine::AlarmKind::kDepthWarning, engine::Severity::kLow),
-                   high)
+                   high, kExpiry)
                    .has_value());
   engine::AlarmEvent latched = Raise(engine::AlarmKind::kDepthExceeded, engine::Severity::kHigh);
   latched.transition = engine::Transition::kLatched;
-  EXPECT_FALSE(HaltPublication("clinic", latched, high).has_value());
+  EXPECT_FALSE(HaltPublication("clinic", latched, high, kExpiry).has_value());
 }
 
 TEST(MonitorAlarmPublication, HasTheAlarmShapeWithoutDeviceFields) {

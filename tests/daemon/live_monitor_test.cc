@@ -29,7 +29,11 @@ class FakeClock : public Clock {
 
 class FakeOutputs : public Outputs {
  public:
-  void Publish(const Publication& p) override { published.push_back(p); }
+  bool Publish(const Publication& p) override {
+    if (p.expiry_seconds > 0 && !connected) return false;
+    published.push_back(p);
+    return true;
+  }
   bool Audit(std::string_view line) override {
     if (audit_fails) return false;
     audit.emplace_back(line);
@@ -41,6 +45,7 @@ class FakeOutputs : public Outputs {
   std::vector<std::string> audit;
   std::vector<record::RawMessage> recorded;
   bool audit_fails = false;
+  bool connected = true;  // messages with an expiry are taken only while connected
 
   std::vector<json> AuditOfType(const std::string& type) const {
     std::vector<json> out;
@@ -182,7 +187,48 @@ TEST_F(Fixture, HaltGoesOutOnTheRaiseOfAConfiguredSeverityOnly) {
   const auto halts = out.On("clinic/c1/device/d1/command");
   ASSERT_EQ(halts.size(), 1u);
   EXPECT_FALSE(halts[0].retain);
+  EXPECT_EQ(halts[0].expiry_seconds, 5u);
   EXPECT_EQ(json::parse(halts[0].payload)["alarm"], "depth_exceeded");
+  const auto audited = out.AuditOfType("halt");
+  ASSERT_EQ(audited.size(), 1u);
+  EXPECT_EQ(audited[0]["result"], "sent");
+  EXPECT_EQ(audited[0]["alarm"], "depth_exceeded");
+  EXPECT_EQ(audited[0]["device"], "d1");
+  EXPECT_EQ(audited[0]["session"], "S1");
+}
+
+TEST_F(Fixture, AHaltThatCannotBeSentWithinItsExpiryIsDroppedAndAudited) {
+  cfg.outputs.halt.enabled = true;
+  cfg.outputs.halt.expiry = 2 * kNsPerSec;
+  LiveMonitor m(cfg, "", clock, out);
+  const std::string command = "clinic/c1/device/d1/command";
+  out.connected = false;
+  m.SetConnected(false);
+  Sample(m, kT0, 1, 3.0);  // raised while the broker is away: held
+  EXPECT_TRUE(out.On(command).empty());
+  EXPECT_EQ(m.halts_held(), 1u);
+  out.connected = true;
+  clock.now = kT0 + 1500 * kNsPerMs;  // back within the expiry: sent now
+  m.SetConnected(true);
+  ASSERT_EQ(out.On(command).size(), 1u);
+  EXPECT_EQ(m.halts_held(), 0u);
+
+  // A second raise (after an acknowledgement ended the first), the broker away for too long.
+  Sample(m, kT0 + 1600 * kNsPerMs, 2, 0.1);
+  m.Acknowledge({"c1", "d1", engine::AlarmKind::kDepthExceeded}, "", "");
+  out.connected = false;
+  m.SetConnected(false);
+  Sample(m, kT0 + 1700 * kNsPerMs, 3, 3.0);
+  out.connected = true;
+  clock.now = kT0 + 3700 * kNsPerMs;  // 2.0 s later: expired
+  m.SetConnected(true);
+  EXPECT_EQ(out.On(command).size(), 1u);
+  EXPECT_EQ(m.halts_expired(), 1u);
+  const auto audited = out.AuditOfType("halt");
+  ASSERT_EQ(audited.size(), 2u);
+  EXPECT_EQ(audited[0]["result"], "sent");
+  EXPECT_EQ(audited[1]["result"], "expired");
+  EXPECT_EQ(audited[1]["alarm"], "depth_exceeded");
 }
 
 TEST_F(Fixture, TickFiresDeadlinesAtTheClocksTime) {

@@ -22,7 +22,7 @@ class FixedClock : public Clock {
 
 class NoOutputs : public Outputs {
  public:
-  void Publish(const Publication&) override {}
+  bool Publish(const Publication&) override { return true; }
   bool Audit(std::string_view line) override {
     audit.emplace_back(line);
     return true;

@@ -463,8 +463,9 @@ class Loader {
       }
     }
     if (auto h = n["halt"]) {
-      if (!CheckMap(h, "outputs.halt", {"enabled", "severities"})) return;
+      if (!CheckMap(h, "outputs.halt", {"enabled", "severities", "expiry"})) return;
       if (auto v = h["enabled"]) Assign(GetBool(v, "outputs.halt.enabled"), c.halt.enabled);
+      if (auto v = h["expiry"]) Assign(GetDuration(v, "outputs.halt.expiry", false), c.halt.expiry);
       if (auto v = h["severities"]) {
         if (!v.IsSequence() || v.size() == 0) {
           Error(v, "outputs.halt.severities", "a non-empty list of severities");

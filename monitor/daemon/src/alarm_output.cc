@@ -32,7 +32,8 @@ Publication AlarmPublication(std::string_view root, const engine::AlarmEvent& e)
 }
 
 std::optional<Publication> HaltPublication(std::string_view root, const engine::AlarmEvent& e,
-                                           const std::vector<engine::Severity>& severities) {
+                                           const std::vector<engine::Severity>& severities,
+                                           engine::TimeNs expiry) {
   if (e.transition != engine::Transition::kRaised) return std::nullopt;
   if (std::find(severities.begin(), severities.end(), e.severity) == severities.end()) {
     return std::nullopt;
@@ -44,6 +45,10 @@ std::optional<Publication> HaltPublication(std::string_view root, const engine::
                                             engine::NsToSeconds(e.at));
   out.qos = 1;
   out.retain = false;
+  if (expiry > 0) {
+    out.expiry_seconds =
+        static_cast<std::uint32_t>((expiry + engine::kNsPerSec - 1) / engine::kNsPerSec);
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 #ifndef NEEDLEWATCH_DAEMON_ALARM_OUTPUT_H_
 #define NEEDLEWATCH_DAEMON_ALARM_OUTPUT_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,9 @@ struct Publication {
   std::string payload;
   int qos = 1;
   bool retain = false;
+  // Seconds after which it must not be delivered any more (0: never expires). MQTT 5 sends it
+  // as the message expiry interval; the MQTT client also drops it unsent after this long.
+  std::uint32_t expiry_seconds = 0;
 };
 
 // The retained QoS 1 message on {root}/{clinic}/device/{device}/alarm/{alarm} with the
@@ -27,9 +31,12 @@ struct Publication {
 Publication AlarmPublication(std::string_view root, const engine::AlarmEvent& e);
 
 // The `halt` command on {root}/{clinic}/device/{device}/command (QoS 1, not retained) when
-// `e` is a raise whose severity is in `severities`; nullopt otherwise.
+// `e` is a raise whose severity is in `severities`; nullopt otherwise (a latch, a clear, an
+// acknowledgement or a re-publication never halts). Expires after `expiry` (rounded up to
+// whole seconds).
 std::optional<Publication> HaltPublication(std::string_view root, const engine::AlarmEvent& e,
-                                           const std::vector<engine::Severity>& severities);
+                                           const std::vector<engine::Severity>& severities,
+                                           engine::TimeNs expiry);
 
 // The monitor's own fault alarms (recorder_dropping, audit_log_failing) on
 // needlewatch/{instance}/alarm/{name}: the device alarm shape minus clinic/device/session,

@@ -53,6 +53,23 @@ std::string FormatAckAudit(engine::TimeNs at, std::string_view clinic, std::stri
   return out;
 }
 
+std::string FormatHaltAudit(engine::TimeNs at, std::string_view clinic, std::string_view device,
+                            std::string_view session, std::string_view alarm,
+                            std::string_view severity, std::string_view result,
+                            std::uint32_t expiry_seconds) {
+  std::string out;
+  Head(out, "halt", at)
+      .Field("clinic", clinic)
+      .Field("device", device)
+      .StringOrNull("session", session)
+      .Field("alarm", alarm)
+      .Field("severity", severity)
+      .Field("result", result)
+      .Field("expiry_seconds", expiry_seconds)
+      .EndObject();
+  return out;
+}
+
 AuditLog::~AuditLog() { Close(); }
 
 bool AuditLog::Open(const std::string& path, std::string* error) {

@@ -34,6 +34,14 @@ std::string FormatAckAudit(engine::TimeNs at, std::string_view clinic, std::stri
                            std::string_view alarm, std::string_view result,
                            std::string_view user, std::string_view remote);
 
+// {"type":"halt","at":…,"at_ns":…,"clinic":…,"device":…,"session":…,"alarm":…,"severity":…,
+//  "result":"sent"|"expired","expiry_seconds":…}: a `halt` handed to the broker, or one dropped
+// because it could not be sent within its expiry.
+std::string FormatHaltAudit(engine::TimeNs at, std::string_view clinic, std::string_view device,
+                            std::string_view session, std::string_view alarm,
+                            std::string_view severity, std::string_view result,
+                            std::uint32_t expiry_seconds);
+
 // An append-only file of lines. Each Append writes one line and flushes it, so a crash loses
 // at most the line being written.
 class AuditLog {

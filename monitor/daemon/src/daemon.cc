@@ -66,9 +66,7 @@ class SystemClock : public Clock {
 // The live monitor's outputs: the broker, the audit log and the recorder.
 class DaemonOutputs : public Outputs {
  public:
-  void Publish(const Publication& p) override {
-    if (mqtt) mqtt->Publish(p);
-  }
+  bool Publish(const Publication& p) override { return mqtt != nullptr && mqtt->Publish(p); }
   bool Audit(std::string_view line) override { return audit.Append(line); }
   void Record(record::RawMessage&& m) override {
     if (recorder) recorder->Submit(std::move(m));
@@ -214,6 +212,8 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   }
   o.online = [this] { return StatusMessage(true); };
   MqttEvents ev;
+  ev.on_connected = [this](bool) { monitor_.SetConnected(true); };
+  ev.on_connection_lost = [this](const std::string&) { monitor_.SetConnected(false); };
   ev.on_message = [this](InboundMessage&& m) {
     if (stopping_) return;
     monitor_.HandleMessage(m.topic, m.payload, m.qos, m.retain);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <utility>
 
 #include "audit_log.h"
@@ -125,10 +126,12 @@ void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
   const std::string& root = cfg_.mqtt.topic_root;
   if (cfg_.outputs.alarm_topics) out_.Publish(AlarmPublication(root, e));
   if (cfg_.outputs.halt.enabled) {
-    if (auto halt = HaltPublication(root, e, cfg_.outputs.halt.severities)) {
-      out_.Publish(*halt);
-      log::Warn("halt sent", {{"clinic", e.clinic}, {"device", e.device},
-                              {"alarm", engine::AlarmName(e.alarm)}});
+    if (auto halt = HaltPublication(root, e, cfg_.outputs.halt.severities,
+                                    cfg_.outputs.halt.expiry)) {
+      SendHalt({std::move(*halt), e.clinic, e.device, e.session,
+                std::string(engine::AlarmName(e.alarm)),
+                std::string(engine::SeverityName(e.severity)), Stamp(),
+                cfg_.outputs.halt.expiry});
     }
   }
   Audit(FormatAlarmAudit(e));
@@ -145,6 +148,37 @@ void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
               {"zone", e.zone},
               {"value", e.value ? *e.value : std::nan("")},
               {"limit", e.limit ? *e.limit : std::nan("")}});
+}
+
+void LiveMonitor::SendHalt(HeldHalt h) {
+  if (out_.Publish(h.publication)) {
+    Audit(FormatHaltAudit(Stamp(), h.clinic, h.device, h.session, h.alarm, h.severity, "sent",
+                          h.publication.expiry_seconds));
+    log::Warn("halt sent", {{"clinic", h.clinic}, {"device", h.device}, {"alarm", h.alarm}});
+    return;
+  }
+  // Not connected: held until the connection is back, for at most its expiry.
+  if (held_halts_.size() >= kMaxHeldHalts) held_halts_.pop_front();
+  held_halts_.push_back(std::move(h));
+}
+
+void LiveMonitor::SetConnected(bool connected) {
+  if (!connected) return;
+  const TimeNs now = Stamp();
+  std::deque<HeldHalt> held;
+  held.swap(held_halts_);
+  for (HeldHalt& h : held) {
+    if (now - h.made_at >= h.expiry) {
+      Audit(FormatHaltAudit(now, h.clinic, h.device, h.session, h.alarm, h.severity, "expired",
+                            h.publication.expiry_seconds));
+      log::Error("halt dropped: the broker was unreachable for longer than its expiry",
+                 {{"clinic", h.clinic}, {"device", h.device}, {"alarm", h.alarm},
+                  {"expiry_seconds", h.publication.expiry_seconds}});
+      ++halts_expired_;
+      continue;
+    }
+    SendHalt(std::move(h));
+  }
 }
 
 void LiveMonitor::OnSession(const engine::SessionEvent& e) {

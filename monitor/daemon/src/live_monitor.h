@@ -13,6 +13,7 @@
 #define NEEDLEWATCH_DAEMON_LIVE_MONITOR_H_
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,8 +41,10 @@ class Clock {
 class Outputs {
  public:
   virtual ~Outputs() = default;
-  // Sends one MQTT message (retained alarm topics, `halt`, the monitor's own alarms).
-  virtual void Publish(const Publication& p) = 0;
+  // Sends one MQTT message (retained alarm topics, `halt`, the monitor's own alarms). A message
+  // without expiry is always taken (buffered while disconnected); one with an expiry is taken
+  // only while connected: false means "not sent, keep it yourself".
+  virtual bool Publish(const Publication& p) = 0;
   // Appends one audit line; false when the write failed (counted by the implementation).
   virtual bool Audit(std::string_view line) = 0;
   // Hands one record to the recorder (no-op when recording is off).
@@ -75,6 +78,10 @@ class LiveMonitor : private engine::Sink {
   // (recorded, audited); failure keeps the limits in force (audited with the errors).
   bool Reload(const config::LoadResult& loaded);
 
+  // The broker connection came up (true) or went down (false). On connect, held `halt`s still
+  // within their expiry are sent; older ones are dropped and audited as expired.
+  void SetConnected(bool connected);
+
   // Fires every deadline due by now (the daemon's timer).
   void Tick();
   // When Tick() next has something to do, if anything.
@@ -94,6 +101,8 @@ class LiveMonitor : private engine::Sink {
   std::uint64_t reloads_ok() const { return reloads_ok_; }
   std::uint64_t reloads_failed() const { return reloads_failed_; }
   std::uint64_t audit_write_errors() const { return audit_write_errors_; }
+  std::uint64_t halts_expired() const { return halts_expired_; }
+  std::size_t halts_held() const { return held_halts_.size(); }
 
  private:
   // engine::Sink
@@ -103,6 +112,15 @@ class LiveMonitor : private engine::Sink {
   void OnReject(const engine::RejectInfo& r) override;
   void OnSeqGap(const engine::SeqGapInfo& g) override;
 
+  // A `halt` and what asked for it, kept while it cannot be sent.
+  struct HeldHalt {
+    Publication publication;
+    std::string clinic, device, session, alarm, severity;
+    engine::TimeNs made_at = 0;
+    engine::TimeNs expiry = 0;
+  };
+  static constexpr std::size_t kMaxHeldHalts = 10000;
+  void SendHalt(HeldHalt h);
   void Audit(const std::string& line);
   void SetMonitorAlarm(MonitorAlarm& alarm, bool active, std::optional<double> value);
 
@@ -119,6 +137,9 @@ class LiveMonitor : private engine::Sink {
   std::uint64_t audit_write_errors_ = 0;
   std::uint64_t rejects_since_warn_ = 0;
   engine::TimeNs last_reject_warn_ = 0;
+
+  std::deque<HeldHalt> held_halts_;  // oldest first
+  std::uint64_t halts_expired_ = 0;
 
   MonitorAlarm audit_failing_{"audit_log_failing", engine::Severity::kHigh};
   MonitorAlarm recorder_dropping_{"recorder_dropping", engine::Severity::kMedium};

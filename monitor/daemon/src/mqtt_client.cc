@@ -40,7 +40,7 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
         subscribe_listener_(this) {}
 
   bool Start(std::string* error);
-  void Publish(const Publication& p);
+  bool Publish(const Publication& p);
   void Stop(const Publication& last, std::chrono::milliseconds timeout);
 
   // Paho thread → loop.
@@ -376,11 +376,17 @@ void MqttClient::Impl::OnConnectionLost(const std::string& cause) {
   if (events_.on_connection_lost) events_.on_connection_lost(reason_);
 }
 
-void MqttClient::Impl::Publish(const Publication& p) {
-  if (!cli_ || stopping_) return;
+bool MqttClient::Impl::Publish(const Publication& p) {
+  if (!cli_ || stopping_) return false;
+  if (p.expiry_seconds > 0 && !connected_) return false;  // never sent late from a buffer
   try {
     auto msg = mqtt::make_message(p.topic, p.payload, p.qos, p.retain);
+    if (p.expiry_seconds > 0 && opts_.connect.version == 5) {
+      msg->set_properties(mqtt::properties{mqtt::property(
+          mqtt::property::MESSAGE_EXPIRY_INTERVAL, static_cast<int>(p.expiry_seconds))});
+    }
     cli_->publish(msg);
+    return true;
   } catch (const std::exception& e) {
     ++publish_failures_;
     const auto now = std::chrono::steady_clock::now();
@@ -390,6 +396,7 @@ void MqttClient::Impl::Publish(const Publication& p) {
                                         {"error", e.what()},
                                         {"failures", publish_failures_}});
     }
+    return p.expiry_seconds == 0;
   }
 }
 
@@ -429,7 +436,7 @@ MqttClient::~MqttClient() {
 }
 
 bool MqttClient::Start(std::string* error) { return impl_->Start(error); }
-void MqttClient::Publish(const Publication& p) { impl_->Publish(p); }
+bool MqttClient::Publish(const Publication& p) { return impl_->Publish(p); }
 void MqttClient::Stop(const Publication& last, std::chrono::milliseconds timeout) {
   impl_->Stop(last, timeout);
 }

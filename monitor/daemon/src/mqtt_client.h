@@ -78,8 +78,10 @@ class MqttClient {
   bool Start(std::string* error);
 
   // Sends one message (QoS/retain as given). Never throws; a refused publish is counted and
-  // logged (rate-limited).
-  void Publish(const Publication& p);
+  // logged (rate-limited). A message with an expiry is sent only while connected (MQTT 5: with
+  // its message expiry interval): false means it was not handed over. Without an expiry it is
+  // buffered while disconnected (up to kMaxBuffered, oldest dropped first) and true is returned.
+  bool Publish(const Publication& p);
 
   // Publishes `last` (the offline status), disconnects waiting at most `timeout`, and stops
   // delivering events. Idempotent.

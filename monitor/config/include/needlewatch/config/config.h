@@ -55,6 +55,9 @@ struct HttpConfig {
 struct HaltConfig {
   bool enabled = false;  // publish `halt` on …/command when an alarm of these severities is raised
   std::vector<engine::Severity> severities = {engine::Severity::kHigh};
+  // A halt older than this is never sent: MQTT 5 carries it as the message expiry (the broker
+  // drops it undelivered), and the daemon drops a halt it could not hand to the broker in time.
+  engine::TimeNs expiry = 5 * engine::kNsPerSec;
 };
 
 struct OutputsConfig {
