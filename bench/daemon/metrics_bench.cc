@@ -1,11 +1,13 @@
 // A /metrics scrape of N devices, each in an open session, one in ten with an active alarm:
-// Metrics::Snapshot (on the daemon's loop thread: everything else waits meanwhile) and
-// Metrics::RenderSnapshot (on the HTTP worker thread). Results: RESULTS.md.
+// Metrics::Snapshot (on the daemon's loop thread: everything else waits meanwhile),
+// Metrics::RenderSnapshot (on the HTTP worker thread) and GzipCompress of that body at zlib
+// levels 1 (the default) and 6 (also off the loop), with the body sizes. Results: RESULTS.md.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
 #include <string>
 
+#include "gzip.h"
 #include "metrics.h"
 #include "needlewatch/engine/engine.h"
 
@@ -58,8 +60,33 @@ void BM_RenderSnapshot(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
 }
 
+// The scrape body compressed as for `Accept-Encoding: gzip`: args {devices, zlib level}.
+void BM_GzipBody(benchmark::State& state) {
+  Engine eng{Limits{}};
+  Fill(eng, static_cast<int>(state.range(0)));
+  Metrics m;
+  const std::string text = Metrics::RenderSnapshot(m.Snapshot(eng, DaemonStats{}));
+  const int level = static_cast<int>(state.range(1));
+  std::size_t gz = 0;
+  for (auto _ : state) {
+    std::string out = needlewatch::daemon::GzipCompress(text, level);
+    gz = out.size();
+    benchmark::DoNotOptimize(out);
+  }
+  state.counters["bytes"] = static_cast<double>(text.size());
+  state.counters["gzip_bytes"] = static_cast<double>(gz);
+  state.counters["ratio"] = static_cast<double>(text.size()) / static_cast<double>(gz);
+  state.SetBytesProcessed(static_cast<std::int64_t>(text.size()) * state.iterations());
+}
+
 BENCHMARK(BM_Snapshot)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RenderSnapshot)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GzipBody)
+    ->Args({1000, 1})
+    ->Args({1000, 6})
+    ->Args({10000, 1})
+    ->Args({10000, 6})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -10,6 +10,10 @@ point at a panel survive regeneration. Standard library only.
 
 Units: depth gauges are exported in meters and shown in millimetres (x1000, unit "lengthmm");
 speed in "hertz"; session durations in minutes ("m").
+
+Several monitors (shards, and replica pairs that watch the same clinics) may be scraped: every
+query merges the two replicas of a pair with dedup() before it sums, so nothing is counted twice
+(the labelling this assumes is in dashboards/README.md, "Several instances").
 """
 import argparse
 import json
@@ -74,6 +78,13 @@ def target(expr, legend="", ref="A", instant=False, fmt="time_series"):
         "editorMode": "code",
     }
     return t
+
+
+def dedup(expr):
+    """`expr` with the replicas of a monitor pair merged: they report the same figures and differ
+    only in `instance` (and `replica`), so the larger of the two stands for the pair. Shards keep
+    apart by their clinics (per-clinic series) or their other target labels (e.g. `shard`)."""
+    return f"max without (instance, replica) ({expr})"
 
 
 def targets(*pairs, **kw):
@@ -241,67 +252,79 @@ def clinic_overview():
     lay = Layout()
     lay.row("Now")
     lay.add(stat("Sessions in progress", "Treatments running right now in the selected clinics.",
-                 targets((f"sum(needlewatch_sessions_active{{{c}}})", "sessions")), no_value="0"), 4, 4)
+                 targets((f"sum({dedup(f'needlewatch_sessions_active{{{c}}}')})", "sessions")),
+                 no_value="0"), 3, 4)
     for sev, color, what in (
             ("high", "red", "(too deep, overtime, device offline during a session). Anything "
              "above 0 needs someone at the device now."),
             ("medium", "orange", "(speed out of range, telemetry stale)."),
             ("low", "yellow", "(depth or overtime warnings).")):
         lay.add(stat(f"{sev.capitalize()} alarms now", f"Active {sev}-severity alarms {what}",
-                     targets((f'count(needlewatch_alarms_active{{{c},severity="{sev}"}})', sev)),
-                     steps=((None, "green"), (1, color)), no_value="0"), 4, 4)
+                     targets(("count(" + dedup(f'needlewatch_alarms_active{{{c},severity="{sev}"}}') + ")", sev)),
+                     steps=((None, "green"), (1, color)), no_value="0"), 3, 4)
+    lay.add(stat("Waiting for acknowledgement", "High alarms that page until someone acknowledges "
+                 "them: still active, or cleared (latched) with nobody's acknowledgement yet "
+                 "(POST /api/v1/alarms/ack on the monitor).",
+                 targets(("count(" + dedup(f'needlewatch_alarms_unacknowledged{{{c},severity="high"}}') + ")",
+                          "unacknowledged")),
+                 steps=((None, "green"), (1, "red")), no_value="0"), 4, 4)
     for state, color, what in (("online", "green", "was online."),
                                ("offline", "orange", "was offline (switched off or lost their "
                                 "connection).")):
         lay.add(stat(f"Devices {state}", f"Devices whose last status message {what}",
-                     targets((f'sum(needlewatch_devices{{{c},state="{state}"}})', state)),
+                     targets(("sum(" + dedup(f'needlewatch_devices{{{c},state="{state}"}}') + ")", state)),
                      steps=((None, "green"), (1, color)) if state == "offline" else
                      ((None, "green"),), no_value="0"), 4, 4)
     lay.add(bargauge("Active sessions by clinic", "Which clinics are treating right now, busiest "
                      "first.",
-                     targets((f"sort_desc(sum by (clinic) (needlewatch_sessions_active{{{c}}}))",
+                     targets((f"sort_desc(sum by (clinic) ({dedup(f'needlewatch_sessions_active{{{c}}}')}))",
                               "{{clinic}}"), instant=True)), 8, 8)
     lay.add(bargauge("Alarms now by severity", "Active alarms in the selected clinics, by "
                      "severity.",
-                     targets((f"sum by (severity) (needlewatch_alarms_active{{{c}}})", "{{severity}}"),
+                     targets((f"sum by (severity) ({dedup(f'needlewatch_alarms_active{{{c}}}')})", "{{severity}}"),
                              instant=True),
                      steps=((None, "green"), (1, "red"))), 6, 8)
     lay.add(table("Alarms now", "Every active alarm: which clinic, which device, what and how "
                   "severe. Open the device dashboard for its depth and speed.",
-                  targets((f"needlewatch_alarms_active{{{c}}} == 1", ""), instant=True,
+                  targets((f"{dedup(f'needlewatch_alarms_active{{{c}}}')} == 1", ""), instant=True,
                           fmt="table"),
-                  hide_columns=("Time", "__name__", "job", "instance", "Value")), 10, 8)
+                  hide_columns=("Time", "__name__", "job", "shard", "Value")), 10, 8)
 
     lay.row("Today (dashboard time range)")
+
+    def total(metric, by=""):
+        """The increase of a counter over the range, replicas merged, summed (by `by`)."""
+        grouping = f" by ({by})" if by else ""
+        return f"sum{grouping} ({dedup(f'increase({metric}{{{c}}}[$__range])')})"
+
     lay.add(stat("Unsafe sessions", "Sessions with at least one high-severity alarm in the time "
                  "range (default: today).",
-                 targets((f"sum(increase(needlewatch_unsafe_sessions_total{{{c}}}[$__range]))",
-                          "unsafe")),
+                 targets((total("needlewatch_unsafe_sessions_total"), "unsafe")),
                  steps=((None, "green"), (1, "red")), no_value="0", decimals=0), 4, 5)
     lay.add(stat("Sessions started", "Sessions that started in the time range.",
-                 targets((f"sum(increase(needlewatch_sessions_started_total{{{c}}}[$__range]))",
-                          "started")), no_value="0", decimals=0), 4, 5)
+                 targets((total("needlewatch_sessions_started_total"), "started")), no_value="0",
+                 decimals=0), 4, 5)
     lay.add(stat("Sessions completed", "Sessions that ended in the time range.",
-                 targets((f"sum(increase(needlewatch_session_duration_seconds_count{{{c}}}[$__range]))",
-                          "completed")), no_value="0", decimals=0), 4, 5)
+                 targets((total("needlewatch_session_duration_seconds_count"), "completed")),
+                 no_value="0", decimals=0), 4, 5)
     lay.add(stat("Average session duration", "Mean length of the sessions that ended in the time "
                  "range, in minutes.",
-                 targets((f"sum(increase(needlewatch_session_duration_seconds_sum{{{c}}}[$__range])) / 60"
-                          f" / sum(increase(needlewatch_session_duration_seconds_count{{{c}}}[$__range]))",
+                 targets((f"{total('needlewatch_session_duration_seconds_sum')} / 60"
+                          f" / {total('needlewatch_session_duration_seconds_count')}",
                           "minutes")), unit="m", decimals=1), 4, 5)
     lay.add(bargauge("Unsafe sessions by clinic", "Sessions with a high-severity alarm in the time "
                      "range, per clinic, most first.",
-                     targets((f"sort_desc(sum by (clinic) (increase(needlewatch_unsafe_sessions_total{{{c}}}[$__range])))",
+                     targets((f"sort_desc({total('needlewatch_unsafe_sessions_total', 'clinic')})",
                               "{{clinic}}"), instant=True),
                      steps=((None, "green"), (1, "red"))), 8, 10)
     lay.add(bargauge("Alarms raised by kind", "How often each alarm was raised in the time range.",
-                     targets((f"sort_desc(sum by (alarm) (increase(needlewatch_alarms_raised_total{{{c}}}[$__range])))",
+                     targets((f"sort_desc({total('needlewatch_alarms_raised_total', 'alarm')})",
                               "{{alarm}}"), instant=True)), 8, 10)
     dur = timeseries("Session duration distribution",
                      "How many sessions ended in each duration band (upper bound, in minutes) "
                      "over the time range. Most face treatments should end in the 15-30 minute bands.",
-                     targets((f"sum by (le) (increase(needlewatch_session_duration_seconds_bucket{{{c}}}[$__range]))",
-                              "{{le}}"), instant=True, fmt="heatmap"))
+                     targets((total("needlewatch_session_duration_seconds_bucket", "le"), "{{le}}"),
+                             instant=True, fmt="heatmap"))
     # Show the bucket bounds (seconds) as minutes: 60 -> "<= 1 min", +Inf -> "> 120 min".
     dur["type"] = "bargauge"
     dur["options"] = {"reduceOptions": LAST_VALUE,
@@ -322,23 +345,25 @@ def clinic_overview():
 
     lay.row("Trends")
     lay.add(timeseries("Active sessions", "Sessions in progress over time, per clinic.",
-                       targets((f"sum by (clinic) (needlewatch_sessions_active{{{c}}})", "{{clinic}}")),
+                       targets((f"sum by (clinic) ({dedup(f'needlewatch_sessions_active{{{c}}}')})", "{{clinic}}")),
                        min_=0, stack=True), 12, 8)
     lay.add(timeseries("Alarms raised", "Alarms raised per interval, by severity.",
-                       targets((f"sum by (severity) (increase(needlewatch_alarms_raised_total{{{c}}}[$__rate_interval]))",
+                       targets((f"sum by (severity) ({dedup(f'increase(needlewatch_alarms_raised_total{{{c}}}[$__rate_interval])')})",
                                 "{{severity}}")), min_=0, draw="bars",
                        overrides=[
                            {"matcher": {"id": "byName", "options": s},
                             "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": col}}]}
                            for s, col in (("high", "red"), ("medium", "orange"), ("low", "yellow"))]),
             12, 8)
+    buckets = f"sum by (le) ({dedup(f'rate(needlewatch_session_duration_seconds_bucket{{{c}}}[1h])')})"
     lay.add(timeseries("Session duration (median and 90th percentile)",
                        "Estimated from the session-duration histogram, in minutes.",
-                       targets((f"histogram_quantile(0.5, sum by (le) (rate(needlewatch_session_duration_seconds_bucket{{{c}}}[1h]))) / 60", "median"),
-                               (f"histogram_quantile(0.9, sum by (le) (rate(needlewatch_session_duration_seconds_bucket{{{c}}}[1h]))) / 60", "p90")),
+                       targets((f"histogram_quantile(0.5, {buckets}) / 60", "median"),
+                               (f"histogram_quantile(0.9, {buckets}) / 60", "p90")),
                        unit="m", min_=0), 12, 8)
     lay.add(timeseries("Devices offline", "Devices whose last status was offline, per clinic.",
-                       targets((f'sum by (clinic) (needlewatch_devices{{{c},state="offline"}})', "{{clinic}}")),
+                       targets(("sum by (clinic) (" + dedup(f'needlewatch_devices{{{c},state="offline"}}') + ")",
+                                "{{clinic}}")),
                        min_=0), 12, 8)
 
     clinic = query_variable("clinic", "Clinic", "label_values(needlewatch_devices, clinic)",
@@ -352,42 +377,60 @@ def clinic_overview():
 # Dashboard 2: one device and its session
 
 
+def zone_limit(metric, kind, sel):
+    """The pen's limit of `kind` over time: its zone (needlewatch_device_zone_info) joined to that
+    zone's limit series of the same monitor, replicas merged."""
+    return (f"max(needlewatch_device_zone_info{{{sel}}}"
+            f" * on (job, instance, zone) group_left {metric}{{kind=\"{kind}\"}})")
+
+
 def device_session():
     sel = 'clinic="$clinic",device="$device"'
     lay = Layout()
     lay.add(stat("Depth now", "Needle depth of the last sample of the open session.",
-                 targets((f"needlewatch_needle_depth_meters{{{sel}}} * 1000", "depth")),
+                 targets((f"max({dedup(f'needlewatch_needle_depth_meters{{{sel}}}')}) * 1000", "depth")),
                  unit="lengthmm", decimals=2), 4, 4)
     lay.add(stat("Speed now", "Needle strokes per second of the last sample.",
-                 targets((f"needlewatch_needle_frequency_hertz{{{sel}}}", "speed")),
-                 unit="hertz", decimals=0), 4, 4)
+                 targets((f"max({dedup(f'needlewatch_needle_frequency_hertz{{{sel}}}')})", "speed")),
+                 unit="hertz", decimals=0), 3, 4)
+    zone = stat("Zone", "The zone being treated, as the device reports it (\"default\": a zone the "
+                "limits file does not list, so the default limits apply).",
+                targets((f"{dedup(f'needlewatch_device_zone_info{{{sel}}}')}", "{{zone}}"),
+                        instant=True),
+                steps=((None, "blue"),))
+    zone["options"]["textMode"] = "name"
+    lay.add(zone, 3, 4)
     lay.add(stat("Alarms active", "Active alarms on this device (acknowledged or not).",
-                 targets((f"count(needlewatch_alarms_active{{{sel}}})", "active")),
-                 steps=((None, "green"), (1, "red")), no_value="0"), 4, 4)
-    lay.add(stat("Alarms latched", "High alarms that cleared but nobody has acknowledged yet "
-                 "(POST /api/v1/alarms/ack on the monitor).",
-                 targets((f"count(needlewatch_alarms_latched{{{sel}}})", "latched")),
-                 steps=((None, "green"), (1, "orange")), no_value="0"), 4, 4)
+                 targets((f"count({dedup(f'needlewatch_alarms_active{{{sel}}}')})", "active")),
+                 steps=((None, "green"), (1, "red")), no_value="0"), 3, 4)
+    lay.add(stat("Alarms latched", "High alarms that cleared but nobody has acknowledged yet; "
+                 "they page until acknowledged (POST /api/v1/alarms/ack on the monitor).",
+                 targets((f"count({dedup(f'needlewatch_alarms_latched{{{sel}}}')})", "latched")),
+                 steps=((None, "green"), (1, "orange")), no_value="0"), 3, 4)
     lay.add(stat("Devices in clinic", "Devices of this clinic online and offline, from their last "
                  "status messages.",
-                 targets((f'sum(needlewatch_devices{{clinic="$clinic",state="online"}})', "online"),
-                         (f'sum(needlewatch_devices{{clinic="$clinic",state="offline"}})', "offline")),
+                 targets(("sum(" + dedup('needlewatch_devices{clinic="$clinic",state="online"}') + ")", "online"),
+                         ("sum(" + dedup('needlewatch_devices{clinic="$clinic",state="offline"}') + ")", "offline")),
                  steps=((None, "blue"),)), 4, 4)
     lay.add(stat("Sessions in progress (clinic)", "Open sessions in this clinic.",
-                 targets(('needlewatch_sessions_active{clinic="$clinic"}', "sessions")),
+                 targets(("sum(" + dedup('needlewatch_sessions_active{clinic="$clinic"}') + ")", "sessions")),
                  no_value="0"), 4, 4)
     lay.add(timeseries("Needle depth", "Depth of each sample, with the warning and hard limits of "
-                       "the zone being treated (dashed). A line above the red dashed one raises "
-                       "depth_exceeded.",
-                       targets((f"needlewatch_needle_depth_meters{{{sel}}} * 1000", "depth"),
-                               (f"needlewatch_depth_limit_meters{{{sel}}} * 1000", "{{limit}} limit")),
+                       "the zone being treated (dashed; they follow the pen from zone to zone). A "
+                       "line above the red dashed one raises depth_exceeded.",
+                       targets((f"max({dedup(f'needlewatch_needle_depth_meters{{{sel}}}')}) * 1000", "depth"),
+                               (zone_limit("needlewatch_zone_depth_limit_meters", "warn", sel) + " * 1000",
+                                "warn limit"),
+                               (zone_limit("needlewatch_zone_depth_limit_meters", "max", sel) + " * 1000",
+                                "max limit")),
                        unit="lengthmm", min_=0,
                        overrides=[limit_line("max limit", "red"), limit_line("warn limit", "orange")]),
             12, 10)
     lay.add(timeseries("Needle speed", "Strokes per second, with the zone's minimum and maximum "
                        "(dashed).",
-                       targets((f"needlewatch_needle_frequency_hertz{{{sel}}}", "speed"),
-                               (f"needlewatch_frequency_limit_hertz{{{sel}}}", "{{limit}} limit")),
+                       targets((f"max({dedup(f'needlewatch_needle_frequency_hertz{{{sel}}}')})", "speed"),
+                               (zone_limit("needlewatch_zone_speed_limit_hertz", "min", sel), "min limit"),
+                               (zone_limit("needlewatch_zone_speed_limit_hertz", "max", sel), "max limit")),
                        unit="hertz", min_=0,
                        overrides=[limit_line("(min|max) limit", "red")]), 12, 10)
     timeline = panel(
@@ -400,19 +443,19 @@ def device_session():
          "tooltip": {"mode": "single", "sort": "none"}})
     lay.add(timeline, 12, 7)
     lay.add(table("Alarms now", "Active and latched alarms of this device.",
-                  targets((f"needlewatch_alarms_active{{{sel}}}", "active"),
-                          (f"needlewatch_alarms_latched{{{sel}}}", "latched"), instant=True,
+                  targets((dedup(f"needlewatch_alarms_active{{{sel}}}"), "active"),
+                          (dedup(f"needlewatch_alarms_latched{{{sel}}}"), "latched"), instant=True,
                           fmt="table"),
-                  hide_columns=("Time", "__name__", "job", "instance", "clinic", "device")), 12, 7)
+                  hide_columns=("Time", "__name__", "job", "shard", "clinic", "device")), 12, 7)
     lay.add(timeseries("Sequence gaps (clinic)", "Telemetry messages found missing (sequence "
                        "number jumps) per interval, for the whole clinic: a sign of Wi-Fi or broker "
                        "trouble.",
-                       targets(('sum(increase(needlewatch_sequence_gaps_total{clinic="$clinic"}[$__rate_interval]))',
+                       targets(("sum(" + dedup('increase(needlewatch_sequence_gaps_total{clinic="$clinic"}[$__rate_interval])') + ")",
                                 "gaps")), min_=0, draw="bars"), 24, 6)
 
     annotations = [
         {"datasource": DS, "enable": True, "hide": False, "iconColor": "red",
-         "name": "Device alarms", "expr": f"needlewatch_alarms_active{{{sel}}}",
+         "name": "Device alarms", "expr": dedup(f"needlewatch_alarms_active{{{sel}}}"),
          "step": "15s", "titleFormat": "{{alarm}}", "textFormat": "{{severity}} alarm",
          "tagKeys": "alarm,severity", "useValueForTime": False},
         {"datasource": DS, "enable": True, "hide": False, "iconColor": "orange",
@@ -437,50 +480,59 @@ def device_session():
 def health():
     i = 'instance=~"$instance"'
     lay = Layout()
-    lay.add(stat("Monitor up", "Prometheus can scrape the daemon (job needlewatch).",
+
+    def fleet_rate(metric, extra="", by=""):
+        """Per-second rate over the selected instances, each replica pair counted once."""
+        grouping = f" by ({by})" if by else ""
+        sel = f"{i},{extra}" if extra else i
+        return f"sum{grouping} ({dedup(f'rate({metric}{{{sel}}}[$__rate_interval])')})"
+
+    lay.add(stat("Monitor up", "Prometheus can scrape the daemon (job needlewatch), per instance.",
                  targets((f'up{{job="needlewatch",{i}}}', "{{instance}}")),
                  steps=((None, "red"), (1, "green")),
                  mappings=[{"type": "value", "options": {"0": {"text": "DOWN"}, "1": {"text": "UP"}}}]),
             4, 4)
-    lay.add(stat("MQTT connected", "The daemon's connection to its broker.",
+    lay.add(stat("MQTT connected", "The daemon's connection to its broker, per instance.",
                  targets((f"needlewatch_mqtt_connected{{{i}}}", "{{instance}}")),
                  steps=((None, "red"), (1, "green")),
                  mappings=[{"type": "value", "options": {"0": {"text": "Disconnected"},
                                                           "1": {"text": "Connected"}}}]), 4, 4)
-    lay.add(stat("MQTT reconnects", "Reconnections to the broker in the time range.",
+    lay.add(stat("MQTT reconnects", "Reconnections to the broker in the time range, all selected "
+                 "instances (each replica has its own connection).",
                  targets((f"sum(increase(needlewatch_mqtt_reconnects_total{{{i}}}[$__range]))", "reconnects")),
                  steps=((None, "green"), (1, "orange")), decimals=0), 4, 4)
-    lay.add(stat("Connections lost", "Times the broker connection dropped in the time range.",
+    lay.add(stat("Connections lost", "Times a broker connection dropped in the time range, all "
+                 "selected instances.",
                  targets((f"sum(increase(needlewatch_mqtt_connection_lost_total{{{i}}}[$__range]))", "lost")),
                  steps=((None, "green"), (1, "orange")), decimals=0), 4, 4)
-    lay.add(stat("Uptime", "Time since the daemon process started.",
-                 targets((f"time() - needlewatch_start_time_seconds{{{i}}}", "{{instance}}")),
+    lay.add(stat("Uptime", "Time since each daemon process started.",
+                 targets((f'time() - process_start_time_seconds{{job="needlewatch",{i}}}', "{{instance}}")),
                  unit="s"), 4, 4)
     lay.add(table("Version", "Build of each daemon instance.",
                   targets((f"needlewatch_build_info{{{i}}}", ""), instant=True, fmt="table"),
                   hide_columns=("Time", "__name__", "job", "Value")), 4, 4)
 
     lay.add(timeseries("Ingest rate by channel", "Messages taken in per second (accepted or "
-                       "rejected), by channel.",
-                       targets((f"sum by (channel) (rate(needlewatch_messages_received_total{{{i}}}[$__rate_interval]))",
+                       "rejected), by channel, over the selected instances (a replica pair once).",
+                       targets((fleet_rate("needlewatch_messages_received_total", by="channel"),
                                 "{{channel}}")), unit="cps", min_=0), 12, 8)
     lay.add(timeseries("Rejections by reason", "Messages rejected per second, by the first check "
                        "they failed. Anything steady here is a device or integration bug.",
-                       targets((f"sum by (reason) (rate(needlewatch_messages_rejected_total{{{i}}}[$__rate_interval]))",
+                       targets((fleet_rate("needlewatch_messages_rejected_total", by="reason"),
                                 "{{reason}}")), unit="cps", min_=0), 12, 8)
     lay.add(timeseries("Accepted, ignored, unknown zone",
                        "Accepted messages, messages on the monitor's own topics (ignored), and "
                        "accepted messages naming a zone that is not in the limits (default limits "
                        "applied: add the zone).",
-                       targets((f"sum(rate(needlewatch_messages_accepted_total{{{i}}}[$__rate_interval]))", "accepted"),
-                               (f"sum(rate(needlewatch_messages_ignored_total{{{i}}}[$__rate_interval]))", "ignored"),
-                               (f"sum(rate(needlewatch_unknown_zone_total{{{i}}}[$__rate_interval]))", "unknown zone")),
+                       targets((fleet_rate("needlewatch_messages_accepted_total"), "accepted"),
+                               (fleet_rate("needlewatch_messages_ignored_total"), "ignored"),
+                               (fleet_rate("needlewatch_unknown_zone_total"), "unknown zone")),
                        unit="cps", min_=0), 12, 8)
-    lay.add(timeseries("Queue depth", "Messages received from MQTT and not yet processed. It "
-                       "should stay near 0; growth means the engine cannot keep up.",
+    lay.add(timeseries("Queue depth", "Messages received from MQTT and not yet processed, per "
+                       "instance. It should stay near 0; growth means the engine cannot keep up.",
                        targets((f"needlewatch_queue_depth{{{i}}}", "{{instance}}")), min_=0), 12, 8)
-    lay.add(timeseries("Ingest latency", "Device timestamp to processed, from the histogram. Includes "
-                       "device clock skew.",
+    lay.add(timeseries("Ingest latency", "Device timestamp to processed, from the histogram of the "
+                       "selected instances. Includes device clock skew.",
                        targets(*[(f"histogram_quantile({q}, sum by (le) (rate(needlewatch_ingest_latency_seconds_bucket{{{i}}}[$__rate_interval])))",
                                   f"p{int(q * 100)}") for q in (0.5, 0.9, 0.99)]),
                        unit="s", min_=0), 12, 8)
@@ -488,8 +540,19 @@ def health():
                        targets(*[(f"histogram_quantile({q}, sum by (le) (rate(needlewatch_processing_seconds_bucket{{{i}}}[$__rate_interval])))",
                                   f"p{int(q * 100)}") for q in (0.5, 0.9, 0.99)]),
                        unit="s", min_=0), 12, 8)
-    lay.add(timeseries("Recorder", "Messages written to the recording and dropped (queue full) per "
-                       "second. Any drop means holes in the recording.",
+    lay.add(timeseries("CPU", "CPU time each daemon process uses (1 = one core busy).",
+                       targets((f'rate(process_cpu_seconds_total{{job="needlewatch",{i}}}[$__rate_interval])',
+                                "{{instance}}")), unit="percentunit", min_=0), 8, 8)
+    lay.add(timeseries("Memory", "Resident memory of each daemon process.",
+                       targets((f'process_resident_memory_bytes{{job="needlewatch",{i}}}', "{{instance}}")),
+                       unit="bytes", min_=0), 8, 8)
+    lay.add(timeseries("Open file descriptors", "Open files and sockets of each daemon, as a share "
+                       "of its limit; near 1 it cannot accept connections or open recordings.",
+                       targets((f'process_open_fds{{job="needlewatch",{i}}} / process_max_fds{{job="needlewatch",{i}}}',
+                                "{{instance}}")), unit="percentunit", min_=0), 8, 8)
+    lay.add(timeseries("Recorder", "Messages written to recordings and dropped (queue full) per "
+                       "second, all selected instances (each writes its own). Any drop means holes "
+                       "in a recording.",
                        targets((f"sum(rate(needlewatch_recorder_messages_total{{{i}}}[$__rate_interval]))", "recorded"),
                                (f"sum(rate(needlewatch_recorder_dropped_total{{{i}}}[$__rate_interval]))", "dropped")),
                        unit="cps", min_=0,
@@ -507,8 +570,10 @@ def health():
 
     instance = query_variable("instance", "Instance", "label_values(needlewatch_build_info, instance)",
                               multi=True, include_all=True, all_value=".*")
+    instance["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
     return dashboard("needlewatch-health", "needlewatch — health",
-                     "Is the monitor itself working: ingest, rejections, MQTT, latency, recorder.",
+                     "Is the monitor itself working: ingest, rejections, MQTT, latency, resources, "
+                     "recorder. Instance selects one or more monitors (shards and replicas).",
                      ["health"], [instance], lay, time_from="now-3h", links=dash_links())
 
 

@@ -102,6 +102,27 @@ TEST_F(Routes, MetricsRenderOffTheLoopInThePrometheusTextFormat) {
             std::string::npos);
 }
 
+TEST_F(Routes, MetricsAreGzippedForAScraperThatAcceptsIt) {
+  LatchDepthAlarm();
+  const HttpResponse plain = Call("GET", "/metrics");
+  const HttpResponse gz = Call("GET", "/metrics", "", {{"accept-encoding", "gzip"}});
+  ASSERT_TRUE(gz.render);
+  const std::string body = gz.render();
+  ASSERT_GE(body.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(body[0]), 0x1f);  // gzip magic
+  EXPECT_EQ(static_cast<unsigned char>(body[1]), 0x8b);
+  EXPECT_LT(body.size(), plain.render().size());
+  const auto has = [](const HttpResponse& r, const char* name, const char* value) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == name && v == value) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has(gz, "Content-Encoding", "gzip"));
+  EXPECT_TRUE(has(gz, "Vary", "Accept-Encoding"));
+  EXPECT_FALSE(has(plain, "Content-Encoding", "gzip"));
+}
+
 TEST_F(Routes, AlarmsListsTheLatchedAlarmAndAckEndsItWithTheUserInTheAudit) {
   access = {"admin", "pw"};
   const std::pair<std::string, std::string> auth{"authorization", "Basic YWRtaW46cHc="};

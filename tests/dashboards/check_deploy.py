@@ -4,8 +4,11 @@
     check_deploy.py systemd             systemd-analyze verify deploy/systemd/needlewatch.service
     check_deploy.py dockerfile          docker/Dockerfile: stages, user, entrypoint, packages
     check_deploy.py docker-prometheus   promtool check config on docker/prometheus.yml + rules
-    check_deploy.py runbooks            every alert rule has summary/description/runbook and a
-                                        severity, and its runbook section exists in the README
+    check_deploy.py runbooks            every alert rule has summary/description/runbook_url and
+                                        a severity, and runbook_url is <default base>#<its own
+                                        section>, a section that exists in the README
+    check_deploy.py render-rules        render_rules.py --runbook-base rewrites every runbook_url
+                                        and nothing else; promtool accepts it; bad bases refused
 
 Each exits 0 when the check passes and prints what is wrong otherwise. Standard library only.
 """
@@ -127,29 +130,45 @@ def github_anchor(heading):
     return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def load_render_rules():
+    import importlib.util
+    path = os.path.join(ROOT, "dashboards", "prometheus", "render_rules.py")
+    spec = importlib.util.spec_from_file_location("render_rules", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def check_runbooks():
     rules_path = os.path.join(ROOT, "dashboards", "prometheus", "rules.yml")
     readme_path = os.path.join(ROOT, "dashboards", "README.md")
     rules = open(rules_path, encoding="utf-8").read()
     readme = open(readme_path, encoding="utf-8").read()
+    base = load_render_rules().DEFAULT_BASE
     anchors = {github_anchor(h) for h in re.findall(r"(?m)^#+\s+(.*)$", readme)}
     # Split into one chunk per rule (the YAML is ours and regular: "- alert:" starts a rule).
-    chunks = re.split(r"(?m)^\s+- alert:\s*", rules)[1:]
+    chunks = [re.split(r"(?m)^\s+- record:", c)[0]
+              for c in re.split(r"(?m)^\s+- alert:\s*", rules)[1:]]
     errors = []
+    if re.search(r"(?m)^\s+runbook:", rules):
+        errors.append("a `runbook` annotation: use runbook_url")
     for chunk in chunks:
         name = chunk.split()[0]
-        for key in ("summary", "description", "runbook"):
+        for key in ("summary", "description", "runbook_url"):
             if not re.search(rf"(?m)^\s+{key}:\s*\S", chunk):
                 errors.append(f"{name}: no {key} annotation")
-        if not re.search(r"(?m)^\s+(severity:\s*\w+|expr:.*needlewatch_alarms_active)", chunk):
+        # Device alerts take `severity` from the series (needlewatch_alarms_unacknowledged or
+        # needlewatch_alarms_raised_total, directly or through the recorded series).
+        if not re.search(r"(?m)^\s+severity:\s*\w+", chunk) and \
+                not re.search(r"needlewatch_alarms_(unacknowledged|raised_total)", chunk):
             errors.append(f"{name}: no severity label (and not a device alarm carrying one)")
-        m = re.search(r"runbook:\s*'dashboards/README\.md#([\w-]+)'", chunk)
+        m = re.search(r"runbook_url:\s*'" + re.escape(base) + r"#([\w-]+)'", chunk)
         if not m:
-            errors.append(f"{name}: runbook must be 'dashboards/README.md#<section>'")
+            errors.append(f"{name}: runbook_url must be '{base}#<section>'")
         elif m.group(1) not in anchors:
             errors.append(f"{name}: README has no section #{m.group(1)}")
         elif m.group(1) != name.lower():
-            errors.append(f"{name}: runbook #{m.group(1)} is not the rule's own section")
+            errors.append(f"{name}: runbook_url #{m.group(1)} is not the rule's own section")
     for e in errors:
         print(e)
     if not chunks:
@@ -160,9 +179,52 @@ def check_runbooks():
     return 1 if errors else 0
 
 
+def check_render_rules():
+    script = os.path.join(ROOT, "dashboards", "prometheus", "render_rules.py")
+    rules_path = os.path.join(ROOT, "dashboards", "prometheus", "rules.yml")
+    default = load_render_rules().DEFAULT_BASE
+    base = "https://wiki.example.org/ops/needlewatch-runbooks.html"
+    errors = []
+    tmp = tempfile.mkdtemp(prefix="nw-render-")
+    try:
+        out = os.path.join(tmp, "rules.yml")
+        r = subprocess.run([sys.executable, script, "--runbook-base", base, "--out", out],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            errors.append(f"render_rules.py rc={r.returncode}: {r.stderr.strip()}")
+        else:
+            original = open(rules_path, encoding="utf-8").read()
+            rendered = open(out, encoding="utf-8").read()
+            n_urls = len(re.findall(r"(?m)^\s+runbook_url:", original))
+            n_new = rendered.count(f"runbook_url: '{base}#")
+            if n_urls == 0 or n_new != n_urls:
+                errors.append(f"{n_new} of {n_urls} runbook_url annotations use the new base")
+            if default in rendered:
+                errors.append("the default base is still in the rendered file")
+            if rendered.replace(base, default) != original:
+                errors.append("something besides the runbook base changed")
+            r = subprocess.run(["promtool", "check", "rules", out], capture_output=True,
+                               text=True)
+            if r.returncode != 0:
+                errors.append(f"promtool check rules on the rendered file: {r.stdout}{r.stderr}")
+        for bad in ("wiki.example.org/x", "ftp://h/x", "https://h/x#frag", "https://h/a b"):
+            r = subprocess.run([sys.executable, script, "--runbook-base", bad],
+                               capture_output=True, text=True)
+            if r.returncode != 2 or "--runbook-base" not in r.stderr:
+                errors.append(f"bad base {bad!r} not refused (rc={r.returncode})")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for e in errors:
+        print(e)
+    if not errors:
+        print("OK: render_rules.py rewrites every runbook_url and nothing else")
+    return 1 if errors else 0
+
+
 def main():
     checks = {"systemd": check_systemd, "dockerfile": check_dockerfile,
-              "docker-prometheus": check_docker_prometheus, "runbooks": check_runbooks}
+              "docker-prometheus": check_docker_prometheus, "runbooks": check_runbooks,
+              "render-rules": check_render_rules}
     if len(sys.argv) != 2 or sys.argv[1] not in checks:
         print(f"usage: {sys.argv[0]} {{{'|'.join(checks)}}}", file=sys.stderr)
         return 2

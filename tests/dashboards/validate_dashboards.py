@@ -8,8 +8,9 @@ Checks, per dashboard: the keys title/uid/panels/schemaVersion (>= 39); uids uni
 files; panel ids unique (rows' nested panels included); a `datasource` template variable of type
 datasource/prometheus, and every panel, target, query variable and annotation using
 ${datasource}; units (a `_meters` gauge is shown x1000 in "lengthmm", `_hertz` in "hertz",
-session durations in minutes "m"); every metric name a needlewatch metric (or `up`/`ALERTS`);
-and every PromQL expression - Grafana variables substituted - parsed by `promtool check rules`
+session durations in minutes "m"); every metric name a needlewatch metric (or `up`/`ALERTS`/
+`process_*`); in a dashboard without an $instance selector, every sum or count merging the replicas
+of a monitor pair first (`max without (instance, replica)`); and every PromQL expression - Grafana variables substituted - parsed by `promtool check rules`
 through a synthetic recording-rule file. Standard library only. Exit 0 when all pass.
 """
 import argparse
@@ -37,17 +38,24 @@ KNOWN_METRICS = {
     "needlewatch_messages_accepted_total", "needlewatch_messages_ignored_total",
     "needlewatch_unknown_zone_total", "needlewatch_alarms_latched",
     "needlewatch_alarms_acknowledged", "needlewatch_unsafe_sessions_total",
-    "needlewatch_sessions_started_total", "needlewatch_devices", "needlewatch_depth_limit_meters",
-    "needlewatch_frequency_limit_hertz", "needlewatch_queue_depth",
+    "needlewatch_sessions_started_total", "needlewatch_devices", "needlewatch_queue_depth",
+    "needlewatch_alarms_unacknowledged", "needlewatch_device_zone_info",
+    "needlewatch_zone_depth_limit_meters", "needlewatch_zone_speed_limit_hertz",
+    "needlewatch_zone_session_limit_seconds", "needlewatch_zone_telemetry_stale_after_seconds",
     "needlewatch_mqtt_reconnects_total", "needlewatch_mqtt_connection_lost_total",
     "needlewatch_config_reloads_total", "needlewatch_audit_write_errors_total",
     "needlewatch_recorder_messages_total", "needlewatch_recorder_bytes_total",
     "needlewatch_recorder_dropped_total", "needlewatch_build_info",
     "needlewatch_start_time_seconds", "up", "ALERTS",
+    "process_cpu_seconds_total", "process_open_fds", "process_max_fds",
+    "process_virtual_memory_bytes", "process_resident_memory_bytes", "process_start_time_seconds",
 }
 for h in ("needlewatch_session_duration_seconds", "needlewatch_ingest_latency_seconds",
           "needlewatch_processing_seconds"):
     KNOWN_METRICS.update({h + "_bucket", h + "_sum", h + "_count"})
+
+# How a query merges the two replicas of a monitor pair (dashboards/grafana/generate.py dedup()).
+REPLICAS_MERGED = "max without (instance, replica)"
 
 # Values used for Grafana's variables when an expression is checked or run.
 SAMPLE_VARS = {
@@ -117,7 +125,8 @@ def metric_names(expr):
     names = set()
     for m in re.finditer(r"(?<![\w.])([A-Za-z_:][\w:]*)(\s*\()?", no_ranges):
         word, call = m.group(1), m.group(2)
-        if call or word in ("and", "or", "unless", "bool", "offset", "inf", "nan", "Inf", "NaN"):
+        if call or word in ("and", "or", "unless", "bool", "offset", "inf", "nan", "Inf", "NaN",
+                            "group_left", "group_right", "on", "ignoring", "by", "without"):
             continue
         names.add(word)
     return names
@@ -185,6 +194,12 @@ def check_dashboard(path, dash, errors):
         unknown = metric_names(expr) - KNOWN_METRICS
         if unknown:
             err(f"{where}: unknown metric(s) {sorted(unknown)} in {expr!r}")
+        # A dashboard without an instance selector spans every monitor, replica pairs included:
+        # what it sums or counts must merge the two replicas of a pair first.
+        if "instance" not in variables and re.search(r"\b(sum|count)\b", expr) and \
+                REPLICAS_MERGED not in expr:
+            err(f"{where}: sums or counts over all monitors without merging replicas "
+                f"({REPLICAS_MERGED} (...)): {expr!r}")
 
 
 def check_units(panel, err):
@@ -312,11 +327,15 @@ def selftest(paths, promtool):
     def unknown_var(d):
         first_target(d)["expr"] = "needlewatch_sessions_active{clinic=\"$nosuchvar\"}"
 
+    def double_count(d):
+        d["templating"]["list"] = [v for v in d["templating"]["list"] if v["name"] != "instance"]
+        first_target(d)["expr"] = "sum(needlewatch_sessions_active)"
+
     cases = [(dup_id, "panel id"), (bad_expr, "promtool rejects"),
              (unknown_metric, "unknown metric"), (hard_ds, "datasource must be"),
              (old_schema, "schemaVersion"), (no_uid, "missing key 'uid'"),
              (no_ds_var, "variable 'datasource'"), (meters_unit, "lengthmm"),
-             (unknown_var, "unknown variable")]
+             (unknown_var, "unknown variable"), (double_count, "without merging replicas")]
     failed = 0
     tmp = tempfile.mkdtemp(prefix="nw-dash-selftest-")
     try:

@@ -7,8 +7,15 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <array>
 #include <charconv>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <utility>
@@ -45,6 +52,55 @@ void AddValue(MetricFamily& f, Labels labels, double value) {
 }
 
 std::string Str(std::string_view s) { return std::string(s); }
+
+// The label a zone's limits carry: "default" stands for every zone the limits do not list.
+constexpr std::string_view kDefaultZone = "default";
+
+// The limits of every zone, once per zone rather than on every pen's series: dashboards join
+// them to needlewatch_device_zone_info on `zone`. Tens of series, whatever the fleet size.
+void TranslateZoneLimits(const engine::Limits& limits, std::vector<MetricFamily>& out) {
+  MetricFamily depth = Family(
+      "needlewatch_zone_depth_limit_meters",
+      "Depth limits of each zone: kind=max (depth_exceeded above it), kind=warn (depth_warning).",
+      MetricType::Gauge);
+  MetricFamily speed = Family(
+      "needlewatch_zone_speed_limit_hertz",
+      "Needle frequency range of each zone (speed_out_of_range outside kind=min..kind=max).",
+      MetricType::Gauge);
+  MetricFamily session = Family(
+      "needlewatch_zone_session_limit_seconds",
+      "Session duration limits of each zone (the zone a session starts in): kind=warn "
+      "(session_overtime_warning), kind=max (session_overtime).",
+      MetricType::Gauge);
+  MetricFamily stale = Family(
+      "needlewatch_zone_telemetry_stale_after_seconds",
+      "Time without telemetry after which an open session's telemetry_stale is raised.",
+      MetricType::Gauge);
+  auto add = [&](std::string_view name, const engine::ZoneLimits& z) {
+    const std::string zone(name);
+    if (z.depth_warn_mm) AddValue(depth, {{"kind", "warn"}, {"zone", zone}}, *z.depth_warn_mm / 1000);
+    AddValue(depth, {{"kind", "max"}, {"zone", zone}}, z.depth_max_mm / 1000);
+    AddValue(speed, {{"kind", "min"}, {"zone", zone}}, z.speed_min_hz);
+    AddValue(speed, {{"kind", "max"}, {"zone", zone}}, z.speed_max_hz);
+    if (z.session_warn_after) {
+      AddValue(session, {{"kind", "warn"}, {"zone", zone}},
+               engine::NsToSeconds(*z.session_warn_after));
+    }
+    AddValue(session, {{"kind", "max"}, {"zone", zone}},
+             engine::NsToSeconds(z.session_max_duration));
+    AddValue(stale, {{"zone", zone}}, engine::NsToSeconds(z.stale_after));
+  };
+  add(kDefaultZone, limits.defaults);
+  for (const auto& [name, z] : limits.zones) {
+    // A listed zone called "default" would repeat the defaults' series (an invalid
+    // exposition); devices in it are shown with the defaults' limits.
+    if (name != kDefaultZone) add(name, z);
+  }
+  out.push_back(std::move(depth));
+  out.push_back(std::move(speed));
+  out.push_back(std::move(session));
+  out.push_back(std::move(stale));
+}
 
 // Families derived from the engine. Per-device and per-alarm series exist only while the
 // device/alarm does, so cardinality follows the fleet.
@@ -101,7 +157,17 @@ void TranslateEngine(const engine::Engine& eng, std::vector<MetricFamily>& out) 
                                 MetricType::Gauge);
   MetricFamily raised = Family("needlewatch_alarms_raised_total", "Alarms raised.",
                                MetricType::Counter);
+  // Each alarm's series exist at 0 for every severity the limits can raise it with (default
+  // and per-zone overrides), so increase() sees the first raise too: the paging rules need it.
+  std::array<std::array<bool, engine::kSeverityCount>, engine::kAlarmKindCount> possible{};
   const engine::Limits& limits = eng.limits();
+  for (engine::AlarmKind kind : engine::kAllAlarmKinds) {
+    auto& row = possible[static_cast<std::size_t>(kind)];
+    row[static_cast<std::size_t>(limits.defaults.Rule(kind).severity)] = true;
+    for (const auto& zone : limits.zones) {
+      row[static_cast<std::size_t>(zone.second.Rule(kind).severity)] = true;
+    }
+  }
   eng.ForEachClinic([&](const engine::ClinicStats& s) {
     AddValue(sessions_active, {{"clinic", s.clinic}}, static_cast<double>(s.sessions_active));
     AddValue(seq_gaps, {{"clinic", s.clinic}}, static_cast<double>(s.seq_gaps));
@@ -115,9 +181,8 @@ void TranslateEngine(const engine::Engine& eng, std::vector<MetricFamily>& out) 
       const auto k = static_cast<std::size_t>(kind);
       for (std::size_t sev = 0; sev < engine::kSeverityCount; ++sev) {
         const std::uint64_t n = s.alarms_raised[k][sev];
-        // Series at 0 for the default severity too, so increase() sees the first raise.
         const engine::Severity severity = static_cast<engine::Severity>(sev);
-        if (n == 0 && severity != limits.defaults.Rule(kind).severity) continue;
+        if (n == 0 && !possible[k][sev]) continue;
         AddValue(raised,
                  {{"alarm", Str(engine::AlarmName(kind))},
                   {"clinic", s.clinic},
@@ -132,6 +197,7 @@ void TranslateEngine(const engine::Engine& eng, std::vector<MetricFamily>& out) 
   out.push_back(std::move(unsafe));
   out.push_back(std::move(devices));
   out.push_back(std::move(raised));
+  TranslateZoneLimits(limits, out);
 }
 
 // Writes one family in text format 0.0.4 straight into `out`. Used for the per-device and
@@ -142,9 +208,11 @@ class DirectFamily {
  public:
   using Label = std::pair<std::string_view, std::string_view>;
 
-  DirectFamily(std::string& out, std::string_view name, std::string_view help) : out_(out), name_(name) {
+  DirectFamily(std::string& out, std::string_view name, std::string_view help,
+               std::string_view type = "gauge")
+      : out_(out), name_(name) {
     out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    out_.append("# TYPE ").append(name).append(" gauge\n");
+    out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
   }
 
   void Sample(std::initializer_list<Label> labels, double value) {
@@ -182,24 +250,20 @@ class DirectFamily {
   std::string_view name_;
 };
 
-// Per device (readings and the limits of the device's current zone; open sessions only) and
-// per alarm. These series exist only while the device/alarm does, so cardinality follows the
-// fleet, never sessions.
+// Per device (readings and the zone whose limits apply; open sessions only) and per alarm.
+// These series exist only while the device/alarm does, so cardinality follows the fleet, never
+// sessions; the zone label takes only the values the limits file names (plus "default").
 void CopyFleet(const engine::Engine& eng, MetricsSnapshot& out) {
   const engine::Limits& limits = eng.limits();
   out.devices.reserve(eng.device_count());
   eng.ForEachDevice([&](const engine::DeviceView& d) {
     if (!d.session_open) return;
-    const engine::ZoneLimits& z = limits.ForZone(d.zone);
     MetricsSnapshot::Device& row = out.devices.emplace_back();
     row.clinic = d.clinic;
     row.device = d.device;
     row.depth_mm = d.depth_mm;
     row.speed_hz = d.speed_hz;
-    row.depth_warn_mm = z.depth_warn_mm;
-    row.depth_max_mm = z.depth_max_mm;
-    row.speed_min_hz = z.speed_min_hz;
-    row.speed_max_hz = z.speed_max_hz;
+    if (!d.zone.empty()) row.limits_zone = limits.HasZone(d.zone) ? d.zone : kDefaultZone;
   });
   eng.ForEachAlarm([&](const engine::AlarmView& a) {
     out.alarms.push_back({a.alarm, a.severity, a.state, a.acknowledged, std::string(a.clinic),
@@ -224,25 +288,13 @@ void RenderFleet(const MetricsSnapshot& snap, std::string& out) {
     }
   }
   {
-    DirectFamily depth_limit(out, "needlewatch_depth_limit_meters",
-                             "Depth limits of the device's current zone.");
+    DirectFamily zone(out, "needlewatch_device_zone_info",
+                      "1 per device with an open session: the zone whose limits apply to its "
+                      "last sample (\"default\" for a zone the limits do not list).");
     for (const Device& d : snap.devices) {
-      if (d.depth_warn_mm) {
-        depth_limit.Sample({{"clinic", d.clinic}, {"device", d.device}, {"limit", "warn"}},
-                           *d.depth_warn_mm / 1000);
+      if (!d.limits_zone.empty()) {
+        zone.Sample({{"clinic", d.clinic}, {"device", d.device}, {"zone", d.limits_zone}}, 1);
       }
-      depth_limit.Sample({{"clinic", d.clinic}, {"device", d.device}, {"limit", "max"}},
-                         d.depth_max_mm / 1000);
-    }
-  }
-  {
-    DirectFamily freq_limit(out, "needlewatch_frequency_limit_hertz",
-                            "Frequency limits of the device's current zone.");
-    for (const Device& d : snap.devices) {
-      freq_limit.Sample({{"clinic", d.clinic}, {"device", d.device}, {"limit", "min"}},
-                        d.speed_min_hz);
-      freq_limit.Sample({{"clinic", d.clinic}, {"device", d.device}, {"limit", "max"}},
-                        d.speed_max_hz);
     }
   }
 
@@ -261,6 +313,11 @@ void RenderFleet(const MetricsSnapshot& snap, std::string& out) {
        [](const Alarm& a) { return a.state == engine::AlarmState::kLatched; }},
       {"needlewatch_alarms_acknowledged", "1 per active alarm that has been acknowledged.",
        [](const Alarm& a) { return a.state == engine::AlarmState::kActive && a.acknowledged; }},
+      // What the paging rules watch: from the raise until an acknowledgement (or, for an alarm
+      // that does not latch, until it clears), without a gap between active and latched.
+      {"needlewatch_alarms_unacknowledged",
+       "1 per alarm nobody has acknowledged yet: active and not acknowledged, or latched.",
+       [](const Alarm& a) { return a.state == engine::AlarmState::kLatched || !a.acknowledged; }},
   };
   for (const AlarmFamily& fam : kAlarmFamilies) {
     DirectFamily f(out, fam.name, fam.help);
@@ -312,6 +369,122 @@ void TranslateDaemon(const DaemonStats& s, std::vector<MetricFamily>& out) {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------------
+// process_* from /proc (proc(5)), named and typed as the Prometheus client libraries do.
+
+std::optional<ProcSelfStat> ParseProcSelfStat(std::string_view text) {
+  // "pid (comm) state ppid ...": comm may hold anything, so fields count from the last ')'.
+  const std::size_t close = text.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view rest = text.substr(close + 1);
+  // Fields after comm, 1-based as in proc(5) minus 2: state is 3, utime 14, stime 15,
+  // starttime 22, vsize 23, rss 24.
+  std::array<std::string_view, 22> field{};
+  std::size_t n = 0;
+  while (n < field.size()) {
+    const std::size_t b = rest.find_first_not_of(' ');
+    if (b == std::string_view::npos) break;
+    rest = rest.substr(b);
+    const std::size_t e = rest.find(' ');
+    field[n++] = rest.substr(0, e);
+    rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e);
+  }
+  if (n < field.size()) return std::nullopt;
+  auto number = [&](int proc_field, auto& value) {
+    const std::string_view f = field[static_cast<std::size_t>(proc_field - 3)];
+    const auto r = std::from_chars(f.data(), f.data() + f.size(), value);
+    return r.ec == std::errc{} && r.ptr == f.data() + f.size();
+  };
+  ProcSelfStat s;
+  if (!number(14, s.utime_ticks) || !number(15, s.stime_ticks) || !number(22, s.start_ticks) ||
+      !number(23, s.vsize_bytes) || !number(24, s.rss_pages)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<std::uint64_t> ParseBootTime(std::string_view proc_stat) {
+  for (std::size_t pos = 0; pos < proc_stat.size();) {
+    std::size_t end = proc_stat.find('\n', pos);
+    if (end == std::string_view::npos) end = proc_stat.size();
+    std::string_view line = proc_stat.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.substr(0, 6) != "btime ") continue;
+    line = line.substr(6);
+    std::uint64_t v = 0;
+    const auto r = std::from_chars(line.data(), line.data() + line.size(), v);
+    if (r.ec != std::errc{}) return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+std::optional<std::string> ReadSmallFile(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Entries of /proc/self/fd, less the one the listing itself holds open.
+std::optional<double> CountOpenFds() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return std::nullopt;
+  const int own = dirfd(dir);
+  double n = 0;
+  while (const dirent* e = readdir(dir)) {
+    const std::string_view name = e->d_name;
+    int fd = -1;
+    const auto r = std::from_chars(name.data(), name.data() + name.size(), fd);
+    if (r.ec == std::errc{} && fd != own) ++n;
+  }
+  closedir(dir);
+  return n;
+}
+
+}  // namespace
+
+std::optional<ProcessStats> ReadProcessStats() {
+  const std::optional<std::string> self = ReadSmallFile("/proc/self/stat");
+  const std::optional<std::string> system = ReadSmallFile("/proc/stat");
+  if (!self || !system) return std::nullopt;
+  const std::optional<ProcSelfStat> st = ParseProcSelfStat(*self);
+  const std::optional<std::uint64_t> btime = ParseBootTime(*system);
+  const std::optional<double> fds = CountOpenFds();
+  const long ticks = sysconf(_SC_CLK_TCK);
+  const long page = sysconf(_SC_PAGESIZE);
+  rlimit nofile{};
+  if (!st || !btime || !fds || ticks <= 0 || page <= 0 || getrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+    return std::nullopt;
+  }
+  ProcessStats p;
+  const auto hz = static_cast<double>(ticks);
+  p.cpu_seconds = static_cast<double>(st->utime_ticks + st->stime_ticks) / hz;
+  p.resident_bytes = static_cast<double>(st->rss_pages) * static_cast<double>(page);
+  p.virtual_bytes = static_cast<double>(st->vsize_bytes);
+  p.open_fds = *fds;
+  p.max_fds = nofile.rlim_cur == RLIM_INFINITY ? 0 : static_cast<double>(nofile.rlim_cur);
+  p.start_time_seconds = static_cast<double>(*btime) + static_cast<double>(st->start_ticks) / hz;
+  return p;
+}
+
+void AppendProcessMetrics(const ProcessStats& p, std::string& out) {
+  DirectFamily(out, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+               "counter")
+      .Sample({}, p.cpu_seconds);
+  DirectFamily(out, "process_open_fds", "Number of open file descriptors.")
+      .Sample({}, p.open_fds);
+  DirectFamily(out, "process_max_fds", "Maximum number of open file descriptors.")
+      .Sample({}, p.max_fds);
+  DirectFamily(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.")
+      .Sample({}, p.virtual_bytes);
+  DirectFamily(out, "process_resident_memory_bytes", "Resident memory size in bytes.")
+      .Sample({}, p.resident_bytes);
+  DirectFamily(out, "process_start_time_seconds",
+               "Start time of the process since unix epoch in seconds.")
+      .Sample({}, p.start_time_seconds);
+}
 
 struct Metrics::Impl {
   prometheus::Registry registry;
@@ -381,11 +554,12 @@ MetricsSnapshot Metrics::Snapshot(const engine::Engine& engine, const DaemonStat
 
 std::string Metrics::RenderSnapshot(const MetricsSnapshot& snapshot) {
   std::string text;
-  // About 77 bytes per sample; four or five samples per device.
-  text.reserve(snapshot.head.size() + 400 * snapshot.devices.size() +
-               120 * snapshot.alarms.size() + 1024);
+  // About 80 bytes per sample; three samples per device, two or three per alarm.
+  text.reserve(snapshot.head.size() + 256 * snapshot.devices.size() +
+               320 * snapshot.alarms.size() + 2048);
   text.append(snapshot.head);
   RenderFleet(snapshot, text);
+  if (const std::optional<ProcessStats> p = ReadProcessStats()) AppendProcessMetrics(*p, text);
   return text;
 }
 

@@ -1,6 +1,11 @@
 // The daemon's Prometheus exposition (text format 0.0.4). Series that describe engine state
-// (sessions, alarms, readings, counters) are translated from the engine at scrape time; the
-// histograms and the daemon's own counters live here. Metric names: monitor/daemon/README.md.
+// (sessions, alarms, readings, counters, the limits of each zone) are translated from the engine
+// at scrape time; the histograms and the daemon's own counters live here; the process_* series
+// are read from /proc/self at render time. Metric names: monitor/daemon/README.md.
+//
+// Series per pen with an open session: needle depth, needle frequency and the zone it is in
+// (needlewatch_device_zone_info), so 3; the limits are per zone (needlewatch_zone_*), joined in
+// PromQL on `zone`. Each active or latched alarm adds its own series.
 //
 // A scrape is two steps. Snapshot() runs on the daemon's io_context thread (the engine's own):
 // it renders the small families and copies the per-device and per-alarm figures, about 1 ms
@@ -42,16 +47,15 @@ struct DaemonStats {
 struct MetricsSnapshot {
   // The exposition of every family except the per-device and per-alarm ones.
   std::string head;
-  // Devices with an open session: readings and the limits of their current zone.
+  // Devices with an open session: readings and the zone whose limits apply to them.
   struct Device {
     std::string clinic;
     std::string device;
     std::optional<double> depth_mm;
     std::optional<double> speed_hz;
-    std::optional<double> depth_warn_mm;
-    double depth_max_mm = 0;
-    double speed_min_hz = 0;
-    double speed_max_hz = 0;
+    // The `zone` label of needlewatch_zone_*: the last sample's zone when the limits list it,
+    // else "default" (its limits are the defaults'). Empty before the session's first sample.
+    std::string limits_zone;
   };
   struct Alarm {
     engine::AlarmKind alarm = engine::AlarmKind::kDepthExceeded;
@@ -86,13 +90,43 @@ class Metrics {
 
   // Step 1 of a scrape, on the engine's thread.
   MetricsSnapshot Snapshot(const engine::Engine& engine, const DaemonStats& stats) const;
-  // Step 2, on any thread: the text format 0.0.4 exposition of `snapshot`.
+  // Step 2, on any thread: the text format 0.0.4 exposition of `snapshot`, followed by the
+  // process_* families read from /proc at this moment (ReadProcessStats).
   static std::string RenderSnapshot(const MetricsSnapshot& snapshot);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The figures of the process_* metrics (the Prometheus client libraries' conventions).
+struct ProcessStats {
+  double cpu_seconds = 0;          // user + system, all threads
+  double resident_bytes = 0;
+  double virtual_bytes = 0;
+  double open_fds = 0;
+  double max_fds = 0;              // the soft RLIMIT_NOFILE
+  double start_time_seconds = 0;   // Unix seconds
+};
+
+// The fields of /proc/self/stat (proc(5)) the process_* metrics use.
+struct ProcSelfStat {
+  std::uint64_t utime_ticks = 0;
+  std::uint64_t stime_ticks = 0;
+  std::uint64_t start_ticks = 0;  // since boot
+  std::uint64_t vsize_bytes = 0;
+  std::int64_t rss_pages = 0;
+};
+// Parses /proc/self/stat's single line (the command name in parentheses may hold spaces and
+// parentheses). nullopt when it does not have the expected fields.
+std::optional<ProcSelfStat> ParseProcSelfStat(std::string_view text);
+// The `btime` line of /proc/stat: boot time, Unix seconds.
+std::optional<std::uint64_t> ParseBootTime(std::string_view proc_stat);
+// This process's figures from /proc; nullopt where /proc is not mounted or unreadable (the
+// process_* families are then left out of the exposition).
+std::optional<ProcessStats> ReadProcessStats();
+// Appends the six process_* families in text format 0.0.4.
+void AppendProcessMetrics(const ProcessStats& stats, std::string& out);
 
 // The Content-Type of Render's output.
 inline constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";

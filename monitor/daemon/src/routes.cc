@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "api.h"
+#include "gzip.h"
 #include "http_auth.h"
 #include "needlewatch/control/records.h"
 #include "needlewatch/protocol/json_writer.h"
@@ -37,13 +38,18 @@ HttpResponse Ready(const DaemonStatus& status) {
   return Json(503, std::move(body));
 }
 
-HttpResponse Scrape(const LiveMonitor& monitor, const DaemonStatus& status) {
+HttpResponse Scrape(const HttpRequest& req, const LiveMonitor& monitor,
+                    const DaemonStatus& status) {
   HttpResponse r;
   r.content_type = kMetricsContentType;
-  // Copy on the loop (~1 ms for 10,000 devices), render the text on the HTTP worker.
-  r.render = [snap = std::make_shared<const MetricsSnapshot>(
-                  monitor.metrics().Snapshot(monitor.engine(), status.stats))] {
-    return Metrics::RenderSnapshot(*snap);
+  // Copy on the loop (~1 ms for 10,000 devices), render (and compress) on the HTTP worker.
+  const bool gzip = AcceptsGzip(req.Header("accept-encoding"));
+  r.headers.emplace_back("Vary", "Accept-Encoding");
+  if (gzip) r.headers.emplace_back("Content-Encoding", "gzip");
+  r.render = [gzip, snap = std::make_shared<const MetricsSnapshot>(
+                        monitor.metrics().Snapshot(monitor.engine(), status.stats))] {
+    std::string text = Metrics::RenderSnapshot(*snap);
+    return gzip ? GzipCompress(text) : text;
   };
   return r;
 }
@@ -81,7 +87,7 @@ HttpResponse Route(const HttpRequest& req, LiveMonitor& monitor, const DaemonSta
     return r;
   }
   if (req.target == "/readyz") return IsRead(req) ? Ready(status) : NotAllowed("GET");
-  if (req.target == "/metrics") return IsRead(req) ? Scrape(monitor, status) : NotAllowed("GET");
+  if (req.target == "/metrics") return IsRead(req) ? Scrape(req, monitor, status) : NotAllowed("GET");
   if (req.target == "/api/v1/alarms") {
     return IsRead(req) ? Json(200, AlarmsJson(monitor.engine())) : NotAllowed("GET");
   }
