@@ -1,6 +1,9 @@
 // Encoders; see ../README.md ("Payloads"). Output is compact JSON in a fixed key order.
 #include "needlewatch/protocol/encode.h"
 
+#include <array>
+
+#include "json_scan.h"
 #include "needlewatch/protocol/json_writer.h"
 
 namespace needlewatch::protocol {
@@ -14,7 +17,29 @@ JsonWriter Begin(std::string& out, std::size_t reserve) {
   return w;
 }
 
+// Keeps the `state` member of an alarm payload.
+class StateSink final : public internal::JsonMemberSink {
+ public:
+  void OnMember(std::string_view key, const internal::JsonValue& value) override {
+    if (key == "state" && value.type == internal::JsonType::kString) state = value.text;
+  }
+  std::string_view state;
+};
+
 }  // namespace
+
+std::optional<std::string_view> AlarmPayloadState(std::string_view payload) {
+  constexpr std::size_t kMax = 4096;
+  if (payload.empty() || payload.size() > kMax) return std::nullopt;
+  std::array<char, kMax> scratch;
+  internal::JsonScanner scanner(payload, scratch.data(), scratch.size());
+  StateSink sink;
+  if (scanner.ScanObject(sink) != nullptr) return std::nullopt;
+  for (std::string_view known : {"active", "cleared", "latched"}) {
+    if (sink.state == known) return known;  // a static string: the scratch dies here
+  }
+  return std::nullopt;
+}
 
 std::string EncodeTelemetry(const Telemetry& t) {
   std::string out;

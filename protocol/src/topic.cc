@@ -98,6 +98,19 @@ Topic ParseTopic(std::string_view topic, std::string_view root) {
   return t;
 }
 
+std::optional<AlarmTopicParts> ParseAlarmTopic(std::string_view topic, std::string_view root) {
+  if (root.empty() || topic.size() <= root.size() || !topic.starts_with(root) ||
+      topic[root.size()] != '/') {
+    return std::nullopt;
+  }
+  std::array<std::string_view, 5> lv;
+  if (SplitLevels(topic.substr(root.size() + 1), lv) != 5 || lv[1] != "device" ||
+      lv[3] != "alarm" || !IsValidId(lv[0]) || !IsValidId(lv[2]) || !IsValidId(lv[4])) {
+    return std::nullopt;
+  }
+  return AlarmTopicParts{lv[0], lv[2], lv[4]};
+}
+
 std::string DeviceTopic(std::string_view root, std::string_view clinic, std::string_view device,
                         Channel channel) {
   std::string s;

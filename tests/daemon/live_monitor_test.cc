@@ -76,6 +76,7 @@ struct Fixture : ::testing::Test {
     clock.now = at;
     const std::string payload = testing::Telemetry(seq, "S1", "forehead", depth, speed);
     m.HandleMessage(kTopic, payload, 1, false);
+    m.Flush();  // the daemon flushes after each batch of messages
   }
 };
 
@@ -273,6 +274,88 @@ TEST_F(Fixture, RecorderDropsRaiseAnAlarmThatClearsAfterThirtyQuietSeconds) {
   EXPECT_EQ(out.On(topic).size(), 1u);
   clock.now = kT0 + 30 * kNsPerSec;
   m.NoteRecorderDropped(5);
+  ASSERT_EQ(out.On(topic).size(), 2u);
+  EXPECT_EQ(json::parse(out.On(topic)[1].payload)["state"], "cleared");
+}
+
+TEST_F(Fixture, AlarmTopicsAreConflatedPerBatchWhileTheAuditKeepsEveryTransition) {
+  LiveMonitor m(cfg, "", clock, out);
+  const std::string payload1 = testing::Telemetry(1, "S1", "forehead", 3.0, 100);
+  const std::string payload2 = testing::Telemetry(2, "S1", "forehead", 0.1, 100);
+  m.HandleMessage(kTopic, payload1, 1, false);  // raised
+  clock.now = kT0 + kNsPerMs;
+  m.HandleMessage(kTopic, payload2, 1, false);  // latched, in the same batch
+  EXPECT_TRUE(out.On(kAlarmTopic).empty());
+  m.Flush();
+  const auto pubs = out.On(kAlarmTopic);
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_EQ(json::parse(pubs[0].payload)["state"], "latched");
+  int depth_lines = 0;
+  for (const json& j : out.AuditOfType("alarm")) depth_lines += j["alarm"] == "depth_exceeded";
+  EXPECT_EQ(depth_lines, 2);  // raised and latched
+}
+
+TEST_F(Fixture, EveryConnectPublishesEveryHeldAlarmAgain) {
+  LiveMonitor m(cfg, "", clock, out);
+  Sample(m, kT0, 1, 3.0);
+  Sample(m, kT0 + kNsPerMs, 2, 0.1);  // depth_exceeded latched, depth_warning cleared
+  out.published.clear();
+  m.SetConnected(true);
+  ASSERT_EQ(out.published.size(), 1u);
+  EXPECT_EQ(out.published[0].topic, kAlarmTopic);
+  EXPECT_TRUE(out.published[0].retain);
+  EXPECT_EQ(json::parse(out.published[0].payload)["state"], "latched");
+}
+
+TEST_F(Fixture, AForgedRetainedStateIsSetRightAndTheMonitorsOwnEchoIsNot) {
+  LiveMonitor m(cfg, "", clock, out);
+  Sample(m, kT0, 1, 3.0);
+  const std::string ours = out.On(kAlarmTopic).back().payload;
+  out.published.clear();
+  m.HandleMessage(kAlarmTopic, ours, 1, true);  // our own state comes back: nothing to do
+  EXPECT_TRUE(out.published.empty());
+  EXPECT_EQ(m.alarm_topic_corrections(), 0u);
+  std::string forged = ours;
+  forged.replace(forged.find("\"active\""), 8, "\"cleared\"");
+  m.HandleMessage(kAlarmTopic, forged, 1, true);
+  ASSERT_EQ(out.On(kAlarmTopic).size(), 1u);
+  EXPECT_EQ(out.On(kAlarmTopic)[0].payload, ours);
+  EXPECT_EQ(m.alarm_topic_corrections(), 1u);
+  EXPECT_EQ(m.engine().counters().ignored_own, 0u);  // not the engine's business
+}
+
+TEST_F(Fixture, AnActiveStateOnAnAlarmItDoesNotHoldBecomesCleared) {
+  LiveMonitor m(cfg, "", clock, out);
+  const std::string topic = "clinic/c9/device/d9/alarm/speed_out_of_range";
+  m.HandleMessage(topic, R"({"v":1,"alarm":"speed_out_of_range","state":"active"})", 1, true);
+  ASSERT_EQ(out.On(topic).size(), 1u);
+  const json fixed = json::parse(out.On(topic)[0].payload);
+  EXPECT_EQ(fixed["state"], "cleared");
+  EXPECT_EQ(fixed["clinic"], "c9");
+  EXPECT_EQ(fixed["device"], "d9");
+  EXPECT_EQ(fixed["severity"], "medium");
+  // A cleared one, or none, is left alone; an unknown alarm name is removed (empty retained).
+  m.HandleMessage(topic, R"({"v":1,"alarm":"speed_out_of_range","state":"cleared"})", 1, true);
+  m.HandleMessage(topic, "", 1, true);
+  EXPECT_EQ(out.On(topic).size(), 1u);
+  const std::string odd = "clinic/c9/device/d9/alarm/made_up";
+  m.HandleMessage(odd, "garbage", 1, true);
+  ASSERT_EQ(out.On(odd).size(), 1u);
+  EXPECT_EQ(out.On(odd)[0].payload, "");
+  EXPECT_EQ(m.alarm_topic_corrections(), 2u);
+}
+
+TEST_F(Fixture, IngestOverloadIsRaisedWhileDropsOrThrottlingGrowAndClearsWhenQuiet) {
+  cfg.mqtt.instance = "nw1";
+  LiveMonitor m(cfg, "", clock, out);
+  const std::string topic = "needlewatch/nw1/alarm/ingest_overload";
+  m.NoteIngest(0, 0);
+  EXPECT_TRUE(out.On(topic).empty());
+  m.NoteIngest(0, 3);
+  ASSERT_EQ(out.On(topic).size(), 1u);
+  EXPECT_EQ(json::parse(out.On(topic)[0].payload)["severity"], "high");
+  clock.now = kT0 + 31 * kNsPerSec;
+  m.NoteIngest(0, 3);
   ASSERT_EQ(out.On(topic).size(), 2u);
   EXPECT_EQ(json::parse(out.On(topic)[1].payload)["state"], "cleared");
 }

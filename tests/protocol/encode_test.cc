@@ -185,3 +185,29 @@ TEST(AppendJsonNumber, WritesShortestRoundTripAndNullForNonFinite) {
 
 }  // namespace
 }  // namespace needlewatch::protocol
+
+namespace needlewatch::protocol {
+namespace {
+
+TEST(AlarmPayloadState, ReadsTheStateOfWhatEncodeAlarmWrites) {
+  AlarmPayload a;
+  a.alarm = "depth_exceeded";
+  a.severity = "high";
+  a.clinic = "c1";
+  a.device = "d1";
+  for (const char* state : {"active", "cleared", "latched"}) {
+    a.state = state;
+    EXPECT_EQ(AlarmPayloadState(EncodeAlarm(a)), std::optional<std::string_view>(state));
+  }
+}
+
+TEST(AlarmPayloadState, RefusesAnythingElse) {
+  for (const char* bad : {"", "{", "[]", R"({"state":"on"})", R"({"state":1})",
+                          R"({"state":"active","state":"cleared"})", "{\"state\":\"active\"}x"}) {
+    EXPECT_FALSE(AlarmPayloadState(bad)) << bad;
+  }
+  EXPECT_FALSE(AlarmPayloadState(std::string(5000, ' ') + R"({"state":"active"})"));
+}
+
+}  // namespace
+}  // namespace needlewatch::protocol

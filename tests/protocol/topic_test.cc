@@ -133,3 +133,24 @@ TEST(ChannelName, NamesEveryChannel) {
 
 }  // namespace
 }  // namespace needlewatch::protocol
+
+namespace needlewatch::protocol {
+namespace {
+
+TEST(ParseAlarmTopic, ReadsTheMonitorsAlarmTopicsOnly) {
+  const auto p = ParseAlarmTopic("clinic/c017/device/d00042/alarm/depth_exceeded", "clinic");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->clinic, "c017");
+  EXPECT_EQ(p->device, "d00042");
+  EXPECT_EQ(p->alarm, "depth_exceeded");
+  EXPECT_TRUE(ParseAlarmTopic(AlarmTopic("site", "a", "b", "x"), "site"));
+  for (const char* bad : {"clinic/c017/device/d00042/telemetry", "clinic/c017/device/d00042/alarm",
+                          "clinic/c017/device/d00042/alarm/", "clinic/c 1/device/d/alarm/x",
+                          "clinic/c/device/d/alarm/x/y", "other/c/device/d/alarm/x",
+                          "clinic/c/pen/d/alarm/x"}) {
+    EXPECT_FALSE(ParseAlarmTopic(bad, "clinic")) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace needlewatch::protocol

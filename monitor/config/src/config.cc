@@ -328,7 +328,7 @@ class Loader {
     if (!CheckMap(n, "mqtt",
                   {"url", "instance", "client_id", "topic_root", "subscriptions", "qos",
                    "version", "clean_session", "keepalive", "reconnect_min", "reconnect_max",
-                   "username_file", "password_file", "tls"})) {
+                   "username_file", "password_file", "tls", "inbox_capacity"})) {
       return;
     }
     if (auto v = n["url"]) {
@@ -395,6 +395,11 @@ class Loader {
       Error(LineOf(n), "mqtt.reconnect_min",
             "reconnect_min <= reconnect_max",
             FormatDuration(c.reconnect_min) + " > " + FormatDuration(c.reconnect_max));
+    }
+    if (auto v = n["inbox_capacity"]) {
+      if (auto q = GetInt(v, "mqtt.inbox_capacity", 16, 1 << 24)) {
+        c.inbox_capacity = static_cast<std::size_t>(*q);
+      }
     }
     if (auto v = n["username_file"]) Assign(GetString(v, "mqtt.username_file"), c.username_file);
     if (auto v = n["password_file"]) Assign(GetString(v, "mqtt.password_file"), c.password_file);

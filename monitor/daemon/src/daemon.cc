@@ -215,8 +215,11 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   ev.on_connected = [this](bool) { monitor_.SetConnected(true); };
   ev.on_connection_lost = [this](const std::string&) { monitor_.SetConnected(false); };
   ev.on_message = [this](InboundMessage&& m) {
+    if (!stopping_) monitor_.HandleMessage(m.topic, m.payload, m.qos, m.retain);
+  };
+  ev.on_batch_end = [this] {
     if (stopping_) return;
-    monitor_.HandleMessage(m.topic, m.payload, m.qos, m.retain);
+    monitor_.Flush();  // alarm topics: the latest state per topic of the whole batch
     ArmTick();
   };
   mqtt_ = std::make_unique<MqttClient>(io_, std::move(o), std::move(ev));
@@ -278,6 +281,7 @@ void Daemon::ArmTick() {
     tick_armed_ = false;
     monitor_.Tick();
     if (recorder_) monitor_.NoteRecorderDropped(recorder_->dropped());
+    if (mqtt_) monitor_.NoteIngest(mqtt_->inbox_dropped(), mqtt_->inbox_throttled());
     ArmTick();
   });
 }
@@ -292,12 +296,16 @@ DaemonStatus Daemon::CurrentStatus() const {
     st.queue_depth = mqtt_->queue_depth();
     st.mqtt_reconnects = mqtt_->reconnects();
     st.mqtt_connection_lost = mqtt_->connection_lost();
+    st.ingest_dropped = mqtt_->inbox_dropped();
+    st.ingest_blocked = mqtt_->inbox_throttled();
   } else {
     s.not_ready = "starting";
   }
   st.config_reloads_success = monitor_.reloads_ok();
   st.config_reloads_failure = monitor_.reloads_failed();
   st.audit_write_errors = outputs_.audit.write_errors();
+  st.alarm_topic_corrections = monitor_.alarm_topic_corrections();
+  st.halts_expired = monitor_.halts_expired();
   if (recorder_) {
     st.recorder_messages = recorder_->written();
     st.recorder_bytes = recorder_->bytes();

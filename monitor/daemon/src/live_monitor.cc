@@ -10,7 +10,9 @@
 #include "log.h"
 #include "needlewatch/control/apply.h"
 #include "needlewatch/control/records.h"
+#include "needlewatch/protocol/encode.h"
 #include "needlewatch/protocol/reject.h"
+#include "needlewatch/protocol/topic.h"
 
 namespace needlewatch::daemon {
 namespace {
@@ -18,7 +20,6 @@ namespace {
 using engine::TimeNs;
 
 constexpr TimeNs kRejectWarnInterval = 10 * engine::kNsPerSec;
-constexpr TimeNs kRecorderQuietToClear = 30 * engine::kNsPerSec;
 
 engine::EngineOptions EngineOptionsOf(const config::Config& cfg) {
   engine::EngineOptions o = cfg.engine;
@@ -48,6 +49,10 @@ void LiveMonitor::Start() {
 
 void LiveMonitor::HandleMessage(std::string_view topic, std::string_view payload, int qos,
                                 bool retain) {
+  if (protocol::ParseAlarmTopic(topic, cfg_.mqtt.topic_root)) {
+    CheckAlarmTopic(topic, payload);
+    return;
+  }
   const TimeNs now = Stamp();
   const auto t0 = std::chrono::steady_clock::now();
   control::ApplyRecord({now, topic, payload}, engine_, *this);
@@ -72,6 +77,7 @@ AckOutcome LiveMonitor::Acknowledge(const AckRequest& req, std::string_view user
   const control::Applied applied =
       control::ApplyRecord({record.receive_ns, record.topic, record.payload}, engine_, *this);
   outcome.result = applied.ack_result.value_or(engine::AckResult::kNotFound);
+  Flush();
   if (outcome.result == engine::AckResult::kNotFound) return outcome;
   const std::string_view name = control::AckResultName(outcome.result);
   Audit(FormatAckAudit(outcome.at, req.clinic, req.device, alarm, name, user, remote));
@@ -106,6 +112,7 @@ bool LiveMonitor::Reload(const config::LoadResult& loaded) {
     return false;
   }
   ++reloads_ok_;
+  Flush();
   out_.Record(std::move(record));
   log::Info("limits reloaded",
             {{"source", config_path_},
@@ -114,7 +121,10 @@ bool LiveMonitor::Reload(const config::LoadResult& loaded) {
   return true;
 }
 
-void LiveMonitor::Tick() { engine_.AdvanceTo(Stamp(), *this); }
+void LiveMonitor::Tick() {
+  engine_.AdvanceTo(Stamp(), *this);
+  Flush();
+}
 
 void LiveMonitor::OnAccepted(const engine::AcceptedInfo& m) {
   if (m.ts_ms > 0) {
@@ -124,7 +134,15 @@ void LiveMonitor::OnAccepted(const engine::AcceptedInfo& m) {
 
 void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
   const std::string& root = cfg_.mqtt.topic_root;
-  if (cfg_.outputs.alarm_topics) out_.Publish(AlarmPublication(root, e));
+  if (cfg_.outputs.alarm_topics) {
+    Publication p = AlarmPublication(root, e);
+    if (e.state == engine::AlarmState::kCleared) {
+      held_topics_.erase(p.topic);
+    } else {
+      held_topics_[p.topic] = p.payload;
+    }
+    to_publish_[std::move(p.topic)] = std::move(p.payload);
+  }
   if (cfg_.outputs.halt.enabled) {
     if (auto halt = HaltPublication(root, e, cfg_.outputs.halt.severities,
                                     cfg_.outputs.halt.expiry)) {
@@ -162,8 +180,55 @@ void LiveMonitor::SendHalt(HeldHalt h) {
   held_halts_.push_back(std::move(h));
 }
 
+void LiveMonitor::Flush() {
+  for (auto& [topic, payload] : to_publish_) {
+    Publication p;
+    p.topic = topic;
+    p.payload = std::move(payload);
+    p.qos = 1;
+    p.retain = true;
+    out_.Publish(p);
+  }
+  to_publish_.clear();
+}
+
+void LiveMonitor::CheckAlarmTopic(std::string_view topic, std::string_view payload) {
+  if (!cfg_.outputs.alarm_topics) return;
+  const std::string key(topic);
+  if (to_publish_.count(key) != 0) return;  // the monitor's own state is on its way
+  if (auto held = held_topics_.find(key); held != held_topics_.end()) {
+    if (payload == held->second) return;  // what the monitor published (an echo, or retained)
+    to_publish_[key] = held->second;
+  } else {
+    if (payload.empty() || protocol::AlarmPayloadState(payload) == "cleared") return;
+    // An alarm the monitor does not hold shows as cleared (an unknown alarm name: removed).
+    const auto parts = protocol::ParseAlarmTopic(topic, cfg_.mqtt.topic_root);
+    const std::optional<engine::AlarmKind> kind = engine::ParseAlarmName(parts->alarm);
+    std::string cleared;
+    if (kind) {
+      const double now = engine::NsToSeconds(Stamp());
+      protocol::AlarmPayload a;
+      a.alarm = parts->alarm;
+      a.severity = engine::SeverityName(engine_.limits().defaults.Rule(*kind).severity);
+      a.state = "cleared";
+      a.clinic = parts->clinic;
+      a.device = parts->device;
+      a.raised_at = now;
+      a.ts = now;
+      a.cleared_at = now;
+      cleared = protocol::EncodeAlarm(a);
+    }
+    to_publish_[key] = std::move(cleared);
+  }
+  ++alarm_topic_corrections_;
+  log::Warn("retained alarm topic corrected", {{"topic", topic}});
+  Flush();
+}
+
 void LiveMonitor::SetConnected(bool connected) {
   if (!connected) return;
+  for (const auto& [topic, payload] : held_topics_) to_publish_[topic] = payload;
+  Flush();
   const TimeNs now = Stamp();
   std::deque<HeldHalt> held;
   held.swap(held_halts_);
@@ -221,22 +286,25 @@ void LiveMonitor::Audit(const std::string& line) {
 
 void LiveMonitor::SetMonitorAlarm(MonitorAlarm& alarm, bool active,
                                   std::optional<double> value) {
-  std::optional<Publication> p = alarm.Set(active, Stamp(), cfg_.mqtt.instance, value);
-  if (!p) return;
-  log::Write(active ? log::Level::kError : log::Level::kInfo, "monitor alarm",
-             {{"alarm", alarm.name()}, {"state", active ? "active" : "cleared"}});
-  out_.Publish(*p);
+  PublishMonitorAlarm(alarm, alarm.Set(active, Stamp(), cfg_.mqtt.instance, value));
+}
+
+void LiveMonitor::PublishMonitorAlarm(const MonitorAlarm& alarm,
+                                      std::optional<Publication> change) {
+  if (!change) return;
+  log::Write(alarm.active() ? log::Level::kError : log::Level::kInfo, "monitor alarm",
+             {{"alarm", alarm.name()}, {"state", alarm.active() ? "active" : "cleared"}});
+  out_.Publish(*change);
 }
 
 void LiveMonitor::NoteRecorderDropped(std::uint64_t dropped) {
-  const TimeNs now = Stamp();
-  if (dropped > recorder_dropped_seen_) {
-    recorder_dropped_seen_ = dropped;
-    recorder_last_drop_ = now;
-    SetMonitorAlarm(recorder_dropping_, true, static_cast<double>(dropped));
-  } else if (recorder_dropping_.active() && now - recorder_last_drop_ >= kRecorderQuietToClear) {
-    SetMonitorAlarm(recorder_dropping_, false, static_cast<double>(dropped));
-  }
+  PublishMonitorAlarm(recorder_dropping_.alarm(),
+                      recorder_dropping_.Note(dropped, Stamp(), cfg_.mqtt.instance));
+}
+
+void LiveMonitor::NoteIngest(std::uint64_t dropped, std::uint64_t throttled) {
+  PublishMonitorAlarm(ingest_overload_.alarm(),
+                      ingest_overload_.Note(dropped + throttled, Stamp(), cfg_.mqtt.instance));
 }
 
 }  // namespace needlewatch::daemon

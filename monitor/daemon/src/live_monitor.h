@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "alarm_output.h"
@@ -67,7 +68,11 @@ class LiveMonitor : private engine::Sink {
   // Records the limits in force at start (the first record of every recording).
   void Start();
 
-  // One message as received from the broker. The views need live only during the call.
+  // One message as received from the broker. The views need live only during the call. A
+  // message on one of the monitor's own alarm topics is not for the engine: it shows what the
+  // broker holds there, and one that disagrees with the monitor — a forged or stale retained
+  // state — is overwritten with the monitor's (a topic of an alarm it does not hold shows
+  // `cleared`).
   void HandleMessage(std::string_view topic, std::string_view payload, int qos, bool retain);
 
   // An operator's acknowledgement (protocol/README.md, Alarms): applied, audited with `user` (may be empty)
@@ -78,9 +83,16 @@ class LiveMonitor : private engine::Sink {
   // (recorded, audited); failure keeps the limits in force (audited with the errors).
   bool Reload(const config::LoadResult& loaded);
 
-  // The broker connection came up (true) or went down (false). On connect, held `halt`s still
-  // within their expiry are sent; older ones are dropped and audited as expired.
+  // The broker connection came up (true) or went down (false). On connect every alarm the
+  // monitor holds is published again (the broker may have lost its retained store), and held
+  // `halt`s still within their expiry are sent; older ones are dropped and audited as expired.
   void SetConnected(bool connected);
+
+  // Publishes the alarm topics whose state changed since the last call, each once with its
+  // latest state (a storm of transitions on one topic in one batch is one message; the audit
+  // log still has every transition). The daemon calls it after each batch of messages; the
+  // other entry points (Tick, Acknowledge, Reload, SetConnected) flush by themselves.
+  void Flush();
 
   // Fires every deadline due by now (the daemon's timer).
   void Tick();
@@ -90,6 +102,10 @@ class LiveMonitor : private engine::Sink {
   // The recorder's running count of dropped messages; raises `recorder_dropping` while it grows
   // and clears it after 30 s without a drop.
   void NoteRecorderDropped(std::uint64_t dropped);
+  // The MQTT inbox's running counts of QoS 0 messages dropped and of reads held back because it
+  // was full; raises `ingest_overload` (high: alarms may be late or missed) while either grows,
+  // clears it after 30 s without.
+  void NoteIngest(std::uint64_t dropped, std::uint64_t throttled);
 
   // The monitor's time for what happens now: the clock, never earlier than the last stamp. The
   // same value goes to the engine, the recorder and the audit log.
@@ -102,6 +118,7 @@ class LiveMonitor : private engine::Sink {
   std::uint64_t reloads_failed() const { return reloads_failed_; }
   std::uint64_t audit_write_errors() const { return audit_write_errors_; }
   std::uint64_t halts_expired() const { return halts_expired_; }
+  std::uint64_t alarm_topic_corrections() const { return alarm_topic_corrections_; }
   std::size_t halts_held() const { return held_halts_.size(); }
 
  private:
@@ -121,8 +138,12 @@ class LiveMonitor : private engine::Sink {
   };
   static constexpr std::size_t kMaxHeldHalts = 10000;
   void SendHalt(HeldHalt h);
+  // A message on one of this monitor's alarm topics (its subscription to them shows what the
+  // broker holds): one that disagrees with the monitor is set right (see HandleMessage).
+  void CheckAlarmTopic(std::string_view topic, std::string_view payload);
   void Audit(const std::string& line);
   void SetMonitorAlarm(MonitorAlarm& alarm, bool active, std::optional<double> value);
+  void PublishMonitorAlarm(const MonitorAlarm& alarm, std::optional<Publication> change);
 
   config::Config cfg_;
   std::string config_path_;
@@ -138,13 +159,19 @@ class LiveMonitor : private engine::Sink {
   std::uint64_t rejects_since_warn_ = 0;
   engine::TimeNs last_reject_warn_ = 0;
 
+  // Retained alarm topics: the state of each alarm the monitor holds (active or latched), and
+  // what is still to be published (conflated: the latest state per topic).
+  std::unordered_map<std::string, std::string> held_topics_;
+  std::unordered_map<std::string, std::string> to_publish_;
+  std::uint64_t alarm_topic_corrections_ = 0;
+
   std::deque<HeldHalt> held_halts_;  // oldest first
   std::uint64_t halts_expired_ = 0;
 
   MonitorAlarm audit_failing_{"audit_log_failing", engine::Severity::kHigh};
-  MonitorAlarm recorder_dropping_{"recorder_dropping", engine::Severity::kMedium};
-  std::uint64_t recorder_dropped_seen_ = 0;
-  engine::TimeNs recorder_last_drop_ = 0;
+  CountAlarm recorder_dropping_{"recorder_dropping", engine::Severity::kMedium,
+                                30 * engine::kNsPerSec};
+  CountAlarm ingest_overload_{"ingest_overload", engine::Severity::kHigh, 30 * engine::kNsPerSec};
 };
 
 }  // namespace needlewatch::daemon

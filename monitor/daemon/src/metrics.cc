@@ -359,6 +359,18 @@ void TranslateDaemon(const DaemonStats& s, std::vector<MetricFamily>& out) {
          MetricType::Counter, static_cast<double>(s.recorder_bytes));
   single("needlewatch_recorder_dropped_total", "Messages the recorder dropped (queue full).",
          MetricType::Counter, static_cast<double>(s.recorder_dropped));
+  single("needlewatch_ingest_dropped_total",
+         "QoS 0 messages dropped because the inbox to the event loop was full.",
+         MetricType::Counter, static_cast<double>(s.ingest_dropped));
+  single("needlewatch_ingest_throttled_total",
+         "Times the inbox was full and the MQTT client stopped reading (QoS 1 flow control).",
+         MetricType::Counter, static_cast<double>(s.ingest_blocked));
+  single("needlewatch_alarm_topic_corrections_total",
+         "Retained alarm topics found disagreeing with the monitor's state and set right.",
+         MetricType::Counter, static_cast<double>(s.alarm_topic_corrections));
+  single("needlewatch_halts_expired_total",
+         "Halt commands dropped unsent because the broker was away longer than their expiry.",
+         MetricType::Counter, static_cast<double>(s.halts_expired));
   MetricFamily build = Family("needlewatch_build_info", "Build information; always 1.",
                               MetricType::Gauge);
   AddValue(build, {{"version", s.version}}, 1);

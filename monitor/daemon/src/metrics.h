@@ -38,6 +38,10 @@ struct DaemonStats {
   std::uint64_t recorder_messages = 0;
   std::uint64_t recorder_bytes = 0;
   std::uint64_t recorder_dropped = 0;
+  std::uint64_t ingest_dropped = 0;       // QoS 0 messages dropped with the inbox full
+  std::uint64_t ingest_blocked = 0;       // times the inbox was full and Paho was held back
+  std::uint64_t alarm_topic_corrections = 0;  // retained alarm topics set right again
+  std::uint64_t halts_expired = 0;        // halts dropped unsent after their expiry
   double start_time_seconds = 0;          // process start, Unix seconds
   std::string version;
 };

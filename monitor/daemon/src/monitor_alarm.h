@@ -41,6 +41,35 @@ class MonitorAlarm {
   engine::TimeNs raised_at_ = 0;
 };
 
+// A monitor alarm driven by a running count of bad events (messages dropped, reads held back):
+// active while the count grows, cleared after `quiet` without growth.
+class CountAlarm {
+ public:
+  CountAlarm(std::string name, engine::Severity severity, engine::TimeNs quiet)
+      : alarm_(std::move(name), severity), quiet_(quiet) {}
+
+  // The count at `now`; the retained message to send when the alarm changes.
+  std::optional<Publication> Note(std::uint64_t total, engine::TimeNs now,
+                                  std::string_view instance) {
+    if (total > seen_) {
+      seen_ = total;
+      last_growth_ = now;
+      return alarm_.Set(true, now, instance, static_cast<double>(total));
+    }
+    if (alarm_.active() && now - last_growth_ >= quiet_) {
+      return alarm_.Set(false, now, instance, static_cast<double>(total));
+    }
+    return std::nullopt;
+  }
+  const MonitorAlarm& alarm() const { return alarm_; }
+
+ private:
+  MonitorAlarm alarm_;
+  engine::TimeNs quiet_;
+  std::uint64_t seen_ = 0;
+  engine::TimeNs last_growth_ = 0;
+};
+
 }  // namespace needlewatch::daemon
 
 #endif  // NEEDLEWATCH_DAEMON_MONITOR_ALARM_H_

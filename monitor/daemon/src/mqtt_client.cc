@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <vector>
 #include <boost/asio/io_context.hpp>
@@ -70,7 +71,8 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   void OnSubscribed(bool ok, const std::string& why);
   void DoConnect();
   void CreateClient();
-  void DoSubscribe();
+  // Subscribes the watched filters, and the device filters too when `devices`.
+  void DoSubscribe(bool devices);
 
   // Listeners live as long as Impl, which outlives the Paho client (cli_ is reset in Stop
   // and destroyed first in ~Impl).
@@ -133,7 +135,10 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   std::mutex inbox_mu_;
   std::vector<InboundMessage> inbox_;  // guarded by inbox_mu_; oldest first
   bool drain_scheduled_ = false;       // guarded by inbox_mu_: a DrainInbox is pending
-  std::atomic<std::int64_t> queue_depth_{0};
+  std::atomic<std::int64_t> queue_depth_{0};  // in the inbox or taken and not yet delivered
+  std::condition_variable room_;               // with inbox_mu_: the inbox has room again
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> throttled_{0};
   std::atomic<bool> session_present_{false};
   std::atomic<bool> stopping_{false};
 
@@ -231,10 +236,25 @@ void MqttClient::Impl::DoConnect() {
 }
 
 void MqttClient::Impl::Enqueue(InboundMessage&& m) {
-  queue_depth_.fetch_add(1, std::memory_order_relaxed);  // before the loop can take it
   bool post = false;
   {
-    std::lock_guard<std::mutex> lock(inbox_mu_);
+    std::unique_lock<std::mutex> lock(inbox_mu_);
+    const auto full = [&] {
+      return queue_depth_.load(std::memory_order_relaxed) >=
+             static_cast<std::int64_t>(opts_.inbox_capacity);
+    };
+    if (full()) {
+      if (m.qos == 0) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;  // releases Paho's message
+      }
+      // Hold Paho's receive thread: it stops reading the socket, TCP fills, and the broker
+      // keeps the backlog (at most one message per stall was PUBACKed and not yet handled).
+      throttled_.fetch_add(1, std::memory_order_relaxed);
+      room_.wait(lock, [&] { return stopping_.load() || !full(); });
+      if (stopping_) return;
+    }
+    queue_depth_.fetch_add(1, std::memory_order_relaxed);  // before the loop can take it
     inbox_.push_back(std::move(m));
     post = !drain_scheduled_;
     drain_scheduled_ = true;
@@ -264,12 +284,14 @@ void MqttClient::Impl::DrainInbox() {
     if (!stopping_ && events_.on_message) events_.on_message(std::move(m));
     m.owner.reset();  // release the library's message now, not at the next batch
   }
+  if (events_.on_batch_end) events_.on_batch_end();
   bool again = false;
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     again = drain_pos_ < draining_.size() || !inbox_.empty();
     drain_scheduled_ = again;
   }
+  room_.notify_all();  // Paho's thread may be waiting for room
   // More to deliver: go to the back of the loop's queue, so other handlers run in between.
   if (again) PostDrain();
 }
@@ -309,38 +331,39 @@ void MqttClient::Impl::OnConnected(bool session_present) {
   ever_connected_ = true;
   if (opts_.online) Publish(opts_.online());
   if (events_.on_connected) events_.on_connected(reconnects_ > 0);
-  if (!session_present || !subscribed_once_) {
-    DoSubscribe();
-  } else {
-    subscribed_ = true;
-    reason_.clear();
-    log::Info("subscribed", {{"filters", static_cast<unsigned long long>(
-                                             opts_.subscriptions.size())},
-                             {"session_present", true}});
-    if (events_.on_subscribed) events_.on_subscribed();
-  }
+  // The device filters are renewed only when the broker did not keep them; the watched topics
+  // (the monitor's own retained alarm topics) every time, so the broker sends what it holds.
+  DoSubscribe(/*devices=*/!session_present || !subscribed_once_);
 }
 
-void MqttClient::Impl::DoSubscribe() {
+void MqttClient::Impl::DoSubscribe(bool devices) {
   reason_ = "subscribing";
   // One SUBSCRIBE per filter: Paho C++ 1.2 crashes in subscribeMany when given MQTT 5
   // subscribe options, and per-filter tokens tell exactly which filter was refused.
-  pending_subscriptions_ = opts_.subscriptions.size();
+  pending_subscriptions_ = opts_.watch.size() + (devices ? opts_.subscriptions.size() : 0);
   subscribe_failed_ = false;
-  for (const std::string& filter : opts_.subscriptions) {
+  const bool v5 = opts_.connect.version == 5;
+  const auto subscribe = [&](const std::string& filter, const mqtt::subscribe_options& o) {
     try {
-      if (opts_.connect.version == 5) {
-        // Retained messages only for new subscriptions: a renewed one does not replay them.
-        cli_->subscribe(filter, opts_.qos, nullptr, subscribe_listener_,
-                        mqtt::subscribe_options(false, false,
-                                                mqtt::subscribe_options::SEND_RETAINED_ON_NEW));
+      if (v5) {
+        cli_->subscribe(filter, opts_.qos, nullptr, subscribe_listener_, o);
       } else {
         cli_->subscribe(filter, opts_.qos, nullptr, subscribe_listener_);
       }
     } catch (const mqtt::exception& e) {
       OnSubscribed(false, "subscribe " + filter + " failed: " + e.what());
     }
+  };
+  if (devices) {
+    // Retained messages only for new subscriptions: a renewed one does not replay them.
+    const mqtt::subscribe_options o(false, false, mqtt::subscribe_options::SEND_RETAINED_ON_NEW);
+    for (const std::string& filter : opts_.subscriptions) subscribe(filter, o);
   }
+  // Watched topics: retained messages on every subscribe, never our own publications back.
+  const mqtt::subscribe_options watch(/*no_local=*/true, false,
+                                      mqtt::subscribe_options::SEND_RETAINED_ON_SUBSCRIBE);
+  for (const std::string& filter : opts_.watch) subscribe(filter, watch);
+  if (pending_subscriptions_ == 0) OnSubscribed(true, "");  // nothing to wait for
 }
 
 void MqttClient::Impl::OnSubscribed(bool ok, const std::string& why) {
@@ -402,6 +425,10 @@ bool MqttClient::Impl::Publish(const Publication& p) {
 
 void MqttClient::Impl::Stop(const Publication& last, std::chrono::milliseconds timeout) {
   if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);  // a waiting Paho thread sees stopping_
+  }
+  room_.notify_all();
   retry_timer_.cancel();
   if (!cli_) return;
   try {
@@ -428,6 +455,10 @@ MqttClient::MqttClient(asio::io_context& io, MqttOptions options, MqttEvents eve
 
 MqttClient::~MqttClient() {
   impl_->stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lock(impl_->inbox_mu_);
+  }
+  impl_->room_.notify_all();  // before Paho joins its thread, which may wait for room
   impl_->retry_timer_.cancel();
   try {
     impl_->cli_.reset();
@@ -447,6 +478,8 @@ std::string MqttClient::not_ready_reason() const {
   return impl_->reason_.empty() ? std::string("connecting") : impl_->reason_;
 }
 std::int64_t MqttClient::queue_depth() const { return impl_->queue_depth_.load(); }
+std::uint64_t MqttClient::inbox_dropped() const { return impl_->dropped_.load(); }
+std::uint64_t MqttClient::inbox_throttled() const { return impl_->throttled_.load(); }
 std::uint64_t MqttClient::reconnects() const { return impl_->reconnects_; }
 std::uint64_t MqttClient::connection_lost() const { return impl_->lost_; }
 std::uint64_t MqttClient::publish_failures() const { return impl_->publish_failures_; }

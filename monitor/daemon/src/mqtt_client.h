@@ -41,7 +41,14 @@ struct MqttOptions {
   broker::ConnectSettings connect;
   std::string client_id;
   std::vector<std::string> subscriptions;
+  // Filters watched on every connect, with the broker's retained messages each time and (MQTT 5)
+  // without our own publications echoed back: the monitor's retained alarm topics.
+  std::vector<std::string> watch;
   int qos = 1;
+  // Messages received and not yet handled on the loop, at most. When full, a QoS 0 message is
+  // dropped (counted) and a QoS 1/2 one holds Paho's receive thread until there is room, so the
+  // backlog stays with the broker (flow control) instead of in memory.
+  std::size_t inbox_capacity = 10000;
   std::function<Publication()> online;     // the online status, built at each connect
 };
 
@@ -58,6 +65,8 @@ struct InboundMessage {
 // All called on the io_context thread. Any may be empty.
 struct MqttEvents {
   std::function<void(InboundMessage&&)> on_message;
+  // After each batch of on_message calls (at most kDrainBatch), before other handlers run.
+  std::function<void()> on_batch_end;
   std::function<void(bool reconnect)> on_connected;
   std::function<void()> on_subscribed;
   std::function<void(const std::string& reason)> on_connection_lost;
@@ -95,6 +104,8 @@ class MqttClient {
   std::string not_ready_reason() const;
 
   std::int64_t queue_depth() const;  // messages received and not yet handled on the loop
+  std::uint64_t inbox_dropped() const;    // QoS 0 messages dropped with the inbox full
+  std::uint64_t inbox_throttled() const;  // times Paho's thread waited for room in the inbox
   std::uint64_t reconnects() const;
   std::uint64_t connection_lost() const;
   std::uint64_t publish_failures() const;

@@ -83,7 +83,34 @@ bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,
       o->subscriptions.push_back(m.topic_root + "/+/device/+/" + ch);
     }
   }
+  if (cfg.outputs.alarm_topics) o->watch = AlarmWatchFilters(o->subscriptions, m.topic_root);
+  o->inbox_capacity = m.inbox_capacity;
   return true;
+}
+
+std::vector<std::string> AlarmWatchFilters(const std::vector<std::string>& subscriptions,
+                                           const std::string& root) {
+  std::vector<std::string> out;
+  const auto add = [&](std::string f) {
+    if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(std::move(f));
+  };
+  for (const std::string& filter : subscriptions) {
+    // {root}/{clinic}/device/{device}/…: the alarm topics of the same clinics and devices.
+    std::vector<std::string_view> levels;
+    std::string_view rest = filter;
+    for (std::size_t slash; (slash = rest.find('/')) != std::string_view::npos;) {
+      levels.push_back(rest.substr(0, slash));
+      rest.remove_prefix(slash + 1);
+    }
+    levels.push_back(rest);
+    if (levels.size() >= 4 && levels[0] == root && levels[2] == "device" &&
+        levels[1] != "#" && levels[3] != "#") {
+      add(root + "/" + std::string(levels[1]) + "/device/" + std::string(levels[3]) + "/alarm/+");
+    } else {
+      add(root + "/+/device/+/alarm/+");
+    }
+  }
+  return out;
 }
 
 }  // namespace needlewatch::daemon

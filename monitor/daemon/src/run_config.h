@@ -5,6 +5,7 @@
 #define NEEDLEWATCH_DAEMON_RUN_CONFIG_H_
 
 #include <string>
+#include <vector>
 
 #include "alarm_output.h"
 #include "mqtt_client.h"
@@ -29,6 +30,12 @@ bool LoadWebAccess(const config::Config& cfg, WebAccess* access);
 // `error` when a credential file cannot be read.
 bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,
                     const Publication& will, MqttOptions* o, std::string* error);
+
+// The alarm-topic filters that match the devices of `subscriptions`: "clinic/c017/device/+/+"
+// watches "clinic/c017/device/+/alarm/+"; a filter of another shape watches every alarm topic
+// under the root. Without duplicates, in order.
+std::vector<std::string> AlarmWatchFilters(const std::vector<std::string>& subscriptions,
+                                           const std::string& root);
 
 }  // namespace needlewatch::daemon
 

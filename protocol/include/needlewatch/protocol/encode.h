@@ -37,6 +37,11 @@ struct AlarmPayload {
 };
 std::string EncodeAlarm(const AlarmPayload& a);
 
+// The `state` of a payload found on an alarm topic ("active", "cleared" or "latched"), read as
+// strictly as device input (a JSON object at most 4096 bytes, valid UTF-8, no duplicate keys);
+// nullopt for anything else. For a monitor checking what the broker holds on its topics.
+std::optional<std::string_view> AlarmPayloadState(std::string_view payload);
+
 // {"v":1,"command":"halt","alarm":…,"severity":…,"session":…,"ts":…} on …/command.
 std::string EncodeHaltCommand(std::string_view alarm, std::string_view severity,
                               std::string_view session, double ts);

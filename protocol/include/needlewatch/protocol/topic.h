@@ -4,6 +4,7 @@
 #define NEEDLEWATCH_PROTOCOL_TOPIC_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,15 @@ std::string AlarmTopic(std::string_view root, std::string_view clinic, std::stri
                        std::string_view alarm);
 std::string CommandTopic(std::string_view root, std::string_view clinic, std::string_view device);
 std::string MonitorStatusTopic(std::string_view instance);  // needlewatch/{instance}/status
+// {root}/{clinic}/device/{device}/alarm/{alarm} with valid IDs (and a non-empty alarm name):
+// its parts as views into `topic`; nullopt for any other topic.
+struct AlarmTopicParts {
+  std::string_view clinic;
+  std::string_view device;
+  std::string_view alarm;
+};
+std::optional<AlarmTopicParts> ParseAlarmTopic(std::string_view topic, std::string_view root);
+
 // needlewatch/{instance}/alarm/{alarm}: the monitor's own alarms (recorder_dropping, …).
 std::string MonitorAlarmTopic(std::string_view instance, std::string_view alarm);
 

@@ -39,6 +39,10 @@ struct MqttConfig {
   engine::TimeNs keepalive = 10 * engine::kNsPerSec;
   engine::TimeNs reconnect_min = 1 * engine::kNsPerSec;
   engine::TimeNs reconnect_max = 30 * engine::kNsPerSec;
+  // Messages received and not yet handled, at most (memory stays bounded under overload): when
+  // full, QoS 1 messages wait at the broker (the client stops reading) and QoS 0 ones are
+  // dropped and counted; either raises the monitor alarm ingest_overload.
+  std::size_t inbox_capacity = 10000;
   // Credentials: never on the command line. From files, or else from the environment
   // variables NEEDLEWATCH_MQTT_USERNAME / NEEDLEWATCH_MQTT_PASSWORD.
   std::string username_file;
