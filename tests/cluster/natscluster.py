@@ -408,3 +408,77 @@ class ClusterTestCase(nwtest.NwTestCase):
         """A measured figure, printed for docs/cluster.md (and kept in the ctest log)."""
         print(f"MEASURED {self.id().rsplit('.', 1)[-1]}: {what} = {value}", file=sys.stderr,
               flush=True)
+
+
+# -----------------------------------------------------------------------------------------
+# An Alertmanager pair in cluster mode (gossip on loopback)
+
+
+class AlertmanagerPeer(Service):
+    """prometheus-alertmanager with HA gossip on 127.0.0.1, posting to `webhook_url`.
+
+    Peers of one pair deduplicate notifications through their gossiped notification log: the
+    peer at position p in the (sorted) member list waits p x peer_timeout before sending, and
+    skips what another peer has logged meanwhile. Production keeps the default 15s.
+    """
+
+    def __init__(self, workdir, webhook_url, name, peer_timeout="3s"):
+        self.name = name
+        self.dir = fixture_dir(workdir, name)
+        self.port = free_port()
+        self.cluster_port = free_port()
+        self.peers = []  # "127.0.0.1:PORT" of the other members, set by AlertmanagerPair
+        self.peer_timeout = peer_timeout
+        self.child = None
+        self.config_path = os.path.join(self.dir, "alertmanager.yml")
+        with open(self.config_path, "w") as f:
+            f.write("route: {receiver: hook, group_by: [alertname, clinic, device], "
+                    "group_wait: 1s, group_interval: 5s, repeat_interval: 1h}\n"
+                    "receivers:\n  - name: hook\n"
+                    f"    webhook_configs: [{{url: '{webhook_url}', send_resolved: true}}]\n")
+
+    @property
+    def address(self):
+        return f"{HOST}:{self.port}"
+
+    @property
+    def base_url(self):
+        return f"http://{self.address}"
+
+    def argv(self):
+        return (["prometheus-alertmanager", f"--config.file={self.config_path}",
+                 f"--storage.path={self.dir}/data", f"--web.listen-address={self.address}",
+                 f"--cluster.listen-address={HOST}:{self.cluster_port}",
+                 f"--cluster.peer-timeout={self.peer_timeout}"] +
+                [f"--cluster.peer={p}" for p in self.peers])
+
+    def start(self, timeout=30.0):
+        self.child = Child(self.name, self.argv(), os.path.join(self.dir, "alertmanager.log"))
+        wait_until(lambda: http("GET", f"{self.base_url}/-/ready")[0] == 200, timeout,
+                   f"{self.name} /-/ready")
+        return self
+
+    def wait_settled(self, timeout=90.0):
+        """Waits for the log line after which this peer sends notifications at all."""
+        self.child.wait_for_line(r"gossip settled; proceeding", timeout)
+
+    def status(self):
+        return json.loads(http("GET", f"{self.base_url}/api/v2/status")[1])
+
+    def post_alerts(self, alerts):
+        status, body = http("POST", f"{self.base_url}/api/v2/alerts", alerts)
+        if status != 200:
+            raise AssertionError(f"{self.name} POST /api/v2/alerts: {status} {body[:200]!r}")
+
+    def metric(self, name, **labels):
+        return nwtest.metric_value(nwtest.parse_metrics(
+            http("GET", f"{self.base_url}/metrics")[1].decode()), name, **labels)
+
+
+def alertmanager_pair(workdir, webhook_url, peer_timeout="3s"):
+    """Two AlertmanagerPeers that name each other as --cluster.peer (not started)."""
+    a = AlertmanagerPeer(workdir, webhook_url, "alertmanager-a", peer_timeout)
+    b = AlertmanagerPeer(workdir, webhook_url, "alertmanager-b", peer_timeout)
+    a.peers = [f"{HOST}:{b.cluster_port}"]
+    b.peers = [f"{HOST}:{a.cluster_port}"]
+    return a, b

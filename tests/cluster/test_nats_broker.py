@@ -208,6 +208,30 @@ class Ordering(ClusterTestCase):
             self.assertEqual(seq, list(range(n)), f"pen {name}")
 
 
+    def test_one_filter_keeps_a_pens_order_across_its_channels(self):
+        # A pen's telemetry and events are different topics. On NATS each QoS 1 subscription is
+        # its own JetStream consumer, so a monitor with a filter per channel gets them in two
+        # independent streams; one filter covering both keeps the pen's order (shard.h).
+        cl = self.start_cluster()
+        per_channel = self.mqtt(cl.mqtt_port(1), client_id="per-channel", clean_session=False)
+        for ch in ("telemetry", "event", "status"):
+            per_channel.subscribe(f"clinic/c1/device/+/{ch}", qos=1)
+        one = self.mqtt(cl.mqtt_port(1), client_id="one-filter", clean_session=False)
+        one.subscribe("clinic/c1/device/+/+", qos=1)
+        pen = self.mqtt(cl.mqtt_port(2), client_id="pen")
+        n = 2000
+        pen.wait_acked([pen.publish_async(
+            f"clinic/c1/device/d1/{'event' if i % 10 == 0 else 'telemetry'}", str(i), qos=1)
+            for i in range(n)], timeout=60)
+        for c in (per_channel, one):
+            wait_until(lambda c=c: len(c.messages) >= n, 60, f"{n} messages")
+        seq = [int(m.payload) for m in per_channel.messages]
+        self.report("out-of-order steps with a filter per channel (of 2000)",
+                    sum(1 for a, b in zip(seq, seq[1:]) if b < a))
+        self.assertEqual(sorted(seq), list(range(n)))
+        self.assertEqual([int(m.payload) for m in one.messages], list(range(n)))
+
+
 class TopicCharacters(ClusterTestCase):
 
     def test_a_dot_in_a_topic_is_refused(self):

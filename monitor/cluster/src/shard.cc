@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
-#include "needlewatch/protocol/topic.h"
+#include "needlewatch/protocol/topic.h"  // IsValidId
 
 // xxHash is used header-only (Debian libxxhash-dev): the functions are inlined here, so
 // nothing is linked and no other file sees the header.
@@ -13,9 +13,6 @@
 namespace needlewatch::cluster {
 namespace {
 
-constexpr protocol::Channel kDeviceChannels[] = {
-    protocol::Channel::kTelemetry, protocol::Channel::kEvent, protocol::Channel::kStatus};
-
 std::vector<std::string> SortedUnique(std::span<const std::string> clinics) {
   std::vector<std::string> v(clinics.begin(), clinics.end());
   std::sort(v.begin(), v.end());
@@ -23,17 +20,11 @@ std::vector<std::string> SortedUnique(std::span<const std::string> clinics) {
   return v;
 }
 
-std::vector<std::string> Filters(std::string_view root, std::string_view clinic_level) {
-  std::vector<std::string> out;
-  out.reserve(std::size(kDeviceChannels));
-  for (auto ch : kDeviceChannels) {
-    std::string f;
-    f.reserve(root.size() + clinic_level.size() + 24);
-    f.append(root).append("/").append(clinic_level).append("/device/+/");
-    f.append(protocol::ChannelName(ch));
-    out.push_back(std::move(f));
-  }
-  return out;
+std::string Filter(std::string_view root, std::string_view clinic_level) {
+  std::string f;
+  f.reserve(root.size() + clinic_level.size() + 12);
+  f.append(root).append("/").append(clinic_level).append("/device/+/+");
+  return f;
 }
 
 }  // namespace
@@ -57,14 +48,12 @@ std::uint32_t ShardOf(std::string_view clinic, std::uint32_t shard_count) {
   return best;
 }
 
-std::vector<std::string> ClinicFilters(std::string_view topic_root, std::string_view clinic) {
+std::string ClinicFilter(std::string_view topic_root, std::string_view clinic) {
   assert(protocol::IsValidId(clinic));
-  return Filters(topic_root, clinic);
+  return Filter(topic_root, clinic);
 }
 
-std::vector<std::string> WildcardFilters(std::string_view topic_root) {
-  return Filters(topic_root, "+");
-}
+std::string WildcardFilter(std::string_view topic_root) { return Filter(topic_root, "+"); }
 
 std::vector<std::string> ShardClinics(std::span<const std::string> clinics, std::uint32_t index,
                                       std::uint32_t count) {
@@ -80,7 +69,7 @@ std::vector<std::string> ShardFilters(std::span<const std::string> clinics, std:
                                       std::uint32_t count, std::string_view topic_root) {
   std::vector<std::string> out;
   for (const auto& c : ShardClinics(clinics, index, count)) {
-    for (auto& f : ClinicFilters(topic_root, c)) out.push_back(std::move(f));
+    out.push_back(ClinicFilter(topic_root, c));
   }
   return out;
 }
@@ -94,9 +83,7 @@ std::vector<ShardAssignment> PlanShards(std::span<const std::string> clinics, st
     plan[ShardOf(c, count)].clinics.push_back(std::move(c));
   }
   for (auto& s : plan) {
-    for (const auto& c : s.clinics) {
-      for (auto& f : ClinicFilters(topic_root, c)) s.filters.push_back(std::move(f));
-    }
+    for (const auto& c : s.clinics) s.filters.push_back(ClinicFilter(topic_root, c));
   }
   return plan;
 }

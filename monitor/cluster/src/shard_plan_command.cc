@@ -217,7 +217,7 @@ int RunShardPlan(const ShardPlanOptions& o, std::ostream& out, std::ostream& err
     plan.shards.resize(o.shards);
     for (std::uint32_t i = 0; i < o.shards; ++i) {
       plan.shards[i].index = i;
-      plan.shards[i].filters = WildcardFilters(o.topic_root);
+      plan.shards[i].filters = {WildcardFilter(o.topic_root)};
     }
   }
   if (o.shard) {

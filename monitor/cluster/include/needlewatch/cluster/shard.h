@@ -32,22 +32,25 @@ std::uint64_t RendezvousWeight(std::string_view clinic, std::uint32_t shard);
 // REQUIRES: 1 <= shard_count <= kMaxShards.
 std::uint32_t ShardOf(std::string_view clinic, std::uint32_t shard_count);
 
-// The three device channels a monitor subscribes to for one clinic:
-// {root}/{clinic}/device/+/telemetry, …/event, …/status (the daemon's default filters, narrowed
-// to the clinic). Not `+/+`, which would also deliver the monitor's own `command` topics back.
+// The filter a monitor subscribes to for one clinic: {root}/{clinic}/device/+/+ (every
+// device topic of the clinic; the monitor ignores its own `command` topics, uncounted). One
+// filter, not one per channel: on NATS each QoS 1 subscription is a separate JetStream
+// consumer, and a pen's event and telemetry messages split over two of them reach the monitor
+// out of order (docs/cluster.md, "Ordering"). One filter per clinic also keeps a shard's
+// consumers and in-flight windows to the number of its clinics.
 // REQUIRES: `clinic` is a valid ID (protocol::IsValidId), `root` a topic prefix.
-std::vector<std::string> ClinicFilters(std::string_view topic_root, std::string_view clinic);
+std::string ClinicFilter(std::string_view topic_root, std::string_view clinic);
 
-// The daemon's default filters, every clinic: {root}/+/device/+/telemetry, …/event, …/status.
-// A shard that subscribes to these relies on the daemon refusing clinics outside its share.
-std::vector<std::string> WildcardFilters(std::string_view topic_root);
+// Every device topic of every clinic, one filter: {root}/+/device/+/+. A shard that subscribes
+// to it relies on the daemon refusing clinics outside its share (admission mode).
+std::string WildcardFilter(std::string_view topic_root);
 
 // The clinics of `clinics` that shard `index` of `count` owns: sorted, without duplicates.
 // REQUIRES: index < count <= kMaxShards.
 std::vector<std::string> ShardClinics(std::span<const std::string> clinics, std::uint32_t index,
                                       std::uint32_t count);
 
-// ClinicFilters of every clinic ShardClinics returns, in that order.
+// ClinicFilter of every clinic ShardClinics returns, in that order.
 // REQUIRES: as ShardClinics, and every clinic a valid ID.
 std::vector<std::string> ShardFilters(std::span<const std::string> clinics, std::uint32_t index,
                                       std::uint32_t count, std::string_view topic_root);
@@ -56,7 +59,7 @@ std::vector<std::string> ShardFilters(std::span<const std::string> clinics, std:
 struct ShardAssignment {
   std::uint32_t index = 0;
   std::vector<std::string> clinics;  // sorted, unique
-  std::vector<std::string> filters;  // ClinicFilters of each clinic, in clinic order
+  std::vector<std::string> filters;  // ClinicFilter of each clinic, in clinic order
 };
 
 // Every shard of `count`, index order; each clinic appears in exactly one shard.
