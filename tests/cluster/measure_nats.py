@@ -10,7 +10,8 @@ replicated JetStream stream (R3) and the subscriber's consumer.
   cmake -S . -B build/bench-rel -DCMAKE_BUILD_TYPE=Release -DNEEDLEWATCH_BUILD_TESTS=OFF \
     -DNEEDLEWATCH_BUILD_BENCH=ON && cmake --build build/bench-rel --target nw-mqtt-load
   NW_LOAD_BIN=$PWD/build/bench-rel/bench/live/nw-mqtt-load \
-    /usr/bin/python3 tests/cluster/measure_nats.py [--devices 1000] [--duration 6] [--qos 0 1]
+    /usr/bin/python3 tests/cluster/measure_nats.py [--devices 1000] [--duration 6] [--qos 0 1] \
+    [--broker nats|mosquitto]
 
 Prints a Markdown table per QoS and the highest zero-loss rate.
 """
@@ -32,27 +33,31 @@ RATES = {0: [5000, 10000, 20000, 30000, 40000, 60000, 80000],
          1: [2000, 5000, 10000, 15000, 20000, 30000, 40000]}
 
 
-def broker_limit(cluster, qos, devices, duration):
-    pids = [n.child.pid for n in cluster.nodes]
+def broker_limit(pids, pub_port, sub_port, qos, devices, duration):
     step_no = [0]
 
     def step(rate):
         step_no[0] += 1
         sub = subprocess.Popen(
-            benchlib.LOAD + ["sub", "--port", str(cluster.mqtt_port(1)), "--qos", str(qos),
+            benchlib.LOAD + ["sub", "--port", str(sub_port), "--qos", str(qos),
                              "--idle", "5"], stdout=subprocess.PIPE, text=True)
-        if sub.stdout.readline().strip() != "ready":
-            raise RuntimeError("counting subscriber did not get its SUBACK")
-        meter = []
-        load = benchlib.run_load(cluster.mqtt_port(0), devices, rate, qos, duration,
-                                 f"n{step_no[0]}q{qos}d",
-                                 on_connected=lambda: meter.append(benchlib.CpuMeter(*pids)))
-        cpu = meter[0].stop()
-        got = json.loads(sub.communicate(timeout=300)[0].strip().splitlines()[-1])
+        try:
+            if sub.stdout.readline().strip() != "ready":
+                raise RuntimeError("counting subscriber did not get its SUBACK")
+            meter = []
+            load = benchlib.run_load(pub_port, devices, rate, qos, duration,
+                                     f"n{step_no[0]}q{qos}d",
+                                     on_connected=lambda: meter.append(benchlib.CpuMeter(*pids)))
+            cpu = meter[0].stop()
+            got = json.loads(sub.communicate(timeout=300)[0].strip().splitlines()[-1])
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+                sub.wait()
         row = {"target": rate, "achieved": load["rate"], "sent": load["sent"],
                "received": got["received"], "lost": load["sent"] - got["received"],
                "broker_cpu": round(sum(cpu), 1), "node_cpu": cpu}
-        benchlib.log(f"  nats qos{qos} {rate}/s -> {row}")
+        benchlib.log(f"  qos{qos} {rate}/s -> {row}")
         return row
     return benchlib.ladder(step, RATES[qos])
 
@@ -62,19 +67,32 @@ def main():
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--duration", type=float, default=6)
     ap.add_argument("--qos", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--broker", choices=["nats", "mosquitto"], default="nats",
+                    help="mosquitto: the same ladder on one mosquitto (bench/live's settings), "
+                         "for a comparison under the same machine load")
     args = ap.parse_args()
     wd = nwtest.Workdir("nw-measure-nats-")
-    cluster = natscluster.NatsCluster(wd)
+    if args.broker == "nats":
+        broker = natscluster.NatsCluster(wd)
+    else:
+        broker = nwtest.Mosquitto(wd, extra=benchlib.BROKER_EXTRA, nofile=20000)
     try:
-        cluster.start()
-        print(f"Machine: {benchlib.machine()}; nats-server "
-              f"{subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}; "
-              f"{args.devices} devices on node 1, counting subscriber on node 2.\n")
+        broker.start()
+        if args.broker == "nats":
+            pids = [n.child.pid for n in broker.nodes]
+            pub_port, sub_port = broker.mqtt_port(0), broker.mqtt_port(1)
+            where = (f"nats-server {subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}, "
+                     "3 nodes; devices on node 1, counting subscriber on node 2")
+        else:
+            pids, pub_port, sub_port = [broker.child.pid], broker.port, broker.port
+            where = "mosquitto 2.0.11 alone (bench/live settings)"
+        print(f"Machine: {benchlib.machine()}; {where}; {args.devices} devices.\n")
         for qos in args.qos:
-            best, rows, why = broker_limit(cluster, qos, args.devices, args.duration)
+            best, rows, why = broker_limit(pids, pub_port, sub_port, qos, args.devices,
+                                           args.duration)
             head = f"{best['achieved']:.0f} msg/s" if best else "none"
             print(f"### QoS {qos}: {head} ({why})\n")
-            print("| target msg/s | achieved msg/s | sent | received | lost | CPU % of the 3 nodes "
+            print("| target msg/s | achieved msg/s | sent | received | lost | broker CPU % "
                   "(sum; per node) |")
             print("|---|---|---|---|---|---|")
             for r in rows:
@@ -82,7 +100,7 @@ def main():
                       f"{r['lost']} | {r['broker_cpu']} ({', '.join(str(c) for c in r['node_cpu'])}) |")
             print()
     finally:
-        cluster.stop()
+        broker.stop()
         wd.remove()
 
 

@@ -313,6 +313,20 @@ class SubscriptionLimits(ClusterTestCase):
         self.report("seconds per QoS 0 subscription", round((time.monotonic() - t0) / 50, 3))
 
 
+    def test_unreplicated_memory_consumers_subscribe_fast(self):
+        # The trade: consumer_replicas 1 + memory storage makes a QoS 1 subscription cheap,
+        # but a session's delivery state then lives on one node only (docs/cluster.md).
+        cl = self.start_cluster(mqtt_extra={"consumer_replicas": 1,
+                                            "consumer_memory_storage": "true"})
+        mon = RawMqtt(cl.mqtt_port(0), "monitor", clean_session=False)
+        self.addCleanup(mon.close)
+        t0 = time.monotonic()
+        granted = [mon.subscribe(f"clinic/c{i}/device/+/+", 1) for i in range(20)]
+        self.report("seconds per QoS 1 subscription (consumer_replicas 1, memory)",
+                    round((time.monotonic() - t0) / 20, 3))
+        self.assertEqual(granted, [1] * 20)
+
+
 class LeaderLoss(ClusterTestCase):
 
     def test_qos1_publishing_resumes_and_loses_nothing_when_the_stream_leader_is_killed(self):
