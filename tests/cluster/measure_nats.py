@@ -81,7 +81,7 @@ def main():
         if args.broker == "nats":
             pids = [n.child.pid for n in broker.nodes]
             pub_port, sub_port = broker.mqtt_port(0), broker.mqtt_port(1)
-            where = (f"nats-server {subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}, "
+            where = (f"{subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}, "
                      "3 nodes; devices on node 1, counting subscriber on node 2")
         else:
             pids, pub_port, sub_port = [broker.child.pid], broker.port, broker.port

@@ -67,7 +67,7 @@ def run(pens, seconds, interval):
     target = f"{nwtest.HOST}:{srv.server_address[1]}"
     prom = nwtest.Prometheus(wd, target)
     with open(prom.config_path, "w") as f:
-        f.write(f"global: {{scrape_interval: {interval}s, evaluation_interval: {interval}s}}\n"
+        f.write(f"global: {{scrape_interval: {interval:g}s, evaluation_interval: {interval:g}s}}\n"
                 f"scrape_configs:\n  - job_name: pens\n    static_configs: [{{targets: ['{target}']}}]\n"
                 f"  - job_name: self\n    static_configs: [{{targets: ['{nwtest.HOST}:{prom.port}']}}]\n")
     try:
