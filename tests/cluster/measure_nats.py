@@ -81,8 +81,9 @@ def main():
         if args.broker == "nats":
             pids = [n.child.pid for n in broker.nodes]
             pub_port, sub_port = broker.mqtt_port(0), broker.mqtt_port(1)
-            where = (f"{subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}, "
-                     "3 nodes; devices on node 1, counting subscriber on node 2")
+            version = subprocess.run(["nats-server", "--version"], capture_output=True,
+                                     text=True).stdout.strip()
+            where = f"{version}, 3 nodes; devices on node 1, counting subscriber on node 2"
         else:
             pids, pub_port, sub_port = [broker.child.pid], broker.port, broker.port
             where = "mosquitto 2.0.11 alone (bench/live settings)"
@@ -96,8 +97,9 @@ def main():
                   "(sum; per node) |")
             print("|---|---|---|---|---|---|")
             for r in rows:
+                per_node = ", ".join(str(c) for c in r["node_cpu"])
                 print(f"| {r['target']} | {r['achieved']:.1f} | {r['sent']} | {r['received']} | "
-                      f"{r['lost']} | {r['broker_cpu']} ({', '.join(str(c) for c in r['node_cpu'])}) |")
+                      f"{r['lost']} | {r['broker_cpu']} ({per_node}) |")
             print()
     finally:
         broker.stop()

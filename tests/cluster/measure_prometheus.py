@@ -33,12 +33,14 @@ def exposition(pens, rng):
         out += [f'{name}{{clinic="{c}",device="{d}"}} {fn():.6g}' for c, d in rows]
     out.append("# TYPE needlewatch_depth_limit_meters gauge")
     for c, d in rows:
-        out.append(f'needlewatch_depth_limit_meters{{clinic="{c}",device="{d}",limit="warn"}} 0.0015')
-        out.append(f'needlewatch_depth_limit_meters{{clinic="{c}",device="{d}",limit="max"}} 0.002')
+        labels = f'clinic="{c}",device="{d}"'
+        out.append(f'needlewatch_depth_limit_meters{{{labels},limit="warn"}} 0.0015')
+        out.append(f'needlewatch_depth_limit_meters{{{labels},limit="max"}} 0.002')
     out.append("# TYPE needlewatch_frequency_limit_hertz gauge")
     for c, d in rows:
-        out.append(f'needlewatch_frequency_limit_hertz{{clinic="{c}",device="{d}",limit="min"}} 50')
-        out.append(f'needlewatch_frequency_limit_hertz{{clinic="{c}",device="{d}",limit="max"}} 150')
+        labels = f'clinic="{c}",device="{d}"'
+        out.append(f'needlewatch_frequency_limit_hertz{{{labels},limit="min"}} 50')
+        out.append(f'needlewatch_frequency_limit_hertz{{{labels},limit="max"}} 150')
     return ("\n".join(out) + "\n").encode()
 
 
@@ -68,8 +70,10 @@ def run(pens, seconds, interval):
     prom = nwtest.Prometheus(wd, target)
     with open(prom.config_path, "w") as f:
         f.write(f"global: {{scrape_interval: {interval:g}s, evaluation_interval: {interval:g}s}}\n"
-                f"scrape_configs:\n  - job_name: pens\n    static_configs: [{{targets: ['{target}']}}]\n"
-                f"  - job_name: self\n    static_configs: [{{targets: ['{nwtest.HOST}:{prom.port}']}}]\n")
+                "scrape_configs:\n"
+                f"  - job_name: pens\n    static_configs: [{{targets: ['{target}']}}]\n"
+                f"  - job_name: self\n"
+                f"    static_configs: [{{targets: ['{nwtest.HOST}:{prom.port}']}}]\n")
     try:
         prom.start()
         time.sleep(seconds)  # a measurement window, not a synchronisation
@@ -96,8 +100,8 @@ def main():
     base = run(0, a.seconds, a.interval)
     full = run(a.pens, a.seconds, a.interval)
     extra = full["head_series"] - base["head_series"]
-    print(f"Machine: load avg {os.getloadavg()[0]:.1f}; prometheus 2.42, scrape every {a.interval:g}s, "
-          f"{a.seconds:g}s each run")
+    print(f"Machine: load avg {os.getloadavg()[0]:.1f}; prometheus 2.42, "
+          f"scrape every {a.interval:g}s, {a.seconds:g}s each run")
     print(f"baseline: {base}")
     print(f"{a.pens} pens: {full}")
     print(f"series added: {extra:.0f} ({extra / max(a.pens, 1):.2f} per pen); "

@@ -23,6 +23,8 @@ as one cluster and replicate the MQTT streams (sessions, retained messages, QoS 
   RawMqtt(port)                        a minimal MQTT 3.1.1 client on a raw socket that does NOT
                                        acknowledge what it receives unless told to: for
                                        observing QoS 1 redelivery (paho always acknowledges)
+  GrantedMqttClient(port)              nwtest's paho client whose subscribe() checks the SUBACK
+                                       and subscribes again when NATS refused (0x80)
 
 Nothing here sleeps to synchronise; waits are bounded polls (nwtest.wait_until).
 """
@@ -37,7 +39,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
 import nwtest  # noqa: E402
-from nwtest import HOST, Child, MqttClient, Service, WaitTimeout, fixture_dir, free_port, http, wait_until  # noqa: E402,F401
+from nwtest import (HOST, Child, MqttClient, Service, WaitTimeout,  # noqa: E402,F401
+                    fixture_dir, free_port, http, wait_until)
 
 
 class NatsNode(Service):
@@ -394,9 +397,47 @@ def _decode_publish(first, data):
 # unittest base class
 
 
+class GrantedMqttClient(MqttClient):
+    """nwtest's MqttClient whose subscribe() also checks the granted QoS.
+
+    A NATS node under load, or during a JetStream election, answers a QoS 1 SUBSCRIBE with
+    0x80 (refused) when it cannot create the subscription's consumer in time; a client then has
+    to subscribe again. subscribe() does so within `timeout` and raises if it never succeeds.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self.granted = {}  # SUBSCRIBE packet id -> granted QoS list
+        self.refusals = 0
+        super().__init__(*args, **kwargs)
+
+    def _on_subscribe(self, client, userdata, mid, granted_qos):
+        with self._cond:
+            self.granted[mid] = list(granted_qos)
+        super()._on_subscribe(client, userdata, mid, granted_qos)
+
+    def subscribe(self, topic, qos=1, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            rc, mid = self._c.subscribe(topic, qos)
+            if rc != nwtest.paho.MQTT_ERR_SUCCESS:
+                raise AssertionError(f"subscribe {topic}: rc={rc}")
+            self._wait(lambda: mid in self.granted, max(0.1, deadline - time.monotonic()),
+                       f"SUBACK for {topic}")
+            if self.granted[mid][0] != 0x80:
+                return self
+            self.refusals += 1
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"subscription to {topic} refused {self.refusals} times")
+            time.sleep(0.2)  # back-off before subscribing again
+
+
 class ClusterTestCase(nwtest.NwTestCase):
     """NwTestCase plus start_cluster(): every node is tracked, so it is stopped after the test
-    and its log tail printed when the test fails (also after a kill and restart)."""
+    and its log tail printed when the test fails (also after a kill and restart). mqtt() gives
+    GrantedMqttClients."""
+
+    def mqtt(self, port, **kwargs):
+        return self.start(GrantedMqttClient(port, **kwargs))
 
     def start_cluster(self, **kwargs):
         cluster = NatsCluster(self.workdir, **kwargs)
