@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "needlewatch/cluster/shard_plan_command.h"
 #include "needlewatch/config/config.h"
 #include "needlewatch/daemon/run_command.h"
 #include "needlewatch/record/recordings_command.h"
@@ -85,6 +86,19 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"jsonl"}));
   rec_export->add_option("PATH", export_paths, "Segments or directories")->required();
 
+  // needlewatch shard-plan
+  CLI::App* shard_plan = app.add_subcommand("shard-plan", "Assign clinics to monitor shards");
+  cluster::ShardPlanOptions spo;
+  OptionalFlag spo_clinics;
+  std::uint32_t spo_shard = 0;
+  shard_plan->add_option("--shards", spo.shards, "Number of shards")->required();
+  AddOptional(shard_plan, spo_clinics, "--clinics", "File with one clinic ID per line, - = stdin");
+  shard_plan->add_option("--topic-root", spo.topic_root, "First topic level (mqtt.topic_root)");
+  shard_plan->add_option("--format", spo.format, "Output format")
+      ->check(CLI::IsMember({"text", "yaml", "json"}));
+  CLI::Option* spo_shard_opt =
+      shard_plan->add_option("--shard", spo_shard, "Only this shard (yaml: its config fragment)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -117,6 +131,11 @@ int Main(int argc, char** argv) {
   if (rec_ls->parsed()) return record::RunRecordingsLs(rec_dir, std::cout, std::cerr);
   if (rec_export->parsed()) {
     return record::RunRecordingsExport(export_paths, export_format, std::cout, std::cerr);
+  }
+  if (shard_plan->parsed()) {
+    spo.clinics_file = spo_clinics.Get();
+    if (spo_shard_opt->count() > 0) spo.shard = spo_shard;
+    return cluster::RunShardPlan(spo, std::cout, std::cerr);
   }
   return 2;
 }

@@ -78,11 +78,10 @@ bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,
   o->client_id = m.client_id.empty() ? "needlewatch-" + m.instance : m.client_id;
   o->qos = m.qos;
   o->subscriptions = m.subscriptions;
-  if (o->subscriptions.empty()) {
-    for (const char* ch : {"telemetry", "event", "status"}) {
-      o->subscriptions.push_back(m.topic_root + "/+/device/+/" + ch);
-    }
-  }
+  // One filter for the three device channels: a broker may keep order only within one
+  // subscription (NATS: one JetStream consumer per filter; docs/cluster.md), and a pen's
+  // events and telemetry must reach the engine in the order it sent them.
+  if (o->subscriptions.empty()) o->subscriptions.push_back(m.topic_root + "/+/device/+/+");
   if (cfg.outputs.alarm_topics) o->watch = AlarmWatchFilters(o->subscriptions, m.topic_root);
   o->inbox_capacity = m.inbox_capacity;
   return true;

@@ -29,8 +29,8 @@ struct MqttConfig {
   std::string instance = "default";           // names needlewatch/{instance}/status
   std::string client_id;                      // "" = "needlewatch-" + instance (stable)
   std::string topic_root = "clinic";
-  // Subscription filters. Empty = the three device channels under topic_root:
-  // {root}/+/device/+/telemetry, …/event, …/status. Shard instances by clinic with e.g.
+  // Subscription filters. Empty = {root}/+/device/+/+ (every device channel in one filter, so
+  // a pen's messages stay in order). Shard instances by clinic with e.g.
   // ["clinic/c017/device/+/+"].
   std::vector<std::string> subscriptions;
   int qos = 1;
