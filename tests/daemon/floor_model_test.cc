@@ -578,6 +578,25 @@ TEST(FloorMemory, PerPenCostIsBoundedAndReported) {
   const double per_pen = static_cast<double>(f.model.memory_bytes() - empty) / 100.0;
   std::printf("floor model memory per pen with an open session: %.0f bytes\n", per_pen);
   EXPECT_LT(per_pen, 2048);  // README: about 1.3 KB
+
+  // Alarm history and event ring at their bounds.
+  FloorOptions o;
+  o.history_capacity = 1000;
+  o.alarm_ring_capacity = 1000;
+  Floor g(o);
+  const std::size_t before = g.model.memory_bytes();
+  for (int i = 0; i < 1500; ++i) {
+    const std::string d = "pen-" + std::to_string(i);
+    g.Tel(Sec(i), 2.0, 100, "arm", d, "S-" + std::to_string(i));  // one raise each
+  }
+  g.Flush(Sec(1500));
+  EXPECT_EQ(g.model.history_size(), 1000U);
+  EXPECT_EQ(g.model.ring_size(), 1000U);
+  const double per_alarm =
+      static_cast<double>(g.model.memory_bytes() - before - 1500 * per_pen) / 1000.0;
+  std::printf("floor model memory per alarm (history instance + ring event): %.0f bytes\n",
+              per_alarm);
+  EXPECT_LT(per_alarm, 2048);  // README: about 1 KB
 }
 
 // --- request helpers

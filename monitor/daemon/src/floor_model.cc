@@ -232,7 +232,8 @@ void WriteDevice(JsonWriter& w, const engine::DeviceView& v, const SessionInfo* 
   if (whole) {
     TimeFields(w, "last_message_at", v.last_message_at);
   } else {
-    w.Field("last_message_at", engine::NsToSeconds(v.last_message_at));
+    // Milliseconds are plenty for "last heard" and keep the frequent reading items short.
+    w.Field("last_message_at", std::round(engine::NsToSeconds(v.last_message_at) * 1e3) / 1e3);
   }
   w.EndObject();
 }
