@@ -202,6 +202,11 @@ class FloorPageTest(nwtest.NwTestCase):
             f"document.querySelector('{item('pen-1')} .ack').tagName")), "BUTTON")
         browser.call("screenshot", page="a", path=os.path.join(shots, "floor-latched-and-acknowledged.png"),
                      full_page=True)
+        # The audible signal is off until switched on (a click: browsers want a gesture).
+        sound = "document.getElementById('sound').getAttribute('aria-pressed')"
+        self.assertEqual(browser.call("eval", page="a", expression=sound), "false")
+        browser.call("click", page="a", selector="#sound")
+        self.assertEqual(browser.call("eval", page="a", expression=sound), "true")
 
         # The nurse acknowledges the latched alarm: it ends.
         browser.call("click", page="a", selector=f"{item('pen-1')} .ack")

@@ -96,10 +96,13 @@ FloorModel::Pen& FloorModel::PenFor(std::string_view clinic, std::string_view de
 void FloorModel::MarkDirty(Pen& pen) {
   if (pen.dirty) return;
   pen.dirty = true;
-  dirty_.push_back(pen.clinic + '/' + pen.device);
+  dirty_.push_back(&pen);
 }
 
-void FloorModel::ErasePen(const std::string& key) { pens_.erase(key); }
+void FloorModel::ErasePen(const Pen& pen) {
+  AppendKey(key_buf_, pen.clinic, pen.device);
+  pens_.erase(key_buf_);
+}
 
 void FloorModel::OnAccepted(const engine::AcceptedInfo& m) {
   Pen& pen = PenFor(m.clinic, m.device);
@@ -321,15 +324,14 @@ FloorModel::Frame FloorModel::DevicesFrame(const engine::Engine& engine, TimeNs 
   });
   if (!full) {
     // Pens that changed but are gone from the engine (evicted meanwhile): tell the page.
-    for (const std::string& key : dirty_) {
-      auto it = pens_.find(key);
-      if (it == pens_.end() || !it->second.dirty) continue;
+    for (Pen* pen : dirty_) {
+      if (!pen->dirty) continue;
       w.BeginObject()
-          .Field("clinic", it->second.clinic)
-          .Field("device", it->second.device)
+          .Field("clinic", pen->clinic)
+          .Field("device", pen->device)
           .Field("removed", true)
           .EndObject();
-      it->second.dirty = false;
+      pen->dirty = false;
     }
   }
   w.EndArray().EndObject();
@@ -346,9 +348,8 @@ std::optional<FloorModel::Frame> FloorModel::FlushDevices(const engine::Engine& 
   Frame f = DevicesFrame(engine, now, /*full=*/false, id);
   last_devices_id_ = id;
   // Pens without an open session need nothing kept once their change went out.
-  for (const std::string& key : dirty_) {
-    auto it = pens_.find(key);
-    if (it != pens_.end() && !it->second.session) ErasePen(key);
+  for (const Pen* pen : dirty_) {
+    if (!pen->session) ErasePen(*pen);
   }
   dirty_.clear();
   Emit(f);
@@ -362,21 +363,22 @@ namespace {
 
 template <typename Instance>
 void WriteInstance(JsonWriter& w, const Instance& a) {
+  const engine::AlarmEvent& e = a.last;
   w.BeginObject()
       .Field("v", 1)
       .Field("instance", static_cast<std::uint64_t>(a.id))
-      .Field("alarm", engine::AlarmName(a.alarm))
-      .Field("severity", engine::SeverityName(a.severity))
-      .Field("state", engine::AlarmStateName(a.state))
-      .Field("acknowledged", a.acknowledged)
-      .Field("clinic", a.clinic)
-      .Field("device", a.device)
-      .Field("session", a.session)
-      .Field("zone", a.zone)
-      .Field("value", a.value)
-      .Field("limit", a.limit);
-  TimeFields(w, "raised_at", a.raised_at);
-  TimeFields(w, "cleared_at", a.cleared_at);
+      .Field("alarm", engine::AlarmName(e.alarm))
+      .Field("severity", engine::SeverityName(e.severity))
+      .Field("state", engine::AlarmStateName(e.state))
+      .Field("acknowledged", e.acknowledged)
+      .Field("clinic", e.clinic)
+      .Field("device", e.device)
+      .Field("session", e.session)
+      .Field("zone", e.zone)
+      .Field("value", e.value)
+      .Field("limit", e.limit);
+  TimeFields(w, "raised_at", e.raised_at);
+  TimeFields(w, "cleared_at", e.cleared_at);
   w.Field("late", a.late);
   TimeFields(w, "acknowledged_at", a.acknowledged_at);
   w.StringOrNull("acknowledged_by", a.acknowledged_by);
@@ -395,7 +397,7 @@ FloorModel::Instance& FloorModel::InstanceFor(const engine::AlarmEvent& e) {
     auto it = open_instances_.find(key);
     if (it != open_instances_.end() && !history_.empty() && it->second >= history_.front().id) {
       Instance& found = history_[it->second - history_.front().id];
-      if (found.raised_at == e.raised_at) return found;
+      if (found.last.raised_at == e.raised_at) return found;
     }
   }
   // A raise, or a transition of an instance this model has not seen raised (it was raised
@@ -406,10 +408,6 @@ FloorModel::Instance& FloorModel::InstanceFor(const engine::AlarmEvent& e) {
   }
   Instance& a = history_.emplace_back();
   a.id = next_instance_id_++;
-  a.alarm = e.alarm;
-  a.clinic = e.clinic;
-  a.device = e.device;
-  a.raised_at = e.raised_at;
   a.late = IsLate(e);
   open_instances_[key] = a.id;
   return a;
@@ -417,14 +415,7 @@ FloorModel::Instance& FloorModel::InstanceFor(const engine::AlarmEvent& e) {
 
 void FloorModel::OnAlarm(const engine::AlarmEvent& e, std::string_view user) {
   Instance& a = InstanceFor(e);
-  a.severity = e.severity;
-  a.state = e.state;
-  a.acknowledged = e.acknowledged;
-  a.session = e.session;
-  a.zone = e.zone;
-  a.value = e.value;
-  a.limit = e.limit;
-  a.cleared_at = e.cleared_at;
+  a.last = e;
   a.late = a.late || IsLate(e);
   switch (e.transition) {
     case engine::Transition::kRaised:
@@ -478,10 +469,11 @@ std::string FloorModel::HistoryJson(TimeNs since) const {
   TimeFields(w, "since", since);
   // Truncated: instances were dropped, and the oldest kept one is not older than `since`, so
   // the dropped ones may have belonged to the answer.
-  const bool truncated = history_dropped_ && !history_.empty() && history_.front().raised_at >= since;
+  const bool truncated =
+      history_dropped_ && !history_.empty() && history_.front().last.raised_at >= since;
   w.Field("truncated", truncated).Key("alarms").BeginArray();
   for (const Instance& a : history_) {
-    if (a.raised_at >= since || !a.ended_at || *a.ended_at >= since) WriteInstance(w, a);
+    if (a.last.raised_at >= since || !a.ended_at || *a.ended_at >= since) WriteInstance(w, a);
   }
   w.EndArray().EndObject();
   return out;
@@ -549,10 +541,10 @@ std::size_t FloorModel::memory_bytes() const {
          heap(pen.sent_zone);
     if (pen.session) n += heap(pen.session->id) + heap(pen.session->zone) + heap(pen.session->op);
   }
-  for (const std::string& k : dirty_) n += sizeof(std::string) + heap(k);
+  n += dirty_.capacity() * sizeof(Pen*);
   for (const Instance& a : history_) {
-    n += sizeof(Instance) + heap(a.clinic) + heap(a.device) + heap(a.session) + heap(a.zone) +
-         heap(a.acknowledged_by);
+    n += sizeof(Instance) + heap(a.last.clinic) + heap(a.last.device) + heap(a.last.session) +
+         heap(a.last.zone) + heap(a.acknowledged_by);
   }
   n += open_instances_.size() * (sizeof(std::pair<const std::string, std::uint64_t>) + 48);
   n += ring_.size() * (sizeof(RingEntry) + 32) + ring_bytes_;

@@ -11,6 +11,16 @@
 // kFrameInterval) turns the pens that changed since the last frame into one `devices` event.
 // Every event is serialised once; all connections share the same string.
 //
+// How the daemon drives it (all on the loop):
+//   FloorModel floor({.first_event_id = start time in µs});  floor.set_listener(write to every
+//     open stream);
+//   Sink::OnAccepted/OnSession -> floor.OnAccepted/OnSession; Sink::OnAlarm -> floor.OnAlarm(e,
+//     user), the user being the acknowledging one while engine.Acknowledge runs, else empty;
+//   a SIGHUP reload -> floor.OnLimitsChanged();
+//   every kFrameInterval: if (floor.has_pending_devices()) floor.FlushDevices(engine, now);
+//   every kPingInterval: PingFrame(now) to every open stream;
+//   a new stream: StreamPreamble(), then ResumeFrom(...).frames, then the live frames.
+//
 // Pure: no I/O, no threads, no clock (time is passed in). Not thread-safe: used only on the
 // daemon's io_context thread, like the engine it reads.
 #ifndef NEEDLEWATCH_DAEMON_FLOOR_MODEL_H_
@@ -162,21 +172,12 @@ class FloorModel {
     std::string sent_session;
     std::string sent_zone;
   };
+  // One alarm instance, from its raise to its end: its latest transition as the engine reported
+  // it, and what the engine does not keep.
   struct Instance {
     std::uint64_t id = 0;
-    engine::AlarmKind alarm = engine::AlarmKind::kDepthExceeded;
-    engine::Severity severity = engine::Severity::kLow;
-    engine::AlarmState state = engine::AlarmState::kActive;
-    bool acknowledged = false;
+    engine::AlarmEvent last;  // the latest transition (state, acknowledged, cleared_at, …)
     bool late = false;
-    std::string clinic;
-    std::string device;
-    std::string session;
-    std::string zone;
-    std::optional<double> value;
-    std::optional<double> limit;
-    engine::TimeNs raised_at = 0;
-    std::optional<engine::TimeNs> cleared_at;
     std::optional<engine::TimeNs> acknowledged_at;
     std::string acknowledged_by;
     std::optional<engine::TimeNs> ended_at;
@@ -188,7 +189,7 @@ class FloorModel {
 
   Pen& PenFor(std::string_view clinic, std::string_view device);
   void MarkDirty(Pen& pen);
-  void ErasePen(const std::string& key);
+  void ErasePen(const Pen& pen);
   // Fills missing session info (sessions that were open before the model saw their start).
   void SyncSessions(const engine::Engine& engine);
   Instance& InstanceFor(const engine::AlarmEvent& e);
@@ -202,8 +203,9 @@ class FloorModel {
 
   /// Pens by "clinic/device" (IDs never contain '/').
   std::unordered_map<std::string, Pen> pens_;
-  /// Pens changed since the last frame (keys into pens_).
-  std::vector<std::string> dirty_;
+  /// Pens changed since the last frame. (Nodes of pens_ stay put until erased, and pens are
+  /// erased only right after a frame, when this list is emptied.)
+  std::vector<Pen*> dirty_;
   std::string key_buf_;  // reused for look-ups, so the hot path does not allocate
   /// Sessions open before the model's first frame were read from the engine (once).
   bool sessions_synced_ = false;
