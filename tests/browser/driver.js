@@ -37,6 +37,7 @@ async function page(name) {
 const ops = {
   async open({page: name, url, auth, width, height}) {
     if (!browser) {
+      // SIGTERM/SIGINT/SIGHUP to this process close the browser too (puppeteer's default).
       browser = await puppeteer.launch({executablePath: CHROMIUM, headless: true, args: ARGS});
     }
     const p = await browser.newPage();
@@ -51,7 +52,8 @@ const ops = {
     await p.setViewport({width: width || 1280, height: height || 900});
     pages.set(name, {page: p, log});
     const res = await p.goto(url, {waitUntil: 'domcontentloaded'});
-    return {status: res ? res.status() : null};
+    // The browser's pid, so the test can make sure it is gone even if this process is killed.
+    return {status: res ? res.status() : null, browser_pid: browser.process().pid};
   },
   async wait({page: name, selector, text, timeout_ms}) {
     const {page: p} = await page(name);

@@ -15,11 +15,11 @@ runs by itself once the routes are wired.
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,6 +30,14 @@ USER, PASSWORD = "nurse1", "floor-Pw-14"
 CLINIC = "c14"
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
 WAIT_MS = 10000
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 class Browser:
@@ -43,6 +51,8 @@ class Browser:
             stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1, env=env)
         self._next = 0
         self._lock = threading.Lock()
+        self.browser_pid = None
+        self.browser_cmdline = None
 
     def call(self, op, timeout=40.0, **args):
         with self._lock:
@@ -52,7 +62,8 @@ class Browser:
             self.proc.stdin.write(json.dumps(cmd) + "\n")
             self.proc.stdin.flush()
             # Bounded: the driver's own waits time out first; this only guards a hung driver.
-            timer = threading.Timer(timeout, self.proc.kill)
+            # SIGTERM, not SIGKILL: puppeteer then closes the browser it started.
+            timer = threading.Timer(timeout, self.proc.terminate)
             timer.start()
             try:
                 line = self.proc.stdout.readline()
@@ -62,6 +73,10 @@ class Browser:
                 raise AssertionError(f"browser driver exited during {op} (rc {self.proc.poll()})")
             self._log.write(f"<<< {line}")
             answer = json.loads(line)
+            pid = (answer.get("result") or {}).get("browser_pid") if op == "open" else None
+            if pid and not self.browser_pid:
+                self.browser_pid = pid
+                self.browser_cmdline = _cmdline(pid)
         if not answer.get("ok"):
             extra = ""
             if op != "console" and "page" in args:  # what the page said helps most
@@ -81,8 +96,19 @@ class Browser:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        # Never leave a browser behind, whatever happened to the driver (only the very process
+        # it started: same pid, same command line, which names its own profile directory).
+        if self.browser_pid and self.browser_cmdline and _cmdline(self.browser_pid) == self.browser_cmdline:
+            try:
+                os.kill(self.browser_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for f in (self.proc.stdin, self.proc.stdout, self._log):
             try:
                 f.close()
