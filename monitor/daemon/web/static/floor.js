@@ -127,22 +127,16 @@
     for (const h of history.alarms) state.history.set(h.instance, h);
     state.truncated = !!history.truncated;
     // The engine's list has no acknowledging user: take it from the history instance.
-    for (const a of state.alarms.values()) decorate(a);
+    const byRaise = new Map();
+    for (const h of state.history.values()) byRaise.set(`${alarmKey(h)}@${h.raised_at_ns}`, h);
+    for (const a of state.alarms.values()) {
+      const h = byRaise.get(`${alarmKey(a)}@${a.raised_at_ns}`);
+      if (h) Object.assign(a, {instance: h.instance, acknowledged_by: h.acknowledged_by, acknowledged_at: h.acknowledged_at, late: h.late});
+    }
     if (who) { state.user = who.user; state.canAck = !!who.can_ack; }
     state.loaded = true;
     showError('');
     render();
-  }
-
-  function decorate(a) {
-    for (const h of state.history.values()) {
-      if (h.clinic === a.clinic && h.device === a.device && h.alarm === a.alarm && h.raised_at_ns === a.raised_at_ns) {
-        a.instance = h.instance;
-        a.acknowledged_by = h.acknowledged_by;
-        a.acknowledged_at = h.acknowledged_at;
-        a.late = h.late;
-      }
-    }
   }
 
   // --- applying data
