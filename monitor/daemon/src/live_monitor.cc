@@ -35,7 +35,10 @@ LiveMonitor::LiveMonitor(const config::Config& cfg, std::string config_path, Clo
       config_path_(std::move(config_path)),
       clock_(clock),
       out_(out),
-      engine_(cfg.limits, EngineOptionsOf(cfg)) {}
+      engine_(cfg.limits, EngineOptionsOf(cfg)),
+      // Event ids grow across restarts: a page's Last-Event-ID from an earlier process is older
+      // than anything this one kept, so the page refetches instead of resuming wrongly.
+      floor_({.first_event_id = static_cast<std::uint64_t>(clock.Now() / 1000)}) {}
 
 TimeNs LiveMonitor::Stamp() {
   last_stamp_ = std::max(last_stamp_, clock_.Now());
@@ -74,8 +77,10 @@ AckOutcome LiveMonitor::Acknowledge(const AckRequest& req, std::string_view user
   const std::string_view alarm = engine::AlarmName(req.alarm);
   record::RawMessage record = control::AckMessage(
       {req.clinic, req.device, std::string(alarm), std::string(user)}, outcome.at);
+  acknowledging_user_ = user;
   const control::Applied applied =
       control::ApplyRecord({record.receive_ns, record.topic, record.payload}, engine_, *this);
+  acknowledging_user_.clear();
   outcome.result = applied.ack_result.value_or(engine::AckResult::kNotFound);
   Flush();
   if (outcome.result == engine::AckResult::kNotFound) return outcome;
@@ -112,6 +117,7 @@ bool LiveMonitor::Reload(const config::LoadResult& loaded) {
     return false;
   }
   ++reloads_ok_;
+  floor_.OnLimitsChanged();
   Flush();
   out_.Record(std::move(record));
   log::Info("limits reloaded",
@@ -127,12 +133,14 @@ void LiveMonitor::Tick() {
 }
 
 void LiveMonitor::OnAccepted(const engine::AcceptedInfo& m) {
+  floor_.OnAccepted(m);
   if (m.ts_ms > 0) {
     metrics_.ObserveIngestLatency(engine::NsToSeconds(m.at) - static_cast<double>(m.ts_ms) / 1e3);
   }
 }
 
 void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
+  floor_.OnAlarm(e, acknowledging_user_);
   const std::string& root = cfg_.mqtt.topic_root;
   if (cfg_.outputs.alarm_topics) {
     Publication p = AlarmPublication(root, e);
@@ -247,6 +255,7 @@ void LiveMonitor::SetConnected(bool connected) {
 }
 
 void LiveMonitor::OnSession(const engine::SessionEvent& e) {
+  floor_.OnSession(e);
   if (!e.started && e.ended_at) {
     metrics_.ObserveSessionDuration(e.clinic, engine::NsToSeconds(*e.ended_at - e.started_at));
   }

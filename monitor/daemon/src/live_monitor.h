@@ -22,6 +22,7 @@
 
 #include "alarm_output.h"
 #include "api.h"
+#include "floor_model.h"
 #include "metrics.h"
 #include "monitor_alarm.h"
 #include "needlewatch/config/config.h"
@@ -112,6 +113,8 @@ class LiveMonitor : private engine::Sink {
   engine::TimeNs Stamp();
 
   const engine::Engine& engine() const { return engine_; }
+  // The clinic floor page's model (devices, alarm history, event stream), fed by this monitor.
+  FloorModel& floor() { return floor_; }
   const Metrics& metrics() const { return metrics_; }
   const config::Config& config() const { return cfg_; }
   std::uint64_t reloads_ok() const { return reloads_ok_; }
@@ -151,6 +154,8 @@ class LiveMonitor : private engine::Sink {
   Outputs& out_;
   engine::Engine engine_;
   Metrics metrics_;
+  FloorModel floor_;
+  std::string acknowledging_user_;  // while an acknowledgement is applied
   engine::TimeNs last_stamp_ = 0;
 
   std::uint64_t reloads_ok_ = 0;
