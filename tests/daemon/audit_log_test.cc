@@ -1,6 +1,7 @@
 #include "audit_log.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -149,6 +150,83 @@ TEST(AuditLog, WriteFailuresAreCounted) {
   EXPECT_FALSE(log.Append("{\"x\":1}"));
   EXPECT_FALSE(log.Append("{\"x\":2}"));
   EXPECT_EQ(log.write_errors(), 2U);
+}
+
+TEST(AuditLog, CreatesTheFile0640) {
+  TempFile f;
+  std::remove(f.path().c_str());
+  const mode_t old = ::umask(022);
+  AuditLog log;
+  std::string error;
+  ASSERT_TRUE(log.Open(f.path(), &error)) << error;
+  ::umask(old);
+  struct stat st {};
+  ASSERT_EQ(::stat(f.path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640U);
+}
+
+TEST(AuditLog, ReopenSwitchesToANewFileAfterRotation) {
+  TempFile f;
+  const std::string rotated = f.path() + ".1";
+  AuditLog log;
+  std::string error;
+  ASSERT_TRUE(log.Open(f.path(), &error)) << error;
+  ASSERT_TRUE(log.Append("{\"n\":1}"));
+  ASSERT_EQ(std::rename(f.path().c_str(), rotated.c_str()), 0);  // what logrotate does
+  ASSERT_TRUE(log.Append("{\"n\":2}"));                           // still the old file
+  ASSERT_TRUE(log.Reopen(&error)) << error;
+  ASSERT_TRUE(log.Append("{\"n\":3}"));
+  std::ifstream old_file(rotated), new_file(f.path());
+  std::string a, b, c;
+  std::getline(old_file, a);
+  std::getline(old_file, b);
+  std::getline(new_file, c);
+  EXPECT_EQ(a, "{\"n\":1}");
+  EXPECT_EQ(b, "{\"n\":2}");
+  EXPECT_EQ(c, "{\"n\":3}");
+  std::remove(rotated.c_str());
+}
+
+TEST(AuditLog, AFailedReopenKeepsWritingTheOldFile) {
+  const std::string dir = ::testing::TempDir() + "nw-audit-reopen-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  const std::string path = dir + "/audit.jsonl";
+  AuditLog log;
+  std::string error;
+  ASSERT_TRUE(log.Open(path, &error)) << error;
+  std::remove(path.c_str());
+  ASSERT_EQ(::rmdir(dir.c_str()), 0);  // the directory is gone: the path cannot be created
+  EXPECT_FALSE(log.Reopen(&error));
+  EXPECT_NE(error.find(path), std::string::npos) << error;
+  EXPECT_TRUE(log.enabled());
+  EXPECT_TRUE(log.Append("{}"));  // the unlinked old file still takes lines
+}
+
+TEST(AuditLineIsTransition, AlarmAndAckLinesAreSyncedUnderTheDefaultPolicy) {
+  EXPECT_TRUE(AuditLineIsTransition(FormatAlarmAudit(LatchedDepthAlarm())));
+  EXPECT_TRUE(AuditLineIsTransition(
+      FormatAckAudit(1, "c1", "d1", "depth_exceeded", "cleared", "alice", "127.0.0.1:1")));
+  EXPECT_FALSE(AuditLineIsTransition(FormatReloadAudit(1, true, "x.yaml", {})));
+}
+
+TEST(AuditLog, EveryFsyncPolicyWritesTheLines) {
+  for (config::AuditFsync policy : {config::AuditFsync::kNever, config::AuditFsync::kTransitions,
+                                    config::AuditFsync::kAlways}) {
+    TempFile f;
+    std::remove(f.path().c_str());
+    AuditLog log;
+    log.set_fsync(policy);
+    std::string error;
+    ASSERT_TRUE(log.Open(f.path(), &error)) << error;
+    EXPECT_TRUE(log.Append(FormatAlarmAudit(LatchedDepthAlarm())));
+    EXPECT_TRUE(log.Append(FormatReloadAudit(1, true, "x.yaml", {})));
+    std::ifstream in(f.path());
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) ++n;
+    EXPECT_EQ(n, 2);
+    EXPECT_EQ(log.write_errors(), 0U);
+  }
 }
 
 }  // namespace
