@@ -106,7 +106,8 @@ TEST(LoadWebConfig, SecuritySettingsItCannotHonourAreErrorsNotIgnored) {
               HasSubstr("tls_server_config.client_auth_type: expected NoClientCert, "
                         "VerifyClientCertIfGiven or RequireAndVerifyClientCert"));
   EXPECT_THAT(OnlyError("tls_server_config: {cert_file: a}\n"),
-              HasSubstr("tls_server_config: expected both cert_file and key_file, got no key_file"));
+              HasSubstr("tls_server_config: expected both cert_file and key_file, "
+                        "got no key_file"));
   EXPECT_THAT(OnlyError("tls_server_config: {cert_file: a, key_file: b, "
                         "client_auth_type: RequireAndVerifyClientCert}\n"),
               HasSubstr("tls_server_config.client_ca_file: expected a CA file"));

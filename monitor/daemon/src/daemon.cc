@@ -276,7 +276,9 @@ void Daemon::ReloadFiles() {
               {{"source", source}, {"users", static_cast<unsigned long long>(web_.users.size())}});
   } else {
     if (errors.empty()) errors.push_back(error);
-    for (const std::string& e : errors) log::Error("web configuration reload failed", {{"error", e}});
+    for (const std::string& e : errors) {
+      log::Error("web configuration reload failed", {{"error", e}});
+    }
     log::Error("web configuration kept", {{"source", source}});
   }
   outputs_.audit.Append(FormatReloadAudit(monitor_.Stamp(), errors.empty(), source, errors));

@@ -27,7 +27,8 @@ bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::s
 // or the deprecated http.basic_auth_username + basic_auth_password_file as one bcrypt user, or
 // nothing. Read at start and on every SIGHUP. False with `errors` (file, key, what was
 // expected); both ways at once are an error.
-bool LoadWebConfig(const config::HttpConfig& http, WebConfig* web, std::vector<std::string>* errors);
+bool LoadWebConfig(const config::HttpConfig& http, WebConfig* web,
+                   std::vector<std::string>* errors);
 
 // The listener's bounds from the `http:` section.
 HttpServerOptions HttpOptionsFor(const config::HttpConfig& http);

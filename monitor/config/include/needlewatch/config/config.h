@@ -60,8 +60,10 @@ struct HttpConfig {
   // Host names (besides 127.0.0.1, [::1] and localhost) a loopback listener answers to; other
   // Host headers are refused (DNS rebinding).
   std::vector<std::string> allowed_hosts;
-  std::size_t max_connections = 256;            // open at once; the longest idle is closed for a new one
-  std::size_t max_connections_per_client = 32;  // from one IP address, the same way
+  // Connections open at once, and from one IP address. Over either, a new connection closes the
+  // longest-idle one (never one being answered).
+  std::size_t max_connections = 256;
+  std::size_t max_connections_per_client = 32;
   // A connection must deliver a complete request header this soon after it opens (and, until it
   // has sent an authenticated request, after each response): slow senders are cut off.
   engine::TimeNs header_timeout = 5 * engine::kNsPerSec;
