@@ -151,6 +151,18 @@ class UsersAndTlsTest(SecurityTestCase):
         self.assertIn("basic_auth_users.alice", reloads[-1]["errors"][0])
         self.assertNotIn("alice-3-in-clear", nwtest.read_text(daemon.log_path))
 
+    def test_the_deprecated_single_user_still_works_and_says_it_is_deprecated(self):
+        broker = self.broker()
+        password_file = self.workdir.file("http-password", "legacy-pw\n", mode=0o600)
+        extra = (f"http:\n  basic_auth_username: admin\n"
+                 f"  basic_auth_password_file: {password_file}\n")
+        daemon = self.start(nwtest.WebDaemon(self.workdir, broker.url, auth=("admin", "legacy-pw"),
+                                             config=nwtest.limits_config(extra=extra)))
+        daemon.child.wait_for_line(r'"msg":"deprecated setting".*basic_auth_username')
+        self.assertEqual(daemon.request("GET", "/api/v1/alarms")[0], 200)
+        self.assertEqual(daemon.request("GET", "/api/v1/alarms", auth=("admin", "x"))[0], 401)
+        self.assertEqual(daemon.request("GET", "/api/v1/alarms", auth=None)[0], 401)
+
     def test_mutual_tls_names_the_user_by_its_certificate(self):
         broker = self.broker()
         tls = nwtest.make_tls_material(nwtest.fixture_dir(self.workdir, "web-tls"))
