@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "test_fleet.h"
 
@@ -90,6 +91,13 @@ TEST(FormatReloadAudit, ListsErrorsOfAFailedReload) {
   EXPECT_TRUE(ok["errors"].empty());
 }
 
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 class TempFile {
  public:
   TempFile() {
@@ -116,14 +124,8 @@ TEST(AuditLog, AppendsOneLinePerCallAndKeepsEarlierContent) {
   EXPECT_TRUE(log.enabled());
   EXPECT_TRUE(log.Append("{\"a\":1}"));
   EXPECT_TRUE(log.Append("{\"b\":2}"));
-  std::ifstream in(f.path());
-  std::string l1, l2, l3;
-  std::getline(in, l1);
-  std::getline(in, l2);
-  std::getline(in, l3);
-  EXPECT_EQ(l1, "{\"earlier\":1}");
-  EXPECT_EQ(l2, "{\"a\":1}");
-  EXPECT_EQ(l3, "{\"b\":2}");
+  EXPECT_EQ(ReadLines(f.path()),
+            (std::vector<std::string>{"{\"earlier\":1}", "{\"a\":1}", "{\"b\":2}"}));
   EXPECT_EQ(log.write_errors(), 0U);
 }
 
@@ -176,14 +178,8 @@ TEST(AuditLog, ReopenSwitchesToANewFileAfterRotation) {
   ASSERT_TRUE(log.Append("{\"n\":2}"));                           // still the old file
   ASSERT_TRUE(log.Reopen(&error)) << error;
   ASSERT_TRUE(log.Append("{\"n\":3}"));
-  std::ifstream old_file(rotated), new_file(f.path());
-  std::string a, b, c;
-  std::getline(old_file, a);
-  std::getline(old_file, b);
-  std::getline(new_file, c);
-  EXPECT_EQ(a, "{\"n\":1}");
-  EXPECT_EQ(b, "{\"n\":2}");
-  EXPECT_EQ(c, "{\"n\":3}");
+  EXPECT_EQ(ReadLines(rotated), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
+  EXPECT_EQ(ReadLines(f.path()), std::vector<std::string>{"{\"n\":3}"});
   std::remove(rotated.c_str());
 }
 
@@ -220,11 +216,7 @@ TEST(AuditLog, EveryFsyncPolicyWritesTheLines) {
     ASSERT_TRUE(log.Open(f.path(), &error)) << error;
     EXPECT_TRUE(log.Append(FormatAlarmAudit(LatchedDepthAlarm())));
     EXPECT_TRUE(log.Append(FormatReloadAudit(1, true, "x.yaml", {})));
-    std::ifstream in(f.path());
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) ++n;
-    EXPECT_EQ(n, 2);
+    EXPECT_EQ(ReadLines(f.path()).size(), 2u);
     EXPECT_EQ(log.write_errors(), 0U);
   }
 }
