@@ -50,6 +50,9 @@ int Main(int argc, char** argv) {
   AddOptional(run, log_format, "--log.format", "json or text");
   AddOptional(run, audit_log, "--outputs.audit-log", "Audit log path (JSON lines); empty = off");
   AddOptional(run, record_dir, "--record.dir", "Record every message into this directory");
+  OptionalFlag web_config;
+  AddOptional(run, web_config, "--web.config.file",
+              "Web configuration: users (bcrypt), TLS (exporter-toolkit format)");
 
   // needlewatch replay
   CLI::App* replay = app.add_subcommand("replay", "Replay captures or recordings and report");
@@ -115,6 +118,7 @@ int Main(int argc, char** argv) {
     o.log_format = log_format.Get();
     o.audit_log = audit_log.Get();
     o.record_dir = record_dir.Get();
+    o.web_config_file = web_config.Get();
     return daemon::RunDaemon(o);
   }
   if (replay->parsed()) {

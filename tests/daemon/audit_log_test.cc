@@ -1,12 +1,14 @@
 #include "audit_log.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "test_fleet.h"
 
@@ -89,6 +91,13 @@ TEST(FormatReloadAudit, ListsErrorsOfAFailedReload) {
   EXPECT_TRUE(ok["errors"].empty());
 }
 
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 class TempFile {
  public:
   TempFile() {
@@ -115,14 +124,8 @@ TEST(AuditLog, AppendsOneLinePerCallAndKeepsEarlierContent) {
   EXPECT_TRUE(log.enabled());
   EXPECT_TRUE(log.Append("{\"a\":1}"));
   EXPECT_TRUE(log.Append("{\"b\":2}"));
-  std::ifstream in(f.path());
-  std::string l1, l2, l3;
-  std::getline(in, l1);
-  std::getline(in, l2);
-  std::getline(in, l3);
-  EXPECT_EQ(l1, "{\"earlier\":1}");
-  EXPECT_EQ(l2, "{\"a\":1}");
-  EXPECT_EQ(l3, "{\"b\":2}");
+  EXPECT_EQ(ReadLines(f.path()),
+            (std::vector<std::string>{"{\"earlier\":1}", "{\"a\":1}", "{\"b\":2}"}));
   EXPECT_EQ(log.write_errors(), 0U);
 }
 
@@ -149,6 +152,73 @@ TEST(AuditLog, WriteFailuresAreCounted) {
   EXPECT_FALSE(log.Append("{\"x\":1}"));
   EXPECT_FALSE(log.Append("{\"x\":2}"));
   EXPECT_EQ(log.write_errors(), 2U);
+}
+
+TEST(AuditLog, CreatesTheFile0640) {
+  TempFile f;
+  std::remove(f.path().c_str());
+  const mode_t old = ::umask(022);
+  AuditLog log;
+  std::string error;
+  ASSERT_TRUE(log.Open(f.path(), &error)) << error;
+  ::umask(old);
+  struct stat st {};
+  ASSERT_EQ(::stat(f.path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640U);
+}
+
+TEST(AuditLog, ReopenSwitchesToANewFileAfterRotation) {
+  TempFile f;
+  const std::string rotated = f.path() + ".1";
+  AuditLog log;
+  std::string error;
+  ASSERT_TRUE(log.Open(f.path(), &error)) << error;
+  ASSERT_TRUE(log.Append("{\"n\":1}"));
+  ASSERT_EQ(std::rename(f.path().c_str(), rotated.c_str()), 0);  // what logrotate does
+  ASSERT_TRUE(log.Append("{\"n\":2}"));                           // still the old file
+  ASSERT_TRUE(log.Reopen(&error)) << error;
+  ASSERT_TRUE(log.Append("{\"n\":3}"));
+  EXPECT_EQ(ReadLines(rotated), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
+  EXPECT_EQ(ReadLines(f.path()), std::vector<std::string>{"{\"n\":3}"});
+  std::remove(rotated.c_str());
+}
+
+TEST(AuditLog, AFailedReopenKeepsWritingTheOldFile) {
+  const std::string dir = ::testing::TempDir() + "nw-audit-reopen-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  const std::string path = dir + "/audit.jsonl";
+  AuditLog log;
+  std::string error;
+  ASSERT_TRUE(log.Open(path, &error)) << error;
+  std::remove(path.c_str());
+  ASSERT_EQ(::rmdir(dir.c_str()), 0);  // the directory is gone: the path cannot be created
+  EXPECT_FALSE(log.Reopen(&error));
+  EXPECT_NE(error.find(path), std::string::npos) << error;
+  EXPECT_TRUE(log.enabled());
+  EXPECT_TRUE(log.Append("{}"));  // the unlinked old file still takes lines
+}
+
+TEST(AuditLineIsTransition, AlarmAndAckLinesAreSyncedUnderTheDefaultPolicy) {
+  EXPECT_TRUE(AuditLineIsTransition(FormatAlarmAudit(LatchedDepthAlarm())));
+  EXPECT_TRUE(AuditLineIsTransition(
+      FormatAckAudit(1, "c1", "d1", "depth_exceeded", "cleared", "alice", "127.0.0.1:1")));
+  EXPECT_FALSE(AuditLineIsTransition(FormatReloadAudit(1, true, "x.yaml", {})));
+}
+
+TEST(AuditLog, EveryFsyncPolicyWritesTheLines) {
+  for (config::AuditFsync policy : {config::AuditFsync::kNever, config::AuditFsync::kTransitions,
+                                    config::AuditFsync::kAlways}) {
+    TempFile f;
+    std::remove(f.path().c_str());
+    AuditLog log;
+    log.set_fsync(policy);
+    std::string error;
+    ASSERT_TRUE(log.Open(f.path(), &error)) << error;
+    EXPECT_TRUE(log.Append(FormatAlarmAudit(LatchedDepthAlarm())));
+    EXPECT_TRUE(log.Append(FormatReloadAudit(1, true, "x.yaml", {})));
+    EXPECT_EQ(ReadLines(f.path()).size(), 2u);
+    EXPECT_EQ(log.write_errors(), 0U);
+  }
 }
 
 }  // namespace

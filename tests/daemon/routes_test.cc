@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "http_auth.h"
@@ -37,7 +38,10 @@ struct Routes : ::testing::Test {
   NoOutputs out;
   LiveMonitor monitor{cfg, "", clock, out};
   DaemonStatus status;
-  WebAccess access;
+  WebAccess access;  // the defaults: loopback-only, no users
+  std::string user;  // as the server authenticated it
+  bool tls = false;
+  int seq = 0;
 
   HttpResponse Call(std::string method, std::string target, std::string body = "",
                     std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -47,17 +51,24 @@ struct Routes : ::testing::Test {
     req.body = std::move(body);
     req.remote = "127.0.0.1:40000";
     req.headers = std::move(headers);
+    req.user = user;
+    req.tls = tls;
     return Route(req, monitor, status, access);
+  }
+  int AckLines() const {
+    int n = 0;
+    for (const std::string& line : out.audit) n += json::parse(line)["type"] == "ack" ? 1 : 0;
+    return n;
   }
   void LatchDepthAlarm() {
     const std::string topic = testing::TelemetryTopic("c1", "d1");
-    monitor.HandleMessage(topic, testing::Telemetry(1, "S1", "forehead", 3.0, 100), 1, false);
-    monitor.HandleMessage(topic, testing::Telemetry(2, "S1", "forehead", 0.1, 100), 1, false);
+    monitor.HandleMessage(topic, testing::Telemetry(++seq, "S1", "forehead", 3.0, 100), 1, false);
+    monitor.HandleMessage(topic, testing::Telemetry(++seq, "S1", "forehead", 0.1, 100), 1, false);
   }
 };
 
 TEST_F(Routes, HealthzAnswersWithoutAuthenticationAndRefusesOtherMethods) {
-  access = {"admin", "pw"};
+  access.users = true;
   EXPECT_EQ(Call("GET", "/healthz").status, 200);
   EXPECT_EQ(Call("HEAD", "/healthz").status, 200);
   const HttpResponse r = Call("POST", "/healthz");
@@ -78,17 +89,17 @@ TEST_F(Routes, ReadyzSaysWhyItIsNotReady) {
   EXPECT_EQ(json::parse(r.body)["status"], "ready");
 }
 
-TEST_F(Routes, BasicAuthGuardsEverythingButHealthz) {
-  access = {"admin", "pw"};
+TEST_F(Routes, WithUsersEverythingButHealthzNeedsTheUserTheServerAuthenticated) {
+  access.users = true;
   HttpResponse r = Call("GET", "/api/v1/alarms");
   EXPECT_EQ(r.status, 401);
   ASSERT_FALSE(r.headers.empty());
   EXPECT_EQ(r.headers[0].first, "WWW-Authenticate");
-  // "admin:pw" in base64.
-  r = Call("GET", "/api/v1/alarms", "", {{"authorization", "Basic YWRtaW46cHc="}});
-  EXPECT_EQ(r.status, 200);
-  r = Call("GET", "/metrics", "", {{"authorization", "Basic YWRtaW46d3Jvbmc="}});
+  // The routes never look at the Authorization header themselves: the server verified it.
+  r = Call("GET", "/metrics", "", {{"authorization", "Basic YWRtaW46cHc="}});
   EXPECT_EQ(r.status, 401);
+  user = "admin";
+  EXPECT_EQ(Call("GET", "/api/v1/alarms").status, 200);
 }
 
 TEST_F(Routes, MetricsRenderOffTheLoopInThePrometheusTextFormat) {
@@ -124,8 +135,9 @@ TEST_F(Routes, MetricsAreGzippedForAScraperThatAcceptsIt) {
 }
 
 TEST_F(Routes, AlarmsListsTheLatchedAlarmAndAckEndsItWithTheUserInTheAudit) {
-  access = {"admin", "pw"};
-  const std::pair<std::string, std::string> auth{"authorization", "Basic YWRtaW46cHc="};
+  access.users = true;
+  user = "admin";
+  const std::pair<std::string, std::string> auth{"content-type", "application/json"};
   LatchDepthAlarm();
   HttpResponse r = Call("GET", "/api/v1/alarms", "", {auth});
   ASSERT_EQ(r.status, 200);
@@ -148,7 +160,8 @@ TEST_F(Routes, AlarmsListsTheLatchedAlarmAndAckEndsItWithTheUserInTheAudit) {
 }
 
 TEST_F(Routes, ABadAckBodyIs400NamingTheFieldAndTheWrongMethodIs405) {
-  HttpResponse r = Call("POST", "/api/v1/alarms/ack", R"({"clinic":"c1","device":"d1"})");
+  HttpResponse r = Call("POST", "/api/v1/alarms/ack", R"({"clinic":"c1","device":"d1"})",
+                        {{"content-type", "application/json"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(json::parse(r.body)["error"].get<std::string>().find("alarm"), std::string::npos);
   EXPECT_EQ(Call("GET", "/api/v1/alarms/ack").status, 405);
@@ -159,6 +172,119 @@ TEST_F(Routes, UnknownPathsAre404ListingTheEndpoints) {
   const HttpResponse r = Call("GET", "/nope");
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(r.body.find("/api/v1/alarms"), std::string::npos);
+}
+
+// --- Acknowledgements per CONTRACT §3 v1.1 ---
+
+constexpr const char* kAck = R"({"clinic":"c1","device":"d1","alarm":"depth_exceeded"})";
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+TEST_F(Routes, ACrossSiteFormAckIsRefusedAndTheAlarmStaysLatched) {
+  LatchDepthAlarm();
+  // <form enctype="text/plain" method="post" action="http://127.0.0.1:9464/api/v1/alarms/ack">
+  HttpResponse r = Call("POST", "/api/v1/alarms/ack", kAck,
+                        {{"host", "127.0.0.1:9464"}, {"origin", "https://evil.example"},
+                         {"content-type", "text/plain"}});
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.body.find("evil.example"), std::string::npos) << r.body;
+  // The same with JSON from that page (fetch with no-cors cannot even send it): still refused.
+  r = Call("POST", "/api/v1/alarms/ack", kAck,
+           {{"host", "127.0.0.1:9464"}, {"origin", "https://evil.example"},
+            {"content-type", "application/json"}});
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(AckLines(), 0);
+  const json alarms = json::parse(Call("GET", "/api/v1/alarms").body)["alarms"];
+  ASSERT_EQ(alarms.size(), 1u);
+  EXPECT_EQ(alarms[0]["state"], "latched");
+}
+
+TEST_F(Routes, AnAckThatIsNotJsonIs415) {
+  LatchDepthAlarm();
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded",
+                           "multipart/form-data; boundary=x", ""}) {
+    const HttpResponse r = Call("POST", "/api/v1/alarms/ack", kAck, {{"content-type", type}});
+    EXPECT_EQ(r.status, 415) << type;
+  }
+  EXPECT_EQ(Call("POST", "/api/v1/alarms/ack", kAck,
+                 {{"content-type", "Application/JSON; charset=utf-8"}})
+                .status,
+            200);
+}
+
+TEST_F(Routes, TheDaemonsOwnOriginAndConfiguredOriginsMayAcknowledge) {
+  LatchDepthAlarm();
+  const Headers own = {{"host", "127.0.0.1:9464"}, {"origin", "http://127.0.0.1:9464"},
+                       {"content-type", "application/json"}};
+  HttpResponse r = Call("POST", "/api/v1/alarms/ack", kAck, own);
+  EXPECT_EQ(r.status, 200) << r.body;
+  for (const auto& [k, v] : r.headers) EXPECT_NE(k, "Access-Control-Allow-Origin");
+  // Over TLS the own origin is https://; http:// of the same host is another origin.
+  tls = true;
+  EXPECT_EQ(Call("POST", "/api/v1/alarms/ack", kAck, own).status, 403);
+  tls = false;
+  access.allowed_origins = {"https://floor.example"};
+  LatchDepthAlarm();
+  r = Call("POST", "/api/v1/alarms/ack", kAck,
+           {{"host", "127.0.0.1:9464"}, {"origin", "https://FLOOR.example/"},
+            {"content-type", "application/json"}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(std::find(r.headers.begin(), r.headers.end(),
+                      std::pair<std::string, std::string>{"Access-Control-Allow-Origin",
+                                                          "https://FLOOR.example/"}),
+            r.headers.end());
+}
+
+TEST_F(Routes, OnlyAllowedOriginsGetAPreflightAnswerAndItNeedsNoCredentials) {
+  access.users = true;
+  access.allowed_origins = {"https://floor.example"};
+  HttpResponse r = Call("OPTIONS", "/api/v1/alarms/ack", "", {{"origin", "https://floor.example"}});
+  EXPECT_EQ(r.status, 204);
+  EXPECT_NE(std::find(r.headers.begin(), r.headers.end(),
+                      std::pair<std::string, std::string>{"Access-Control-Allow-Methods", "POST"}),
+            r.headers.end());
+  r = Call("OPTIONS", "/api/v1/alarms/ack", "", {{"origin", "https://evil.example"}});
+  EXPECT_EQ(r.status, 405);
+  for (const auto& [k, v] : r.headers) EXPECT_NE(k, "Access-Control-Allow-Origin");
+}
+
+TEST_F(Routes, WithoutUsersTheAckIsLocalOnALoopbackListenerAndRefusedOnAnyOther) {
+  LatchDepthAlarm();
+  const Headers json_type = {{"content-type", "application/json"}};
+  access.loopback_only = false;
+  HttpResponse r = Call("POST", "/api/v1/alarms/ack", kAck, json_type);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.body.find("basic_auth_users"), std::string::npos) << r.body;
+  EXPECT_EQ(AckLines(), 0);
+  // Read-only endpoints stay open, as exporters' do.
+  EXPECT_EQ(Call("GET", "/api/v1/alarms").status, 200);
+  EXPECT_EQ(Call("GET", "/metrics").status, 200);
+  // An authenticated user (a client certificate, say) may.
+  user = "cert-operator";
+  EXPECT_EQ(Call("POST", "/api/v1/alarms/ack", kAck, json_type).status, 200);
+  EXPECT_EQ(json::parse(out.audit.back())["user"], "cert-operator");
+  user.clear();
+  access.loopback_only = true;
+  LatchDepthAlarm();
+  EXPECT_EQ(Call("POST", "/api/v1/alarms/ack", kAck, json_type).status, 200);
+  EXPECT_EQ(json::parse(out.audit.back())["user"], "local");
+}
+
+TEST_F(Routes, ALoopbackListenerRefusesForeignHostNamesAgainstDnsRebinding) {
+  for (const char* host : {"127.0.0.1:9464", "localhost:9464", "LOCALHOST", "[::1]:9464",
+                           "127.3.2.1", "app.localhost:80", ""}) {
+    EXPECT_EQ(Call("GET", "/api/v1/alarms", "", {{"host", host}}).status, 200) << host;
+  }
+  for (const char* host : {"evil.example:9464", "127.0.0.1.evil.example", "10.0.0.5:9464",
+                           "[::2]:9464"}) {
+    const HttpResponse r = Call("GET", "/metrics", "", {{"host", host}});
+    EXPECT_EQ(r.status, 403) << host;
+  }
+  access.allowed_hosts = {"monitor.clinic.lan"};
+  EXPECT_EQ(Call("GET", "/metrics", "", {{"host", "Monitor.Clinic.LAN:9464"}}).status, 200);
+  // /healthz is for probes of any name; a listener on all interfaces checks no Host.
+  EXPECT_EQ(Call("GET", "/healthz", "", {{"host", "evil.example"}}).status, 200);
+  access.loopback_only = false;
+  EXPECT_EQ(Call("GET", "/metrics", "", {{"host", "evil.example"}}).status, 200);
 }
 
 }  // namespace

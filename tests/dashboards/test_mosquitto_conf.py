@@ -4,8 +4,10 @@
 mosquitto has no "check config" mode, so the test starts it with docker/mosquitto.conf, changing
 only what a test on a shared machine must change: the listener (a free port on 127.0.0.1 instead
 of 1883 on every interface), the persistence directory (a temp dir instead of /mosquitto/data/),
-and `user root` (ignored unless started as root; lets it read the temp dir). Then a client
-publishes a retained device status and a second client receives it, as the daemon would.
+and `user root` (ignored unless started as root; lets it read the temp dir); and the accounts,
+which compose's mosquitto-init writes into /mosquitto/auth/, are made in the temp dir the same
+way (password file; ACL = deploy/mosquitto/acl + docker/mosquitto/acl-demo). Then the demo's
+simulator publishes a retained device status and a read-only viewer receives it.
 """
 import os
 import re
@@ -20,9 +22,10 @@ CONF = os.path.join(ROOT, "docker", "mosquitto.conf")
 
 
 def adapt(text, port, data_dir):
-    """The config with the listener and persistence location moved; asserts both were present."""
+    """The config with the listener, persistence location and accounts moved; asserts the
+    listener and persistence location were present."""
     out, n_listener, n_location = [], 0, 0
-    for line in text.splitlines():
+    for line in text.replace("/mosquitto/auth/", data_dir + "/").splitlines():
         if re.match(r"^listener\s+1883\b", line):
             line, n_listener = f"listener {port} 127.0.0.1", n_listener + 1
         elif re.match(r"^persistence_location\s", line):
@@ -47,6 +50,13 @@ class MosquittoConfTest(nwtest.NwTestCase):
         class Broker(nwtest.Service):
             pass
 
+        with open(os.path.join(d, "acl"), "w", encoding="utf-8") as f:  # as init.sh does
+            for part in (("deploy", "mosquitto", "acl"), ("docker", "mosquitto", "acl-demo")):
+                f.write(nwtest.read_text(os.path.join(ROOT, *part)))
+        passwd = os.path.join(d, "passwd")
+        nwtest._run(["mosquitto_passwd", "-c", "-b", passwd, "simulator", "sim-pw"])
+        nwtest._run(["mosquitto_passwd", "-b", passwd, "viewer", "viewer-pw"])
+
         broker = self.track(Broker())
         broker.child = nwtest.Child("mosquitto", ["mosquitto", "-c", conf],
                                     os.path.join(d, "mosquitto.log"))
@@ -54,10 +64,10 @@ class MosquittoConfTest(nwtest.NwTestCase):
                           "mosquitto listening")
         self.assertTrue(broker.child.running(), broker.child.tail())
 
-        pub = self.mqtt(port)
+        pub = self.mqtt(port, username="simulator", password="sim-pw")
         topic = nwtest.device_topic("c001", "d0001", "status")
         pub.publish(topic, nwtest.status("online"), retain=True)
-        sub = self.mqtt(port)
+        sub = self.mqtt(port, username="viewer", password="viewer-pw")
         sub.subscribe("clinic/+/device/+/status")
         msg = sub.wait_message(topic=topic, timeout=10)
         self.assertTrue(msg.retain)

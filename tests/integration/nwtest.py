@@ -34,6 +34,8 @@ Building blocks
   parse_metrics(text)               Prometheus text format -> {(name, labels): value}
   metric_value()/metric_series()    look-ups in parsed metrics
   promtool_check_metrics(text)      `promtool check metrics` -> (rc, output)
+  bcrypt_hash(), make_client_cert(), raw_http(), request_bytes(), WebDaemon, shipped_acl(),
+  shipped_pen_user()                security tests (issue 13): see their block below
   NwTestCase                        unittest.TestCase with workdir, start()/track() of
                                     fixtures, start_stack() (broker + ready daemon),
                                     alarm_watcher(), mqtt(), and diagnostics (log tails and
@@ -1145,6 +1147,199 @@ class Alertmanager(Service):
                    "alertmanager /-/ready")
         return self
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Security: web configuration, TLS clients, raw HTTP, the shipped broker ACL (issue 13)
+#
+#   bcrypt_hash(password)             a bcrypt hash for basic_auth_users (cost 4: fast tests)
+#   make_client_cert(tls, dir, cn)    a client certificate signed by make_tls_material's CA
+#   raw_http(port, data, ...)         raw bytes in, (status, headers, body, rest) out; the
+#                                     source address may be another loopback one (127.0.0.2)
+#   WebDaemon(workdir, url, ...)      a Daemon with a web config file, any listen address,
+#                                     HTTPS and credentials for its own probes
+#   shipped_acl(), shipped_pen_user() deploy/mosquitto/acl and how a pen's username is formed
+
+
+def bcrypt_hash(password, cost=4):
+    """A $2b$ bcrypt hash from libcrypt, as `htpasswd -nBC <cost>` would give ($2y$)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # Debian's python3.11 still has it; it calls the same libcrypt
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2 ** cost))
+
+
+def make_client_cert(tls, directory, cn):
+    """A client certificate (CN `cn`, clientAuth) signed by the CA in `tls` (make_tls_material's
+    result, whose ca.key sits beside ca.crt). Returns (cert_path, key_path)."""
+    d = os.path.dirname(tls["ca"])
+    key, csr, crt = (os.path.join(directory, f"{cn}.{x}") for x in ("key", "csr", "crt"))
+    ext = os.path.join(directory, f"{cn}.ext")
+    with open(ext, "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    _run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}",
+          "-keyout", key, "-out", csr])
+    _run(["openssl", "x509", "-req", "-in", csr, "-CA", tls["ca"],
+          "-CAkey", os.path.join(d, "ca.key"), "-CAcreateserial", "-days", "2",
+          "-extfile", ext, "-out", crt])
+    return crt, key
+
+
+def _split_response(data):
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise AssertionError(f"no complete response header in {data[:200]!r}")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "0"))
+    return status, headers, rest[:n], rest[n:]
+
+
+def raw_http(port, data, host=HOST, source=None, timeout=5.0, head=False):
+    """Sends `data` (bytes) on a new connection and reads one response until the server closes
+    or `timeout` passes. Returns (status, headers{lower-case: value}, body, rest): `rest` is
+    whatever followed the declared Content-Length (must be b"" for HEAD). With head=True the
+    body is not expected even though Content-Length says otherwise."""
+    with socket.create_connection((host, port), timeout=timeout,
+                                  source_address=(source, 0) if source else None) as s:
+        s.sendall(data)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    if head:
+        h, _, rest = data.partition(b"\r\n\r\n")
+        status, headers, _, _ = _split_response(h + b"\r\n\r\n")
+        return status, headers, b"", rest
+    return _split_response(data)
+
+
+def request_bytes(method, path, headers=(), body=b"", host=None):
+    """An HTTP/1.1 request with `Connection: close`; headers is a list of "Name: value"."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host or HOST}", "Connection: close"]
+    lines += list(headers)
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+ACK_BODY = b'{"clinic":"%s","device":"%s","alarm":"%s"}'
+
+
+class WebDaemon(Daemon):
+    """A Daemon listening on `listen` (e.g. "0.0.0.0:0": not loopback-only) with an optional
+    web configuration (`web_config` text, written to <dir>/web.yml, passed as
+    --web.config.file). Its own probes (readiness, metrics) use `auth` ((user, password)),
+    HTTPS when `tls_ca` is given (the CA to trust) and `client_cert` ((cert, key))."""
+
+    def __init__(self, workdir, mqtt_url, listen=f"{HOST}:0", web_config=None, auth=None,
+                 tls_ca=None, client_cert=None, **kwargs):
+        super().__init__(workdir, mqtt_url, **kwargs)
+        self.listen = listen
+        self.web_config_path = os.path.join(self.dir, "web.yml")
+        self.auth, self.tls_ca, self.client_cert = auth, tls_ca, client_cert
+        if web_config is not None:
+            self.write_web_config(web_config)
+        self.has_web_config = web_config is not None
+
+    def write_web_config(self, text):
+        with open(self.web_config_path, "w") as f:
+            f.write(text)
+
+    def argv(self):
+        a = super().argv()
+        a[a.index("--web.listen-address") + 1] = self.listen
+        if self.has_web_config:
+            a += ["--web.config.file", self.web_config_path]
+        return a
+
+    @property
+    def base_url(self):
+        return f"{'https' if self.tls_ca else 'http'}://{HOST}:{self.port}"
+
+    def start(self, ready=True, timeout=30.0):
+        assert self.child is None or not self.child.running(), "already running"
+        self.child = Child(self.name, self.argv(), self.log_path, env=self.env, cwd=self.dir)
+        m = self.child.wait_for_line(r'"msg":"http listening".*:(\d+)"', timeout)
+        self.port = int(m.group(1))
+        if ready:
+            self.wait_ready(timeout)
+        return self
+
+    def ssl_context(self, client_cert="default"):
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.tls_ca)
+        cert = self.client_cert if client_cert == "default" else client_cert
+        if cert:
+            ctx.load_cert_chain(*cert)
+        return ctx
+
+    def request(self, method, path, body=None, headers=None, auth="default", timeout=5.0,
+                client_cert="default"):
+        """One request on a new connection: (status, headers{lower-case}, body bytes)."""
+        import base64
+        import http.client
+        hdrs = dict(headers or {})
+        auth = self.auth if auth == "default" else auth
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            hdrs["Authorization"] = f"Basic {token}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        if self.tls_ca:
+            conn = http.client.HTTPSConnection(HOST, self.port, timeout=timeout,
+                                               context=self.ssl_context(client_cert))
+        else:
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            conn.close()
+
+    def http(self, method, path, body=None, timeout=5.0):
+        status, _, data = self.request(method, path, body, timeout=timeout)
+        return status, data
+
+    def ack(self, clinic, device, alarm, auth="default", headers=None):
+        status, _, data = self.request("POST", "/api/v1/alarms/ack",
+                                       {"clinic": clinic, "device": device, "alarm": alarm},
+                                       headers=headers, auth=auth)
+        return status, data
+
+    def audit_lines(self, type_=None):
+        """The audit log's JSON lines (of one "type", when given)."""
+        if not os.path.exists(self.audit_path):
+            return []
+        lines = [json.loads(line) for line in read_text(self.audit_path).splitlines() if line]
+        return [x for x in lines if type_ is None or x.get("type") == type_]
+
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def shipped_acl():
+    """The broker ACL the project ships for production (deploy/mosquitto/acl)."""
+    return read_text(os.path.join(_REPO_ROOT, "deploy", "mosquitto", "acl"))
+
+
+def shipped_pen_user(clinic, device):
+    """A pen's MQTT username under the shipped ACL: its topic path below the root."""
+    return f"{clinic}/device/{device}"
 
 
 # ---------------------------------------------------------------------------------------------

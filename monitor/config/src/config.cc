@@ -434,9 +434,12 @@ class Loader {
 
   void ReadHttp(const YAML::Node& n, HttpConfig& c) {
     if (!CheckMap(n, "http",
-                  {"listen_address", "basic_auth_username", "basic_auth_password_file"})) {
+                  {"listen_address", "basic_auth_username", "basic_auth_password_file",
+                   "web_config_file", "allowed_origins", "allowed_hosts", "max_connections",
+                   "max_connections_per_client", "header_timeout"})) {
       return;
     }
+    ReadHttpSecurity(n, c);
     if (auto v = n["listen_address"]) {
       auto s = GetString(v, "http.listen_address");
       if (s && !IsHostPort(*s, /*allow_port_zero=*/true)) {
@@ -457,8 +460,72 @@ class Loader {
     }
   }
 
+  // http: the web configuration file, allowed origins and hosts, connection bounds.
+  void ReadHttpSecurity(const YAML::Node& n, HttpConfig& c) {
+    if (auto v = n["web_config_file"]) {
+      if (!v.IsNull()) Assign(GetString(v, "http.web_config_file"), c.web_config_file);
+    }
+    auto read_list = [&](const char* key, const char* expected, auto valid,
+                         std::vector<std::string>& out) {
+      const YAML::Node v = n[key];
+      if (!v) return;
+      const std::string path = std::string("http.") + key;
+      if (!v.IsSequence()) {
+        Error(v, path, std::string("a list of ") + expected);
+        return;
+      }
+      out.clear();
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        const std::string item = path + "[" + std::to_string(i) + "]";
+        auto s = GetString(v[i], item);
+        if (s && !valid(*s)) {
+          Error(v[i], item, expected);
+        } else if (s) {
+          out.push_back(*s);
+        }
+      }
+    };
+    read_list("allowed_origins", "origins like https://host or http://host:port (no path)",
+              [](const std::string& s) {
+                const std::size_t scheme = s.find("://");
+                return (s.starts_with("http://") || s.starts_with("https://")) &&
+                       s.size() > scheme + 3 && s.find('/', scheme + 3) == std::string::npos;
+              },
+              c.allowed_origins);
+    read_list("allowed_hosts", "host names (no port, no scheme)",
+              [](const std::string& s) {
+                return !s.empty() && s.find_first_of(":/ ") == std::string::npos;
+              },
+              c.allowed_hosts);
+    if (auto v = n["max_connections"]) {
+      if (auto i = GetInt(v, "http.max_connections", 1, 100000)) {
+        c.max_connections = static_cast<std::size_t>(*i);
+      }
+    }
+    if (auto v = n["max_connections_per_client"]) {
+      if (auto i = GetInt(v, "http.max_connections_per_client", 1, 100000)) {
+        c.max_connections_per_client = static_cast<std::size_t>(*i);
+      }
+    }
+    if (auto v = n["header_timeout"]) {
+      Assign(GetDuration(v, "http.header_timeout", false), c.header_timeout);
+    }
+  }
+
   void ReadOutputs(const YAML::Node& n, OutputsConfig& c) {
-    if (!CheckMap(n, "outputs", {"alarm_topics", "audit_log", "halt"})) return;
+    if (!CheckMap(n, "outputs", {"alarm_topics", "audit_log", "audit_fsync", "halt"})) return;
+    if (auto v = n["audit_fsync"]) {
+      const std::string s = v.IsScalar() ? v.Scalar() : "";
+      if (s == "never") {
+        c.audit_fsync = AuditFsync::kNever;
+      } else if (s == "transitions") {
+        c.audit_fsync = AuditFsync::kTransitions;
+      } else if (s == "always") {
+        c.audit_fsync = AuditFsync::kAlways;
+      } else {
+        Error(v, "outputs.audit_fsync", "never, transitions or always");
+      }
+    }
     if (auto v = n["alarm_topics"]) Assign(GetBool(v, "outputs.alarm_topics"), c.alarm_topics);
     if (auto v = n["audit_log"]) {
       if (v.IsNull()) {

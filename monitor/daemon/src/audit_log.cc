@@ -1,5 +1,8 @@
 #include "audit_log.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -70,23 +73,54 @@ std::string FormatHaltAudit(engine::TimeNs at, std::string_view clinic, std::str
   return out;
 }
 
+namespace {
+
+// The file at `path` for appending, created 0640 (the audit trail is not for every local user).
+std::FILE* OpenAppend(const std::string& path, std::string* error) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  std::FILE* f = fd < 0 ? nullptr : ::fdopen(fd, "a");
+  if (f == nullptr) {
+    *error = "audit log \"" + path + "\": cannot open for appending: " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+  }
+  return f;
+}
+
+}  // namespace
+
+bool AuditLineIsTransition(std::string_view line) {
+  // Every line starts with the "type" member (Head above).
+  return line.starts_with(R"({"type":"alarm")") || line.starts_with(R"({"type":"ack")") ||
+         line.starts_with(R"({"type":"halt")");
+}
+
 AuditLog::~AuditLog() { Close(); }
 
 bool AuditLog::Open(const std::string& path, std::string* error) {
   Close();
+  path_ = path;
   if (path.empty()) return true;
-  file_ = std::fopen(path.c_str(), "ae");
-  if (file_ == nullptr) {
-    *error = "audit log \"" + path + "\": cannot open for appending: " + std::strerror(errno);
-    return false;
-  }
+  file_ = OpenAppend(path, error);
+  return file_ != nullptr;
+}
+
+bool AuditLog::Reopen(std::string* error) {
+  if (path_.empty()) return true;
+  std::FILE* f = OpenAppend(path_, error);
+  if (f == nullptr) return false;
+  if (file_ != nullptr) std::fclose(file_);
+  file_ = f;
   return true;
 }
 
 bool AuditLog::Append(std::string_view line) {
   if (file_ == nullptr) return true;
-  const bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() &&
-                  std::fputc('\n', file_) != EOF && std::fflush(file_) == 0;
+  bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() &&
+            std::fputc('\n', file_) != EOF && std::fflush(file_) == 0;
+  const bool sync = fsync_ == config::AuditFsync::kAlways ||
+                    (fsync_ == config::AuditFsync::kTransitions && AuditLineIsTransition(line));
+  // EINVAL: a file that cannot be synced (a pipe, /dev/stderr); nothing to wait for there.
+  if (ok && sync && ::fsync(::fileno(file_)) != 0 && errno != EINVAL) ok = false;
   if (!ok) {
     ++write_errors_;
     std::clearerr(file_);

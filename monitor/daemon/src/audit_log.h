@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "needlewatch/config/config.h"
 #include "needlewatch/engine/events.h"
 
 namespace needlewatch::daemon {
@@ -42,8 +43,13 @@ std::string FormatHaltAudit(engine::TimeNs at, std::string_view clinic, std::str
                             std::string_view severity, std::string_view result,
                             std::uint32_t expiry_seconds);
 
-// An append-only file of lines. Each Append writes one line and flushes it, so a crash loses
-// at most the line being written.
+// True when a line of this type is fsync'ed under AuditFsync::kTransitions: alarm transitions,
+// acknowledgements and halts (the line's "type" is "alarm", "ack" or "halt").
+bool AuditLineIsTransition(std::string_view line);
+
+// An append-only file of lines. Each Append writes one line and flushes it to the OS, so a
+// crash of the process loses at most the line being written; with fsync (set_fsync) a crash of
+// the machine does not lose the lines that were synced either.
 class AuditLog {
  public:
   AuditLog() = default;
@@ -51,12 +57,20 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Opens `path` for appending (created if missing). Returns false with `error` naming the
-  // path and the OS reason. An empty path means "off": returns true and Append does nothing.
+  // Opens `path` for appending (created mode 0640, less the umask, if missing). Returns false
+  // with `error` naming the path and the OS reason. An empty path means "off": returns true
+  // and Append does nothing.
   bool Open(const std::string& path, std::string* error);
 
-  // Appends `line` and a newline. Returns false (and counts a write error) when the write or
-  // flush fails; true when written or when the log is off.
+  // Opens the path again and switches to the new file (after logrotate moved the old one).
+  // On failure the old file stays in use and `error` says why. True when off.
+  bool Reopen(std::string* error);
+
+  // Which lines are fsync'ed after being written (default: transitions).
+  void set_fsync(config::AuditFsync policy) { fsync_ = policy; }
+
+  // Appends `line` and a newline. Returns false (and counts a write error) when the write,
+  // flush or fsync fails; true when written or when the log is off.
   bool Append(std::string_view line);
 
   void Close();
@@ -65,6 +79,8 @@ class AuditLog {
 
  private:
   std::FILE* file_ = nullptr;   // owned; null when off
+  std::string path_;
+  config::AuditFsync fsync_ = config::AuditFsync::kTransitions;
   std::uint64_t write_errors_ = 0;
 };
 

@@ -79,12 +79,12 @@ class DaemonOutputs : public Outputs {
 
 class Daemon {
  public:
-  Daemon(config::Config cfg, std::string config_path, WebAccess access)
+  Daemon(config::Config cfg, std::string config_path, WebConfig web)
       : signals_(io_),
         tick_(io_),
         cfg_(std::move(cfg)),
         config_path_(std::move(config_path)),
-        access_(std::move(access)),
+        web_(std::move(web)),
         monitor_(cfg_, config_path_, clock_, outputs_) {}
 
   int Run();
@@ -96,6 +96,8 @@ class Daemon {
   void AwaitSignal();
   void ArmTick();
   void Reload();
+  // SIGHUP for the files: reopens the audit log (logrotate), re-reads the web configuration.
+  void ReloadFiles();
   void Shutdown();
   // needlewatch/{instance}/status: online, or offline (also the Last Will).
   Publication StatusMessage(bool online) {
@@ -114,7 +116,8 @@ class Daemon {
 
   config::Config cfg_;
   std::string config_path_;  // "" = built-in defaults (SIGHUP has nothing to reload)
-  WebAccess access_;
+  WebConfig web_;      // users, TLS, headers in force (SIGHUP re-reads them)
+  WebAccess access_;   // the routes' policy for it and the listener
   SystemClock clock_;
   DaemonOutputs outputs_;
   LiveMonitor monitor_;
@@ -144,6 +147,7 @@ int Daemon::Run() {
              {"listen_address", cfg_.http.listen_address},
              {"audit_log", cfg_.outputs.audit_log},
              {"record", cfg_.record.enabled}});
+  outputs_.audit.set_fsync(cfg_.outputs.audit_fsync);
   if (!outputs_.audit.Open(cfg_.outputs.audit_log, &error)) {
     log::Error("startup failed", {{"error", error}});
     return 1;
@@ -193,13 +197,17 @@ bool Daemon::StartRecorder() {
 
 bool Daemon::StartHttp() {
   http_ = std::make_unique<HttpServer>(
-      io_, [this](const HttpRequest& r) { return Route(r, monitor_, CurrentStatus(), access_); });
+      io_, [this](const HttpRequest& r) { return Route(r, monitor_, CurrentStatus(), access_); },
+      HttpOptionsFor(cfg_.http));
   std::string bound, error;
-  if (!http_->Start(cfg_.http.listen_address, &bound, &error)) {
+  if (!http_->Configure(web_, &error) ||
+      !http_->Start(cfg_.http.listen_address, &bound, &error)) {
     log::Error("startup failed", {{"error", error}});
     return false;
   }
+  access_ = AccessFor(cfg_.http, web_, http_->loopback());
   log::Info("http listening", {{"address", bound}});
+  LogWebAccess(access_, web_, bound);
   return true;
 }
 
@@ -245,12 +253,38 @@ void Daemon::AwaitSignal() {
 }
 
 void Daemon::Reload() {
+  ReloadFiles();
   if (config_path_.empty()) {
     log::Warn("reload ignored: no --config.file (running on built-in defaults)");
     return;
   }
   monitor_.Reload(config::LoadConfigFile(config_path_));
   ArmTick();
+}
+
+void Daemon::ReloadFiles() {
+  std::string error;
+  if (!outputs_.audit.Reopen(&error)) log::Error("audit log not reopened", {{"error", error}});
+  // The web configuration: a rotated password stops working now; a bad file keeps the old one.
+  const std::string& source = cfg_.http.web_config_file.empty()
+                                  ? cfg_.http.basic_auth_password_file
+                                  : cfg_.http.web_config_file;
+  if (source.empty()) return;
+  WebConfig web;
+  std::vector<std::string> errors;
+  if (LoadWebConfig(cfg_.http, &web, &errors) && http_->Configure(web, &error)) {
+    web_ = std::move(web);
+    access_.users = !web_.users.empty();
+    log::Info("web configuration reloaded",
+              {{"source", source}, {"users", static_cast<unsigned long long>(web_.users.size())}});
+  } else {
+    if (errors.empty()) errors.push_back(error);
+    for (const std::string& e : errors) {
+      log::Error("web configuration reload failed", {{"error", e}});
+    }
+    log::Error("web configuration kept", {{"source", source}});
+  }
+  outputs_.audit.Append(FormatReloadAudit(monitor_.Stamp(), errors.empty(), source, errors));
 }
 
 void Daemon::Shutdown() {
@@ -333,10 +367,19 @@ int RunDaemon(const RunCommandOptions& options) {
     log::Error("startup failed", {{"error", error}});
     return 1;
   }
-  WebAccess access;
-  if (!LoadWebAccess(cfg, &access)) return 1;
+  WebConfig web;
+  std::vector<std::string> web_errors;
+  if (!LoadWebConfig(cfg.http, &web, &web_errors)) {
+    for (const std::string& e : web_errors) log::Error("web configuration error", {{"error", e}});
+    log::Error("startup failed", {{"error", "invalid web configuration"}});
+    return 1;
+  }
+  if (!cfg.http.basic_auth_username.empty()) {
+    log::Warn("deprecated setting", {{"key", "http.basic_auth_username"},
+                                     {"use", "basic_auth_users in http.web_config_file"}});
+  }
   try {
-    auto d = std::make_unique<Daemon>(std::move(cfg), path, std::move(access));
+    auto d = std::make_unique<Daemon>(std::move(cfg), path, std::move(web));
     return d->Run();
   } catch (const std::exception& e) {
     log::Error("startup failed", {{"error", e.what()}});

@@ -26,15 +26,34 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-// Constant-time in the contents (not the lengths) of the two strings.
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  unsigned diff = a.size() == b.size() ? 0U : 1U;
-  const std::size_t n = a.size() < b.size() ? a.size() : b.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    diff |= static_cast<unsigned>(static_cast<unsigned char>(a[i]) ^
-                                  static_cast<unsigned char>(b[i]));
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
-  return diff == 0;
+  return out;
+}
+
+// "127.a.b.c" with four decimal parts 0–255.
+bool IsLoopbackIpv4(std::string_view s) {
+  int parts = 0;
+  int first = -1;
+  while (!s.empty()) {
+    const std::size_t dot = s.find('.');
+    const std::string_view part = s.substr(0, dot);
+    unsigned v = 0;
+    const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (part.empty() || part.size() > 3 || ec != std::errc() ||
+        ptr != part.data() + part.size() || v > 255) {
+      return false;
+    }
+    if (first < 0) first = static_cast<int>(v);
+    ++parts;
+    if (dot == std::string_view::npos) break;
+    s.remove_prefix(dot + 1);
+    if (s.empty()) return false;  // trailing dot
+  }
+  return parts == 4 && first == 127;
 }
 
 }  // namespace
@@ -74,13 +93,57 @@ std::optional<BasicCredentials> ParseBasicAuth(std::string_view header) {
   return BasicCredentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
-bool CheckBasicAuth(std::string_view header, std::string_view user, std::string_view password) {
-  std::optional<BasicCredentials> c = ParseBasicAuth(header);
-  if (!c) return false;
-  // Evaluate both comparisons so timing does not reveal which part was wrong.
-  const bool user_ok = ConstantTimeEquals(c->user, user);
-  const bool password_ok = ConstantTimeEquals(c->password, password);
-  return user_ok && password_ok;
+bool IsJsonContentType(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+  return EqualsIgnoreCase(media, "application/json");
+}
+
+std::string HostName(std::string_view host_header) {
+  std::string_view host = host_header;
+  if (!host.empty() && host.front() == '[') {
+    const std::size_t close = host.find(']');
+    host = close == std::string_view::npos ? host : host.substr(0, close + 1);
+  } else if (const std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  return Lower(host);
+}
+
+bool IsLocalHost(std::string_view host_header, const std::vector<std::string>& allowed) {
+  if (host_header.empty()) return true;
+  const std::string host = HostName(host_header);
+  if (host == "localhost" || host.ends_with(".localhost") || host == "[::1]") return true;
+  if (IsLoopbackIpv4(host)) return true;
+  for (const std::string& a : allowed) {
+    if (EqualsIgnoreCase(host, a)) return true;
+  }
+  return false;
+}
+
+std::string NormalizeOrigin(std::string_view origin) {
+  std::string o = Lower(origin);
+  while (!o.empty() && o.back() == '/') o.pop_back();
+  if (o.starts_with("http://") && o.ends_with(":80")) o.resize(o.size() - 3);
+  if (o.starts_with("https://") && o.ends_with(":443")) o.resize(o.size() - 4);
+  return o;
+}
+
+bool IsAllowedOrigin(std::string_view origin, std::string_view host_header, bool tls,
+                     const std::vector<std::string>& allowed) {
+  const std::string o = NormalizeOrigin(origin);
+  const bool well_formed = (o.starts_with("http://") && o.size() > 7) ||
+                           (o.starts_with("https://") && o.size() > 8);
+  if (!well_formed) return false;  // "null" (sandboxed pages, file://) and garbage
+  if (!host_header.empty() &&
+      o == NormalizeOrigin(std::string(tls ? "https://" : "http://") + std::string(host_header))) {
+    return true;
+  }
+  for (const std::string& a : allowed) {
+    if (o == NormalizeOrigin(a)) return true;
+  }
+  return false;
 }
 
 std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::string* error) {

@@ -1,16 +1,23 @@
 #include "http_server.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
-#include <chrono>
 #include <map>
-#include <optional>
+#include <type_traits>
+#include <vector>
 
+#include "api.h"
 #include "http_auth.h"
 #include "log.h"
 
@@ -20,10 +27,20 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
+using SteadyTime = std::chrono::steady_clock::time_point;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using Parser = http::request_parser<http::string_body>;
 
-constexpr std::chrono::seconds kIdleTimeout{30};
-constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
+constexpr std::chrono::seconds kLogEvery{10};
+constexpr std::chrono::milliseconds kAcceptRetry{100};
+
+void LimitParser(Parser& p) {
+  p.body_limit(HttpServer::kMaxBodyBytes);
+  p.header_limit(static_cast<std::uint32_t>(HttpServer::kMaxHeaderBytes));
+}
 
 // The request as the routes see it: method, path, query, body and the headers they use.
 HttpRequest Translate(const http::request<http::string_body>& req) {
@@ -49,138 +66,399 @@ std::string EndpointString(const tcp::endpoint& ep) {
   return host + ":" + std::to_string(ep.port());
 }
 
+// The subject CN of a client certificate that verified; "" when there is none.
+std::string VerifiedPeerName(SSL* ssl) {
+  if (SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (cert == nullptr) return {};
+  char cn[256] = {};
+  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                          sizeof cn);
+  X509_free(cert);
+  return n > 0 ? std::string(cn, static_cast<std::size_t>(n)) : std::string();
+}
+
+// What a web configuration becomes in the server: the authenticator, the TLS context, headers.
+struct Settings {
+  BasicAuthenticator auth;
+  std::shared_ptr<ssl::context> tls;  // null: plain HTTP
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Logs a warning at most every kLogEvery, with how many times it happened meanwhile.
+class RateLimitedWarning {
+ public:
+  explicit RateLimitedWarning(const char* msg) : msg_(msg) {}
+  void Note(const char* reason) {
+    ++count_;
+    const SteadyTime now = std::chrono::steady_clock::now();
+    if (now - last_ < kLogEvery) return;
+    last_ = now;
+    log::Warn(msg_, {{"reason", reason}, {"count", static_cast<unsigned long long>(count_)}});
+    count_ = 0;
+  }
+
+ private:
+  const char* msg_;
+  std::uint64_t count_ = 0;
+  SteadyTime last_{};
+};
+
 }  // namespace
 
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
+  class SessionBase;
+  template <class Stream>
   class Session;
 
-  Impl(asio::io_context& io, HttpHandler handler)
-      : io_(io), acceptor_(io), handler_(std::move(handler)) {}
+  Impl(asio::io_context& io, HttpHandler handler, HttpServerOptions options)
+      : io_(io),
+        acceptor_(io),
+        accept_retry_(io),
+        handler_(std::move(handler)),
+        options_(options),
+        settings_(std::make_shared<Settings>()) {}
 
+  bool Configure(const WebConfig& web, std::string* error);
   bool Start(const std::string& address, std::string* bound, std::string* error);
   void Stop();
-  void DoAccept();
+  bool loopback() const { return loopback_; }
+  void JoinWorkers() {
+    worker_.join();
+    auth_worker_.join();
+  }
+
+  // Called by sessions, on the loop.
+  const HttpServerOptions& options() const { return options_; }
+  const std::shared_ptr<Settings>& settings() const { return settings_; }
+  bool tls_enabled() const { return settings_->tls != nullptr; }
+  // Fills req.user, then calls done(req, overloaded) on the loop (at once, or after bcrypt).
+  void Authenticate(HttpRequest req, const std::string& cert_user,
+                    std::function<void(HttpRequest, bool)> done);
   HttpResponse Handle(const HttpRequest& req);
   // Runs r.render on the worker thread, then done(r) on the loop.
   void RenderOffLoop(HttpResponse r, std::function<void(HttpResponse)> done);
-  void JoinWorker() { worker_.join(); }
   void Forget(std::uint64_t id) { sessions_.erase(id); }
 
  private:
+  void DoAccept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  // Closes the longest-idle connection where a bound would be exceeded by one more from `ip`.
+  // False when that is impossible (every connection there is answering a request).
+  bool MakeRoom(const std::string& ip);
+  std::vector<std::shared_ptr<SessionBase>> OpenSessions() const;
+
   asio::io_context& io_;
-  asio::thread_pool worker_{1};
+  asio::thread_pool worker_{1};       // renders bodies (/metrics)
+  asio::thread_pool auth_worker_{1};  // bcrypt
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_;   // after an accept error (e.g. out of file descriptors)
   HttpHandler handler_;
+  HttpServerOptions options_;
+  std::shared_ptr<Settings> settings_;
   bool stopped_ = false;
+  bool loopback_ = false;
+  std::size_t pending_auth_ = 0;
   std::uint64_t next_id_ = 0;
-  std::map<std::uint64_t, std::weak_ptr<Session>> sessions_;  // open connections
+  std::map<std::uint64_t, std::weak_ptr<SessionBase>> sessions_;  // open connections
+  RateLimitedWarning evicted_{"http connection closed to make room"};
+  RateLimitedWarning refused_{"http connection refused"};
+  RateLimitedWarning accept_failed_{"http accept failed"};
+  RateLimitedWarning auth_busy_{"http authentication overloaded"};
 };
 
-// One keep-alive connection: read a request, answer it, repeat until the peer closes, the idle
-// timeout passes, or the server stops.
-class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+// What the server needs to know of every connection, whatever its stream.
+class HttpServer::Impl::SessionBase {
  public:
-  Session(tcp::socket socket, std::weak_ptr<Impl> server, std::uint64_t id)
-      : stream_(std::move(socket)), server_(std::move(server)), id_(id) {
-    beast::error_code ec;
-    const tcp::endpoint ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = EndpointString(ep);
-  }
-  ~Session() {
+  SessionBase(std::weak_ptr<Impl> server, std::uint64_t id, std::string ip, std::string remote)
+      : server_(std::move(server)), id_(id), ip_(std::move(ip)), remote_(std::move(remote)) {}
+  virtual ~SessionBase() {
     if (auto s = server_.lock()) s->Forget(id_);
   }
+  SessionBase(const SessionBase&) = delete;
+  SessionBase& operator=(const SessionBase&) = delete;
 
-  void Begin() { DoRead(); }
-  void Close() {
+  virtual void Begin() = 0;
+  virtual void Close() = 0;
+
+  const std::string& ip() const { return ip_; }
+  bool closed() const { return closed_; }
+  // Not answering a request (waiting for one, or reading it): may be closed to make room.
+  bool idle() const { return !busy_ && !closed_; }
+  SteadyTime idle_since() const { return idle_since_; }
+
+ protected:
+  std::weak_ptr<Impl> server_;
+  std::uint64_t id_;
+  std::string ip_;
+  std::string remote_;  // "ip:port"
+  bool busy_ = false;
+  bool closed_ = false;
+  SteadyTime idle_since_ = std::chrono::steady_clock::now();
+};
+
+// One connection: (TLS handshake,) read a request, authenticate it, answer it, repeat until
+// the peer closes, a deadline passes, the server needs the room or stops.
+template <class Stream>
+class HttpServer::Impl::Session : public SessionBase,
+                                  public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  Session(tcp::socket socket, std::shared_ptr<ssl::context> tls, std::weak_ptr<Impl> server,
+          std::uint64_t id, std::string ip, std::string remote)
+      : SessionBase(std::move(server), id, std::move(ip), std::move(remote)),
+        stream_(MakeStream(std::move(socket), tls.get())),
+        tls_(std::move(tls)) {}
+
+  void Begin() override {
+    auto server = server_.lock();
+    if (!server) return;
+    Lowest().expires_after(server->options().header_timeout);
+    if constexpr (kTls) {
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                self->OnHandshake(ec);
+                              });
+    } else {
+      DoRead();
+    }
+  }
+
+  void Close() override {
+    closed_ = true;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Lowest().socket().close(ec);
   }
 
  private:
+  static Stream MakeStream(tcp::socket socket, ssl::context* tls) {
+    if constexpr (kTls) {
+      return Stream(PlainStream(std::move(socket)), *tls);
+    } else {
+      (void)tls;
+      return Stream(std::move(socket));
+    }
+  }
+  PlainStream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      log::Debug("http tls handshake failed", {{"remote", remote_}, {"error", ec.message()}});
+      Close();
+      return;
+    }
+    if constexpr (kTls) cert_user_ = VerifiedPeerName(stream_.native_handle());
+    DoRead();
+  }
+
   void DoRead() {
+    auto server = server_.lock();
+    if (!server || closed_) return;
+    busy_ = false;
+    idle_since_ = std::chrono::steady_clock::now();
     parser_.emplace();
-    parser_->body_limit(HttpServer::kMaxBodyBytes);
-    parser_->header_limit(kMaxHeaderBytes);
-    stream_.expires_after(kIdleTimeout);
+    LimitParser(*parser_);
+    const HttpServerOptions& o = server->options();
+    Lowest().expires_after(trusted_ ? o.idle_timeout : o.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code e, std::size_t) {
+                              self->OnHeader(e);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    auto server = server_.lock();
+    if (ec || !server) {
+      OnReadError(ec);
+      return;
+    }
+    Lowest().expires_after(server->options().idle_timeout);  // for the body
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->OnRead(ec);
+                     [self = this->shared_from_this()](beast::error_code e, std::size_t) {
+                       self->OnRead(e);
                      });
   }
 
-  void OnRead(beast::error_code ec) {
+  void OnReadError(beast::error_code ec) {
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
-      HttpResponse r;
-      r.status = 413;
-      r.body = "{\"error\":\"request too large\"}";
-      Send(r, /*keep_alive=*/false, 11);
+      Reply(413, "request too large");
       return;
     }
-    if (ec) {
-      // end_of_stream, timeout, operation_aborted (Stop) and peer resets all end the session.
-      if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
-          ec != beast::error::timeout) {
-        log::Debug("http read failed", {{"remote", remote_}, {"error", ec.message()}});
-      }
-      Close();
+    if (ec && ec.category() == beast::http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      Reply(400, "malformed request: " + ec.message());
       return;
     }
-    const http::request<http::string_body>& req = parser_->get();
-    HttpRequest in = Translate(req);
-    in.remote = remote_;
-    auto server = server_.lock();
-    if (!server) {
-      Close();
-      return;
+    // end_of_stream, timeout, operation_aborted (Stop, eviction) and resets end the session.
+    if (ec && ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
+        ec != beast::error::timeout) {
+      log::Debug("http read failed", {{"remote", remote_}, {"error", ec.message()}});
     }
-    HttpResponse out = server->Handle(in);
-    const bool keep_alive = req.keep_alive();
-    const unsigned version = req.version();
-    head_ = req.method() == http::verb::head;
-    if (out.render) {
-      server->RenderOffLoop(std::move(out),
-                            [self = shared_from_this(), keep_alive, version](HttpResponse r) {
-                              self->Send(std::move(r), keep_alive, version);
-                            });
-      return;
-    }
-    Send(std::move(out), keep_alive, version);
+    Close();
   }
 
-  void Send(HttpResponse r, bool keep_alive, unsigned version) {
+  // An error answer that ends the connection.
+  void Reply(int status, std::string_view error) {
+    busy_ = true;
+    keep_alive_ = false;
+    head_ = false;
+    HttpResponse r;
+    r.status = status;
+    r.body = ErrorJson(error);
+    Send(std::move(r));
+  }
+
+  void OnRead(beast::error_code ec) {
+    auto server = server_.lock();
+    if (ec || !server) {
+      OnReadError(ec);
+      return;
+    }
+    busy_ = true;
+    const http::request<http::string_body>& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    head_ = req.method() == http::verb::head;
+    HttpRequest in = Translate(req);
+    in.remote = remote_;
+    in.tls = kTls;
+    server->Authenticate(std::move(in), cert_user_,
+                         [self = this->shared_from_this()](HttpRequest r, bool overloaded) {
+                           self->Dispatch(std::move(r), overloaded);
+                         });
+  }
+
+  void Dispatch(HttpRequest req, bool overloaded) {
+    auto server = server_.lock();
+    if (!server || closed_) {
+      Close();
+      return;
+    }
+    if (overloaded) {
+      HttpResponse r;
+      r.status = 503;
+      r.body = R"({"error":"too many authentications in progress; retry"})";
+      r.headers.emplace_back("Retry-After", "1");
+      Send(std::move(r));
+      return;
+    }
+    trusted_ = trusted_ || !req.user.empty() || !server->settings()->auth.enabled();
+    HttpResponse out = server->Handle(req);
+    if (out.render) {
+      server->RenderOffLoop(std::move(out), [self = this->shared_from_this()](HttpResponse r) {
+        self->Send(std::move(r));
+      });
+      return;
+    }
+    Send(std::move(out));
+  }
+
+  void Send(HttpResponse r) {
+    auto server = server_.lock();
+    if (!server || closed_) {
+      Close();
+      return;
+    }
     res_ = {};
-    res_.version(version);
+    res_.version(version_);
     res_.result(static_cast<http::status>(r.status));
     res_.set(http::field::server, "needlewatch");
-    res_.set(http::field::content_type, r.content_type);
+    if (r.status != 204) res_.set(http::field::content_type, r.content_type);
+    for (const auto& [name, value] : server->settings()->headers) res_.set(name, value);
     for (const auto& [name, value] : r.headers) res_.set(name, value);
     res_.body() = std::move(r.body);
-    res_.keep_alive(keep_alive);
+    res_.keep_alive(keep_alive_);
     res_.prepare_payload();
     // HEAD: the headers of a GET, Content-Length included, and no body (RFC 9110 §9.3.2).
     if (head_) res_.body().clear();
-    stream_.expires_after(kIdleTimeout);
+    Lowest().expires_after(server->options().idle_timeout);
     http::async_write(stream_, res_,
-                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                        if (ec || !keep_alive) {
-                          self->Close();
-                          return;
-                        }
-                        self->DoRead();
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->OnWrite(ec);
                       });
   }
 
-  beast::tcp_stream stream_;
+  void OnWrite(beast::error_code ec) {
+    auto server = server_.lock();
+    // After TLS was switched on or off, connections of the old kind end with this answer.
+    if (ec || !keep_alive_ || !server || server->tls_enabled() != kTls) {
+      Close();
+      return;
+    }
+    DoRead();
+  }
+
+  Stream stream_;
+  std::shared_ptr<ssl::context> tls_;  // keeps the context of this connection alive
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<Parser> parser_;
   http::response<http::string_body> res_;
+  std::string cert_user_;  // CN of a verified client certificate
+  bool trusted_ = false;   // sent an authenticated request: the longer idle timeout applies
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
   bool head_ = false;  // the request being answered is a HEAD
-  std::weak_ptr<Impl> server_;
-  std::uint64_t id_;
-  std::string remote_ = "unknown";
 };
+
+bool HttpServer::Impl::Configure(const WebConfig& web, std::string* error) {
+  auto s = std::make_shared<Settings>();
+  s->auth = BasicAuthenticator(web.users);
+  s->headers = web.headers;
+  if (web.tls) {
+    const TlsServerConfig& t = *web.tls;
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+    beast::error_code ec;
+    auto fail = [&](const std::string& key, const std::string& file) {
+      *error = web.source + ": tls_server_config." + key + " \"" + file +
+               "\": cannot load: " + ec.message();
+      return false;
+    };
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                     ec);
+    SSL_CTX* native = ctx->native_handle();
+    SSL_CTX_set_min_proto_version(native,
+                                  t.min_version == "TLS13" ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(native,
+                                  t.max_version == "TLS12" ? TLS1_2_VERSION : TLS1_3_VERSION);
+    ctx->use_certificate_chain_file(t.cert_file, ec);
+    if (ec) return fail("cert_file", t.cert_file);
+    ctx->use_private_key_file(t.key_file, ssl::context::pem, ec);
+    if (ec) return fail("key_file", t.key_file);
+    if (SSL_CTX_check_private_key(native) != 1) {
+      *error = web.source + ": tls_server_config.key_file \"" + t.key_file +
+               "\": does not match the certificate in cert_file";
+      return false;
+    }
+    if (!t.client_ca_file.empty()) {
+      ctx->load_verify_file(t.client_ca_file, ec);
+      if (ec) return fail("client_ca_file", t.client_ca_file);
+      // Tell clients which CA we accept (the names go into the CertificateRequest).
+      SSL_CTX_set_client_CA_list(native, SSL_load_client_CA_file(t.client_ca_file.c_str()));
+    }
+    ssl::verify_mode mode = ssl::verify_none;
+    if (t.client_auth == ClientAuth::kVerifyIfGiven) mode = ssl::verify_peer;
+    if (t.client_auth == ClientAuth::kRequireAndVerify) {
+      mode = ssl::verify_peer | ssl::verify_fail_if_no_peer_cert;
+    }
+    ctx->set_verify_mode(mode, ec);
+    if (ec) return fail("client_auth_type", "");
+    s->tls = std::move(ctx);
+  }
+  const bool switched = (s->tls != nullptr) != tls_enabled();
+  settings_ = std::move(s);
+  if (switched) {
+    // Open connections of the other kind: idle ones end now, busy ones after their answer.
+    for (auto& session : OpenSessions()) {
+      if (session->idle()) session->Close();
+    }
+  }
+  return true;
+}
 
 bool HttpServer::Impl::Start(const std::string& address, std::string* bound,
                              std::string* error) {
@@ -216,30 +494,155 @@ bool HttpServer::Impl::Start(const std::string& address, std::string* bound,
   if (ec) return fail("cannot bind");
   acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return fail("cannot listen");
-  *bound = EndpointString(acceptor_.local_endpoint(ec));
+  const tcp::endpoint local = acceptor_.local_endpoint(ec);
+  loopback_ = local.address().is_loopback();
+  *bound = EndpointString(local);
   DoAccept();
   return true;
 }
 
 void HttpServer::Impl::DoAccept() {
   acceptor_.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-    if (self->stopped_) return;
-    if (ec) {
-      if (ec != asio::error::operation_aborted) {
-        log::Warn("http accept failed", {{"error", ec.message()}});
-      }
-    } else if (self->sessions_.size() >= HttpServer::kMaxConnections) {
-      log::Warn("http connection refused: too many connections",
-                {{"limit", HttpServer::kMaxConnections}});
-      beast::error_code ignored;
-      socket.close(ignored);
+    self->OnAccept(ec, std::move(socket));
+  });
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (stopped_ || !acceptor_.is_open()) return;
+  if (ec) {
+    if (ec == asio::error::operation_aborted) return;
+    // Out of file descriptors or memory: accepting again at once would spin. Wait a moment.
+    accept_failed_.Note(ec.message().c_str());
+    accept_retry_.expires_after(kAcceptRetry);
+    accept_retry_.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (!e && !self->stopped_) self->DoAccept();
+    });
+    return;
+  }
+  beast::error_code peer_ec;
+  const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+  if (peer_ec) {  // already gone
+    DoAccept();
+    return;
+  }
+  std::string ip = peer.address().to_string();
+  if (!MakeRoom(ip)) {
+    refused_.Note("every connection is answering a request");
+    beast::error_code ignored;
+    socket.close(ignored);
+  } else {
+    const std::uint64_t id = next_id_++;
+    std::shared_ptr<SessionBase> session;
+    if (settings_->tls) {
+      auto s = std::make_shared<Session<TlsStream>>(std::move(socket), settings_->tls,
+                                                    weak_from_this(), id, std::move(ip),
+                                                    EndpointString(peer));
+      session = s;
     } else {
-      const std::uint64_t id = self->next_id_++;
-      auto session = std::make_shared<Session>(std::move(socket), self, id);
-      self->sessions_[id] = session;
-      session->Begin();
+      auto s = std::make_shared<Session<PlainStream>>(std::move(socket), nullptr,
+                                                      weak_from_this(), id, std::move(ip),
+                                                      EndpointString(peer));
+      session = s;
     }
-    if (!self->stopped_ && self->acceptor_.is_open()) self->DoAccept();
+    sessions_[id] = session;
+    session->Begin();
+  }
+  DoAccept();
+}
+
+std::vector<std::shared_ptr<HttpServer::Impl::SessionBase>> HttpServer::Impl::OpenSessions()
+    const {
+  std::vector<std::shared_ptr<SessionBase>> open;
+  open.reserve(sessions_.size());
+  for (const auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock(); s && !s->closed()) open.push_back(std::move(s));
+  }
+  return open;
+}
+
+bool HttpServer::Impl::MakeRoom(const std::string& ip) {
+  const std::vector<std::shared_ptr<SessionBase>> open = OpenSessions();
+  std::size_t total = open.size();
+  std::size_t from_ip = 0;
+  SessionBase* oldest_idle = nullptr;     // of all
+  SessionBase* oldest_idle_ip = nullptr;  // of this address
+  for (const auto& s : open) {
+    const bool same = s->ip() == ip;
+    from_ip += same ? 1 : 0;
+    if (!s->idle()) continue;
+    if (oldest_idle == nullptr || s->idle_since() < oldest_idle->idle_since()) {
+      oldest_idle = s.get();
+    }
+    if (same && (oldest_idle_ip == nullptr || s->idle_since() < oldest_idle_ip->idle_since())) {
+      oldest_idle_ip = s.get();
+    }
+  }
+  if (from_ip >= options_.max_connections_per_client) {
+    if (oldest_idle_ip == nullptr) return false;
+    if (oldest_idle == oldest_idle_ip) oldest_idle = nullptr;
+    oldest_idle_ip->Close();
+    evicted_.Note("connections per client");
+    --total;
+  }
+  if (total >= options_.max_connections) {
+    if (oldest_idle == nullptr) {  // may have been the one closed above: look again
+      for (const auto& s : open) {
+        if (s->idle() && (oldest_idle == nullptr || s->idle_since() < oldest_idle->idle_since())) {
+          oldest_idle = s.get();
+        }
+      }
+    }
+    if (oldest_idle == nullptr) return false;
+    oldest_idle->Close();
+    evicted_.Note("connections");
+  }
+  return true;
+}
+
+void HttpServer::Impl::Authenticate(HttpRequest req, const std::string& cert_user,
+                                    std::function<void(HttpRequest, bool)> done) {
+  std::shared_ptr<Settings> settings = settings_;
+  if (!settings->auth.enabled()) {
+    req.user = cert_user;
+    done(std::move(req), false);
+    return;
+  }
+  BasicAuthenticator::Attempt attempt;
+  std::string user;
+  switch (settings->auth.Check(req.Header("authorization"), &attempt, &user)) {
+    case BasicAuthenticator::Result::kNoCredentials:
+      done(std::move(req), false);
+      return;
+    case BasicAuthenticator::Result::kAccepted:
+      req.user = std::move(user);
+      done(std::move(req), false);
+      return;
+    case BasicAuthenticator::Result::kVerify:
+      break;
+  }
+  if (pending_auth_ >= options_.max_pending_auth) {
+    auth_busy_.Note("too many bcrypt checks waiting");
+    done(std::move(req), true);
+    return;
+  }
+  ++pending_auth_;
+  // The worker holds no reference to this Impl (it must never be the one to destroy it).
+  asio::post(auth_worker_, [&io = io_, server = weak_from_this(), settings = std::move(settings),
+                            attempt = std::move(attempt), req = std::move(req),
+                            done = std::move(done)]() mutable {
+    const bool ok = BasicAuthenticator::Verify(attempt);
+    asio::post(io, [server = std::move(server), settings = std::move(settings), ok,
+                    attempt = std::move(attempt), req = std::move(req),
+                    done = std::move(done)]() mutable {
+      if (auto s = server.lock()) --s->pending_auth_;
+      if (ok) {
+        settings->auth.Remember(attempt);
+        req.user = attempt.user;
+      } else {
+        log::Debug("http authentication failed", {{"user", attempt.user}, {"remote", req.remote}});
+      }
+      done(std::move(req), false);
+    });
   });
 }
 
@@ -277,27 +680,54 @@ void HttpServer::Impl::Stop() {
   stopped_ = true;
   beast::error_code ec;
   acceptor_.close(ec);
-  // Copy: closing may destroy sessions, which erase themselves from the map.
-  std::vector<std::shared_ptr<Session>> open;
-  for (auto& [id, weak] : sessions_) {
-    if (auto s = weak.lock()) open.push_back(std::move(s));
-  }
-  for (auto& s : open) s->Close();
+  accept_retry_.cancel();
+  for (auto& s : OpenSessions()) s->Close();
 }
 
-HttpServer::HttpServer(asio::io_context& io, HttpHandler handler)
-    : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
+HttpServer::HttpServer(asio::io_context& io, HttpHandler handler, HttpServerOptions options)
+    : impl_(std::make_shared<Impl>(io, std::move(handler), options)) {}
 
 HttpServer::~HttpServer() {
   impl_->Stop();
-  // A render in progress finishes and posts its (then never written) response to the loop.
-  impl_->JoinWorker();
+  // A render or bcrypt check in progress finishes and posts its result to the loop (where it
+  // is then never written).
+  impl_->JoinWorkers();
+}
+
+bool HttpServer::Configure(const WebConfig& web, std::string* error) {
+  return impl_->Configure(web, error);
 }
 
 bool HttpServer::Start(const std::string& address, std::string* bound, std::string* error) {
   return impl_->Start(address, bound, error);
 }
 
+bool HttpServer::loopback() const { return impl_->loopback(); }
+
 void HttpServer::Stop() { impl_->Stop(); }
+
+std::optional<HttpRequest> ParseHttpRequest(std::string_view bytes, std::string* error) {
+  Parser p;
+  LimitParser(p);
+  p.eager(true);
+  beast::error_code ec;
+  std::size_t used = 0;
+  while (!p.is_done() && used < bytes.size()) {
+    const std::size_t n = p.put(asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    used += n;
+    if (ec == http::error::need_more) {
+      ec = {};
+      if (n == 0) break;
+      continue;
+    }
+    if (ec) break;
+  }
+  if (!ec && !p.is_done() && p.is_header_done()) p.put_eof(ec);  // a body that ends at EOF
+  if (ec || !p.is_done()) {
+    *error = ec ? ec.message() : "incomplete request";
+    return std::nullopt;
+  }
+  return Translate(p.get());
+}
 
 }  // namespace needlewatch::daemon

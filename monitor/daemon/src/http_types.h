@@ -18,6 +18,10 @@ struct HttpRequest {
   std::string query;          // after '?', "" when none
   std::string body;
   std::string remote;         // "ip:port" of the client
+  // Who sent it, as the server verified: a basic_auth_users name whose password matched, or
+  // (without users) the subject CN of a verified client certificate. "" = nobody.
+  std::string user;
+  bool tls = false;           // came over HTTPS (the daemon's own origin is https://Host)
   // Request headers the routes look at, names lower-case.
   std::vector<std::pair<std::string, std::string>> headers;
 

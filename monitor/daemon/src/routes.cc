@@ -54,7 +54,52 @@ HttpResponse Scrape(const HttpRequest& req, const LiveMonitor& monitor,
   return r;
 }
 
-HttpResponse Ack(const HttpRequest& req, LiveMonitor& monitor, const std::string& user) {
+HttpResponse Forbidden(std::string_view why) { return Json(403, ErrorJson(why)); }
+
+// CORS for an allowed foreign origin: the browser may read the answer (with credentials).
+void AllowCors(HttpResponse& r, std::string_view origin) {
+  r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+  r.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  r.headers.emplace_back("Vary", "Origin");
+}
+
+// OPTIONS /api/v1/alarms/ack: the preflight a browser sends before a cross-origin JSON POST.
+// Only http.allowed_origins get a positive answer; it carries no credentials, so it is not
+// authenticated.
+HttpResponse Preflight(const HttpRequest& req, const WebAccess& access) {
+  const std::string_view origin = req.Header("origin");
+  if (origin.empty() || !IsAllowedOrigin(origin, "", req.tls, access.allowed_origins)) {
+    return NotAllowed("POST");
+  }
+  HttpResponse r = Json(204, "");
+  AllowCors(r, origin);
+  r.headers.emplace_back("Access-Control-Allow-Methods", "POST");
+  r.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type");
+  r.headers.emplace_back("Access-Control-Max-Age", "600");
+  return r;
+}
+
+// CONTRACT §3 v1.1: an acknowledgement names who made it, is JSON only, and comes from no web
+// page but the daemon's own (or an allowed one) — so a cross-site form cannot make one.
+HttpResponse Ack(const HttpRequest& req, LiveMonitor& monitor, const WebAccess& access) {
+  const std::string_view origin = req.Header("origin");
+  if (!origin.empty() &&
+      !IsAllowedOrigin(origin, req.Header("host"), req.tls, access.allowed_origins)) {
+    return Forbidden("Origin \"" + std::string(origin) + "\" may not acknowledge alarms: only "
+                     "pages of this daemon or of http.allowed_origins may");
+  }
+  if (!IsJsonContentType(req.Header("content-type"))) {
+    return Json(415, ErrorJson("acknowledgements must be sent as Content-Type: application/json"));
+  }
+  std::string user = req.user;
+  if (user.empty()) {
+    if (!access.loopback_only) {
+      return Forbidden("acknowledgements need an authenticated user on a listener that is not "
+                       "loopback-only: add basic_auth_users to the web configuration file "
+                       "(--web.config.file, see SECURITY.md)");
+    }
+    user = "local";
+  }
   std::string error;
   const std::optional<AckRequest> ack = ParseAckBody(req.body, &error);
   if (!ack) return Json(400, ErrorJson(error));
@@ -62,14 +107,18 @@ HttpResponse Ack(const HttpRequest& req, LiveMonitor& monitor, const std::string
   std::string body;
   protocol::JsonWriter w(body);
   w.BeginObject().Field("result", control::AckResultName(outcome.result));
+  int status = 200;
   if (outcome.result == engine::AckResult::kNotFound) {
     w.Field("error", "no active or latched " + std::string(engine::AlarmName(ack->alarm)) +
                          " alarm on " + ack->clinic + "/" + ack->device);
-    w.EndObject();
-    return Json(404, std::move(body));
+    status = 404;
   }
   w.EndObject();
-  return Json(200, std::move(body));
+  HttpResponse r = Json(status, std::move(body));
+  if (!origin.empty() && !IsAllowedOrigin(origin, req.Header("host"), req.tls, {})) {
+    AllowCors(r, origin);  // an allowed foreign origin
+  }
+  return r;
 }
 
 }  // namespace
@@ -80,11 +129,17 @@ HttpResponse Route(const HttpRequest& req, LiveMonitor& monitor, const DaemonSta
     if (!IsRead(req)) return NotAllowed("GET");
     return Json(200, R"({"status":"ok"})");
   }
-  if (!access.user.empty() &&
-      !CheckBasicAuth(req.Header("authorization"), access.user, access.password)) {
+  if (req.target == "/api/v1/alarms/ack" && req.method == "OPTIONS") {
+    return Preflight(req, access);
+  }
+  if (access.users && req.user.empty()) {
     HttpResponse r = Json(401, ErrorJson("authentication required"));
     r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"needlewatch\"");
     return r;
+  }
+  if (access.loopback_only && !IsLocalHost(req.Header("host"), access.allowed_hosts)) {
+    return Forbidden("Host \"" + std::string(req.Header("host")) + "\" is not a name of this "
+                     "loopback listener (add it to http.allowed_hosts if it is)");
   }
   if (req.target == "/readyz") return IsRead(req) ? Ready(status) : NotAllowed("GET");
   if (req.target == "/metrics") return IsRead(req) ? Scrape(req, monitor, status) : NotAllowed("GET");
@@ -92,7 +147,7 @@ HttpResponse Route(const HttpRequest& req, LiveMonitor& monitor, const DaemonSta
     return IsRead(req) ? Json(200, AlarmsJson(monitor.engine())) : NotAllowed("GET");
   }
   if (req.target == "/api/v1/alarms/ack") {
-    return req.method == "POST" ? Ack(req, monitor, access.user) : NotAllowed("POST");
+    return req.method == "POST" ? Ack(req, monitor, access) : NotAllowed("POST");
   }
   return Json(404, ErrorJson("not found; endpoints: /metrics, /healthz, /readyz, "
                              "/api/v1/alarms, /api/v1/alarms/ack"));

@@ -1,5 +1,6 @@
-// The daemon's HTTP endpoints as one pure function of (request, monitor, daemon status) →
-// response: /healthz, /readyz, /metrics, GET /api/v1/alarms, POST /api/v1/alarms/ack. Called on
+// The daemon's HTTP endpoints as one pure function of (request, monitor, daemon status, access
+// policy) → response: /healthz, /readyz, /metrics, GET /api/v1/alarms, POST /api/v1/alarms/ack
+// (JSON only, own or allowed Origin, an accountable user: CONTRACT §3 v1.1). Called on
 // the loop thread (it reads and acknowledges through the live monitor). Endpoints and bodies:
 // monitor/daemon/README.md.
 #ifndef NEEDLEWATCH_DAEMON_ROUTES_H_
@@ -7,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "http_types.h"
 #include "live_monitor.h"
@@ -21,10 +23,20 @@ struct DaemonStatus {
   DaemonStats stats;         // for /metrics
 };
 
-// HTTP Basic authentication of the endpoints other than /healthz; none when `user` is empty.
+// Who may do what over HTTP (SECURITY.md). The server authenticates (HttpRequest::user); the
+// routes decide with this.
 struct WebAccess {
-  std::string user;
-  std::string password;
+  // basic_auth_users are configured: every endpoint but /healthz needs an authenticated user.
+  bool users = false;
+  // The listener accepts loopback connections only. Then, without a user, an acknowledgement
+  // is made as "local"; and the Host header must name this machine (127.0.0.0/8, [::1],
+  // localhost or allowed_hosts), so a page on a rebound DNS name cannot reach the API.
+  // Not loopback-only: acknowledgements need an authenticated user (403 otherwise).
+  bool loopback_only = true;
+  std::vector<std::string> allowed_hosts;    // more Host names for a loopback listener
+  // Origins besides the daemon's own (scheme://Host of the request) that may acknowledge; they
+  // get CORS answers (preflight and Access-Control-Allow-Origin).
+  std::vector<std::string> allowed_origins;
 };
 
 HttpResponse Route(const HttpRequest& req, LiveMonitor& monitor, const DaemonStatus& status,

@@ -24,6 +24,7 @@ bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::s
   }
   if (options.mqtt_url) cfg->mqtt.url = *options.mqtt_url;
   if (options.web_listen_address) cfg->http.listen_address = *options.web_listen_address;
+  if (options.web_config_file) cfg->http.web_config_file = *options.web_config_file;
   if (options.instance) cfg->mqtt.instance = *options.instance;
   if (options.log_level) cfg->log.level = *options.log_level;
   if (options.log_format) cfg->log.format = *options.log_format;
@@ -41,18 +42,86 @@ bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::s
   return true;
 }
 
-bool LoadWebAccess(const config::Config& cfg, WebAccess* access) {
-  if (cfg.http.basic_auth_username.empty()) return true;
-  std::string error;
-  if (cfg.http.basic_auth_password_file.empty()) {
-    error = "http.basic_auth_password_file: required when http.basic_auth_username is set";
-  } else if (broker::ReadSecretFile(cfg.http.basic_auth_password_file,
-                                    "http.basic_auth_password_file", &access->password, &error)) {
-    access->user = cfg.http.basic_auth_username;
+bool LoadWebConfig(const config::HttpConfig& http, WebConfig* web,
+                   std::vector<std::string>* errors) {
+  if (!http.web_config_file.empty()) {
+    if (!http.basic_auth_username.empty()) {
+      errors->push_back("http.basic_auth_username: expected nothing when http.web_config_file "
+                        "is set (move the user into basic_auth_users there, see SECURITY.md)");
+      return false;
+    }
+    WebConfigResult r = LoadWebConfigFile(http.web_config_file);
+    if (!r.ok()) {
+      *errors = std::move(r.errors);
+      return false;
+    }
+    *web = std::move(*r.config);
     return true;
   }
-  log::Error("startup failed", {{"error", error}});
-  return false;
+  *web = WebConfig{};
+  if (http.basic_auth_username.empty()) return true;
+  // Deprecated: the plain-text password file becomes one bcrypt user, so that one code path
+  // checks every password.
+  std::string password, error;
+  if (http.basic_auth_password_file.empty()) {
+    errors->push_back("http.basic_auth_password_file: required when http.basic_auth_username "
+                      "is set");
+    return false;
+  }
+  if (!broker::ReadSecretFile(http.basic_auth_password_file, "http.basic_auth_password_file",
+                              &password, &error)) {
+    errors->push_back(error);
+    return false;
+  }
+  std::optional<std::string> hash = HashBcrypt(password, 10);
+  if (!hash) {
+    errors->push_back("http.basic_auth_password_file: cannot hash the password (libcrypt)");
+    return false;
+  }
+  web->users[http.basic_auth_username] = *hash;
+  web->source = http.basic_auth_password_file;
+  return true;
+}
+
+HttpServerOptions HttpOptionsFor(const config::HttpConfig& http) {
+  HttpServerOptions o;
+  o.max_connections = http.max_connections;
+  o.max_connections_per_client = http.max_connections_per_client;
+  o.header_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(http.header_timeout));
+  return o;
+}
+
+WebAccess AccessFor(const config::HttpConfig& http, const WebConfig& web, bool loopback_only) {
+  WebAccess a;
+  a.users = !web.users.empty();
+  a.loopback_only = loopback_only;
+  a.allowed_hosts = http.allowed_hosts;
+  a.allowed_origins = http.allowed_origins;
+  return a;
+}
+
+void LogWebAccess(const WebAccess& access, const WebConfig& web, const std::string& bound) {
+  const bool mtls = web.tls && web.tls->client_auth == ClientAuth::kRequireAndVerify;
+  log::Info("http access",
+            {{"address", bound},
+             {"tls", web.tls.has_value()},
+             {"client_certificates", mtls},
+             {"users", static_cast<unsigned long long>(web.users.size())},
+             {"loopback_only", access.loopback_only}});
+  if (!access.loopback_only && !access.users && !mtls) {
+    log::Warn("acknowledgements refused",
+              {{"address", bound},
+               {"reason", "the listener is not loopback-only and no users are configured: "
+                          "add basic_auth_users to a web configuration file "
+                          "(--web.config.file; SECURITY.md); read-only endpoints stay open"}});
+  }
+  if (!access.loopback_only && access.users && !web.tls) {
+    log::Warn("passwords sent in clear",
+              {{"address", bound},
+               {"reason", "basic_auth_users without tls_server_config on a listener that is "
+                          "not loopback-only"}});
+  }
 }
 
 bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,

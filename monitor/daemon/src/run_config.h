@@ -1,5 +1,6 @@
 // What `needlewatch run` starts with: the configuration file (or the built-in defaults) with
-// the command-line flags over it, and the HTTP access settings. Errors are logged with what to
+// the command-line flags over it, and the HTTP settings (web configuration, access policy,
+// connection bounds). Errors are logged with what to
 // fix. Reads files; no other I/O.
 #ifndef NEEDLEWATCH_DAEMON_RUN_CONFIG_H_
 #define NEEDLEWATCH_DAEMON_RUN_CONFIG_H_
@@ -8,11 +9,13 @@
 #include <vector>
 
 #include "alarm_output.h"
+#include "http_server.h"
 #include "mqtt_client.h"
 #include "needlewatch/config/config.h"
 #include "needlewatch/daemon/run_command.h"
 #include "needlewatch/mqtt/broker_url.h"
 #include "routes.h"
+#include "web_config.h"
 
 namespace needlewatch::daemon {
 
@@ -20,9 +23,21 @@ namespace needlewatch::daemon {
 // is the file ("" for the defaults). False after logging why (invalid file, bad instance).
 bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::string* path);
 
-// HTTP Basic authentication from http.basic_auth_username and its password file (none when
-// the username is empty). False after logging why.
-bool LoadWebAccess(const config::Config& cfg, WebAccess* access);
+// The web configuration `run` serves with: the file http.web_config_file (--web.config.file),
+// or the deprecated http.basic_auth_username + basic_auth_password_file as one bcrypt user, or
+// nothing. Read at start and on every SIGHUP. False with `errors` (file, key, what was
+// expected); both ways at once are an error.
+bool LoadWebConfig(const config::HttpConfig& http, WebConfig* web,
+                   std::vector<std::string>* errors);
+
+// The listener's bounds from the `http:` section.
+HttpServerOptions HttpOptionsFor(const config::HttpConfig& http);
+
+// The routes' access policy for a listener (loopback-only or not) serving `web`.
+WebAccess AccessFor(const config::HttpConfig& http, const WebConfig& web, bool loopback_only);
+
+// Logs what the listener allows, and why acknowledgements are refused where they are.
+void LogWebAccess(const WebAccess& access, const WebConfig& web, const std::string& bound);
 
 // The MQTT client's options from the `mqtt:` section: session kept for a day (clean_session
 // false), reconnect backoff, TLS, credentials (files or environment), the default filters

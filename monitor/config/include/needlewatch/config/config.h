@@ -52,8 +52,25 @@ struct MqttConfig {
 
 struct HttpConfig {
   std::string listen_address = "127.0.0.1:9464";  // host:port; port 0 picks a free port
+  // Users (bcrypt), TLS and response headers in the Prometheus exporter toolkit's format
+  // (SECURITY.md); "" = none. Re-read on SIGHUP. Also --web.config.file.
+  std::string web_config_file;
+  // Deprecated (use web_config_file): one user whose plain-text password is in a file.
   std::string basic_auth_username;                // "" = no authentication
   std::string basic_auth_password_file;
+  // Origins ("https://floor.example:8443") besides the daemon's own whose pages may
+  // acknowledge alarms (browser requests with another Origin are refused).
+  std::vector<std::string> allowed_origins;
+  // Host names (besides 127.0.0.1, [::1] and localhost) a loopback listener answers to; other
+  // Host headers are refused (DNS rebinding).
+  std::vector<std::string> allowed_hosts;
+  // Connections open at once, and from one IP address. Over either, a new connection closes the
+  // longest-idle one (never one being answered).
+  std::size_t max_connections = 256;
+  std::size_t max_connections_per_client = 32;
+  // A connection must deliver a complete request header this soon after it opens (and, until it
+  // has sent an authenticated request, after each response): slow senders are cut off.
+  engine::TimeNs header_timeout = 5 * engine::kNsPerSec;
 };
 
 struct HaltConfig {
@@ -64,9 +81,17 @@ struct HaltConfig {
   engine::TimeNs expiry = 5 * engine::kNsPerSec;
 };
 
+// When the audit log is fsync'ed (outputs.audit_fsync).
+enum class AuditFsync : std::uint8_t {
+  kNever,        // "never": flushed to the OS per line only
+  kTransitions,  // "transitions": after each alarm transition and acknowledgement line
+  kAlways,       // "always": after every line
+};
+
 struct OutputsConfig {
   bool alarm_topics = true;                          // retained QoS 1 …/alarm/{alarm}
   std::string audit_log = "needlewatch-audit.jsonl";  // append-only JSON lines; "" = off
+  AuditFsync audit_fsync = AuditFsync::kTransitions;
   HaltConfig halt;
 };
 
