@@ -1,6 +1,6 @@
 # Build information for `--version`, written at configure time into
 # ${CMAKE_BINARY_DIR}/generated/needlewatch/build_info.h (target needlewatch_build_info).
-# The git commit is read when CMake configures; a new commit (HEAD or the branch it names moves)
+# The git commit is read when CMake configures; a new commit (HEAD, its reflog or its branch moves)
 # makes the next build re-run the configure step, so the commit shown is the one built.
 # A tree without git (a source tarball) says "unknown".
 
@@ -13,11 +13,12 @@ if(GIT_FOUND)
     RESULT_VARIABLE _nw_rc ERROR_QUIET)
   if(_nw_rc EQUAL 0 AND _nw_commit)
     set(NEEDLEWATCH_GIT_COMMIT ${_nw_commit})
-    # Re-configure when HEAD moves: HEAD itself (a checkout) and the branch it names (a commit).
+    # Re-configure when HEAD moves: HEAD itself (a checkout), its reflog (every commit, reset or
+    # checkout appends to it) and the branch it names (for a repository without reflogs).
     execute_process(COMMAND ${GIT_EXECUTABLE} rev-parse --symbolic-full-name HEAD
       WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
       OUTPUT_VARIABLE _nw_branch OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-    foreach(_nw_name HEAD ${_nw_branch})
+    foreach(_nw_name HEAD logs/HEAD ${_nw_branch})
       execute_process(COMMAND ${GIT_EXECUTABLE} rev-parse --path-format=absolute
                               --git-path ${_nw_name}
         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
