@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <iostream>
 #include <optional>
@@ -46,6 +47,23 @@ std::string EnvNameFor(const std::string& flag) {
                                   : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
   return env;
+}
+
+// argv[1..] with each "--flag=" (an empty value, e.g. --outputs.audit-log= to turn it off) as
+// "--flag" "": CLI11 would otherwise take the next argument as the flag's value.
+std::vector<std::string> SplitEmptyValues(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
+      a.pop_back();
+      args.push_back(std::move(a));
+      args.emplace_back();
+    } else {
+      args.push_back(std::move(a));
+    }
+  }
+  return args;
 }
 
 // Shown in every help that can reach a broker. The variable names are those of
@@ -212,7 +230,10 @@ int Main(int argc, char** argv) {
   app.footer(kTopFooter);
 
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = SplitEmptyValues(argc, argv);
+    std::reverse(args.begin(), args.end());        // CLI11 takes the vector last argument first
+    app.name(argc > 0 ? argv[0] : "needlewatch");  // for the usage line, as parse(argc, argv)
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

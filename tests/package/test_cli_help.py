@@ -112,6 +112,10 @@ def main():
     out = r.stdout + r.stderr
     check(r.returncode != 0 and "loud" not in out and missing in out,
           f"--log.level wins over NEEDLEWATCH_LOG_LEVEL: rc={r.returncode} {out[:200]!r}")
+    # "--flag=" is an empty value (audit log off), not a flag that swallows the next argument.
+    r = run(nw, "run", "--outputs.audit-log=", f"--config.file={missing}")
+    check(r.returncode not in (0, -1) and missing in r.stdout + r.stderr,
+          f"--outputs.audit-log= leaves --config.file alone: rc={r.returncode}")
     # ...and NEEDLEWATCH_CONFIG_FILE names the file.
     r = run(nw, "run", env={"NEEDLEWATCH_CONFIG_FILE": missing})
     check(r.returncode != 0 and missing in r.stdout + r.stderr,
