@@ -1,12 +1,15 @@
 #include "cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "needlewatch/cluster/shard_plan_command.h"
+#include "needlewatch/build_info.h"
 #include "needlewatch/config/config.h"
 #include "needlewatch/daemon/run_command.h"
 #include "needlewatch/record/recordings_command.h"
@@ -16,7 +19,8 @@
 namespace needlewatch::app {
 namespace {
 
-// CLI11 2.1 has no std::optional binding; bind a plain string and convert if it was given.
+// CLI11 2.1 has no std::optional binding; bind a plain string and convert if it was given (on
+// the command line or through its environment variable).
 struct OptionalFlag {
   std::string value;
   CLI::Option* option = nullptr;
@@ -26,67 +30,206 @@ struct OptionalFlag {
   }
 };
 
-void AddOptional(CLI::App* app, OptionalFlag& flag, const std::string& name,
-                 const std::string& help) {
+// A flag whose absence means "the configuration file decides": its help shows the built-in
+// default (`shown_default`, "" for none) without CLI11 ever assigning it.
+CLI::Option* AddOptional(CLI::App* app, OptionalFlag& flag, const std::string& name,
+                         const std::string& help, const std::string& shown_default = "") {
   flag.option = app->add_option(name, flag.value, help);
+  if (!shown_default.empty()) flag.option->default_str(shown_default);
+  return flag.option;
+}
+
+// `run` flags read NEEDLEWATCH_ + the flag's name in capitals, dots and dashes as underscores:
+// --mqtt.url -> NEEDLEWATCH_MQTT_URL.
+std::string EnvNameFor(const std::string& flag) {
+  std::string env = "NEEDLEWATCH_";
+  for (char c : flag.substr(flag.find_first_not_of('-'))) {
+    env += (c == '.' || c == '-') ? '_'
+                                  : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return env;
+}
+
+// argv[1..] with each "--flag=" (an empty value, e.g. --outputs.audit-log= to turn it off) as
+// "--flag" "": CLI11 would otherwise take the next argument as the flag's value.
+std::vector<std::string> SplitEmptyValues(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
+      a.pop_back();
+      args.push_back(std::move(a));
+      args.emplace_back();
+    } else {
+      args.push_back(std::move(a));
+    }
+  }
+  return args;
+}
+
+// Shown in every help that can reach a broker. The variable names are those of
+// monitor/mqtt/include/needlewatch/mqtt/connect.h; secrets are never flags.
+constexpr char kCredentialsHelp[] =
+    "  NEEDLEWATCH_MQTT_USERNAME, NEEDLEWATCH_MQTT_PASSWORD\n"
+    "      broker credentials (never flags)";
+
+constexpr char kTopFooter[] =
+    "Examples:\n"
+    "  needlewatch run --config.file=/etc/needlewatch/needlewatch.yaml\n"
+    "  needlewatch check-config /etc/needlewatch/needlewatch.yaml\n"
+    "  needlewatch replay --format=html recordings/*.mcap > incident.html\n"
+    "  needlewatch recordings ls /var/lib/needlewatch/recordings\n"
+    "\n"
+    "`needlewatch COMMAND --help` shows each command's flags, defaults and examples;\n"
+    "man needlewatch has them all.";
+
+std::string RunFooter() {
+  return std::string(
+             "Precedence: a flag, then its environment variable (Env:), then the configuration\n"
+             "file, then the built-in default shown.\n"
+             "\n"
+             "Environment:\n") +
+         kCredentialsHelp +
+         ", read when the configuration's\n"
+         "      mqtt.username_file / mqtt.password_file are empty\n"
+         "\n"
+         "Signals: SIGHUP reloads the configuration file's limits (systemctl reload);\n"
+         "SIGTERM and SIGINT stop gracefully.\n"
+         "\n"
+         "Examples:\n"
+         "  needlewatch run --config.file=/etc/needlewatch/needlewatch.yaml\n"
+         "  needlewatch run --mqtt.url=mqtts://broker.example:8883 --log.format=text\n"
+         "  needlewatch run --log.format=text --record.dir=./recordings    # try it out locally";
+}
+
+std::string ReplayFooter() {
+  return std::string(
+             "Inputs: MCAP recordings (needlewatch run --record.dir) and mosquitto_sub\n"
+             "captures (-F '%U %t %p' or -F %j), merged by receive time.\n"
+             "\n"
+             "Environment (with --publish):\n") +
+         kCredentialsHelp +
+         "\n"
+         "  NEEDLEWATCH_MQTT_CA_FILE\n"
+         "      CA bundle for an mqtts:// broker (default: the system's trust store)\n"
+         "\n"
+         "Examples:\n"
+         "  needlewatch replay /var/lib/needlewatch/recordings/*.mcap\n"
+         "  needlewatch replay --device=d00042 --from=2026-03-01T09:00:00Z --format=html \\\n"
+         "      capture.txt > d00042.html\n"
+         "  needlewatch replay --format=json --config.file=reviewed-limits.yaml session.mcap\n"
+         "  needlewatch replay --publish=mqtt://127.0.0.1:1883 --speed=10 --loop session.mcap";
 }
 
 }  // namespace
 
 int Main(int argc, char** argv) {
   CLI::App app{"needlewatch: real-time safety monitor for microneedling devices"};
-  app.set_version_flag("--version", std::string("needlewatch ") + NEEDLEWATCH_VERSION);
+  app.set_version_flag("--version", build_info::VersionText("needlewatch"),
+                       "Print the version and build information and exit");
   app.require_subcommand(1);
+  const config::Config defaults = config::DefaultConfig();
 
   // needlewatch run
   CLI::App* run = app.add_subcommand("run", "Run the live monitor daemon");
+  run->footer(RunFooter());
   OptionalFlag run_config, mqtt_url, web_addr, instance, log_level, log_format, audit_log,
       record_dir;
-  AddOptional(run, run_config, "--config.file", "YAML configuration file");
-  AddOptional(run, mqtt_url, "--mqtt.url", "Broker URL, mqtt://host:port or mqtts://host:port");
-  AddOptional(run, web_addr, "--web.listen-address", "HTTP listen address (metrics, API)");
-  AddOptional(run, instance, "--mqtt.instance", "Instance name for needlewatch/{instance}/status");
-  AddOptional(run, log_level, "--log.level", "trace, debug, info, warn or error");
-  AddOptional(run, log_format, "--log.format", "json or text");
-  AddOptional(run, audit_log, "--outputs.audit-log", "Audit log path (JSON lines); empty = off");
-  AddOptional(run, record_dir, "--record.dir", "Record every message into this directory");
+  const auto run_flag = [run](OptionalFlag& flag, const std::string& name, const std::string& help,
+                              const std::string& shown_default) {
+    AddOptional(run, flag, name, help, shown_default)->envname(EnvNameFor(name));
+  };
+  run_flag(run_config, "--config.file",
+           "YAML configuration file (config/needlewatch.yaml lists every key); none: built-in "
+           "defaults",
+           "");
+  run_flag(mqtt_url, "--mqtt.url",
+           "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (config: mqtt.url)",
+           defaults.mqtt.url);
+  run_flag(web_addr, "--web.listen-address",
+           "HTTP listen address for /metrics, /readyz and the alarm API (config: "
+           "http.listen_address)",
+           defaults.http.listen_address);
+  run_flag(instance, "--mqtt.instance",
+           "Instance name, published on needlewatch/{instance}/status (config: mqtt.instance)",
+           defaults.mqtt.instance);
+  run_flag(log_level, "--log.level", "trace, debug, info, warn or error (config: log.level)",
+           defaults.log.level);
+  run_flag(log_format, "--log.format", "json or text (config: log.format)", defaults.log.format);
+  run_flag(audit_log, "--outputs.audit-log",
+           "Audit log path, JSON lines; empty = off (config: outputs.audit_log)",
+           defaults.outputs.audit_log);
+  run_flag(record_dir, "--record.dir",
+           "Record every message into this directory; giving it turns recording on (config: "
+           "record.enabled, record.dir)",
+           "");
   OptionalFlag web_config;
-  AddOptional(run, web_config, "--web.config.file",
-              "Web configuration: users (bcrypt), TLS (exporter-toolkit format)");
+  run_flag(web_config, "--web.config.file",
+           "Web configuration: users with bcrypt hashes, TLS, mutual TLS (Prometheus "
+           "exporter-toolkit format; config: http.web_config_file)",
+           "");
 
   // needlewatch replay
-  CLI::App* replay = app.add_subcommand("replay", "Replay captures or recordings and report");
+  CLI::App* replay =
+      app.add_subcommand("replay", "Replay captures or recordings through the engine and report");
+  replay->footer(ReplayFooter());
   replay::ReplayCommandOptions ro;
   OptionalFlag replay_config, clinic, device, from, to, publish;
   AddOptional(replay, replay_config, "--config.file",
-              "YAML file with limits (default: those the daemon recorded, else built-in)");
+              "YAML file with limits; none: the limits the daemon recorded, else built-in");
   replay->add_option("--format", ro.format, "Report format")
-      ->check(CLI::IsMember({"text", "json", "csv", "html"}));
-  AddOptional(replay, clinic, "--clinic", "Only this clinic");
-  AddOptional(replay, device, "--device", "Only this device");
-  AddOptional(replay, from, "--from", "Start time (RFC 3339 or epoch seconds)");
-  AddOptional(replay, to, "--to", "End time (RFC 3339 or epoch seconds)");
-  AddOptional(replay, publish, "--publish", "Republish to mqtt://HOST:PORT instead of reporting");
-  replay->add_option("--speed", ro.speed, "Republish speed factor, or max");
-  replay->add_flag("--loop", ro.loop, "Republish in a loop");
+      ->check(CLI::IsMember({"text", "json", "csv", "html"}))
+      ->capture_default_str();
+  AddOptional(replay, clinic, "--clinic", "Only this clinic; none: every clinic");
+  AddOptional(replay, device, "--device", "Only this device; none: every device");
+  AddOptional(replay, from, "--from",
+              "Start time, RFC 3339 or seconds since the epoch; none: from the first record");
+  AddOptional(replay, to, "--to",
+              "End time, RFC 3339 or seconds since the epoch; none: to the last record");
+  AddOptional(replay, publish, "--publish",
+              "Republish to mqtt://HOST:PORT (or mqtts://) instead of reporting");
+  replay->add_option("--speed", ro.speed, "With --publish: speed factor (1, 2, …) or max")
+      ->capture_default_str();
+  replay->add_flag("--loop", ro.loop, "With --publish: start over at the end, until Ctrl-C");
   replay->add_option("FILE", ro.files, "Capture or recording files")->required();
 
   // needlewatch check-config
   CLI::App* check = app.add_subcommand("check-config", "Validate a configuration file");
+  check->footer(
+      "Exit status: 0 when the file is valid; 1 with one line per error\n"
+      "(FILE:LINE: key: expected …, got …).\n"
+      "\n"
+      "Examples:\n"
+      "  needlewatch check-config /etc/needlewatch/needlewatch.yaml\n"
+      "  needlewatch check-config /etc/needlewatch/needlewatch.yaml && systemctl reload "
+      "needlewatch");
   std::string check_file;
   check->add_option("FILE", check_file, "Configuration file")->required();
 
   // needlewatch recordings ls|export
   CLI::App* recordings = app.add_subcommand("recordings", "Inspect and export recordings");
   recordings->require_subcommand(1);
+  recordings->footer(
+      "Examples:\n"
+      "  needlewatch recordings ls /var/lib/needlewatch/recordings\n"
+      "  needlewatch recordings export /var/lib/needlewatch/recordings > messages.jsonl");
   CLI::App* rec_ls = recordings->add_subcommand("ls", "List segments in a directory");
+  rec_ls->footer(
+      "Example:\n"
+      "  needlewatch recordings ls /var/lib/needlewatch/recordings");
   std::string rec_dir;
   rec_ls->add_option("DIR", rec_dir, "Recording directory")->required();
-  CLI::App* rec_export = recordings->add_subcommand("export", "Export messages");
+  CLI::App* rec_export =
+      recordings->add_subcommand("export", "Export messages, one JSON object per line");
+  rec_export->footer(
+      "Examples:\n"
+      "  needlewatch recordings export /var/lib/needlewatch/recordings > messages.jsonl\n"
+      "  needlewatch recordings export segment.mcap | grep '/device/d00042/'");
   std::string export_format = "jsonl";
   std::vector<std::string> export_paths;
   rec_export->add_option("--format", export_format, "Output format")
-      ->check(CLI::IsMember({"jsonl"}));
+      ->check(CLI::IsMember({"jsonl"}))
+      ->capture_default_str();
   rec_export->add_option("PATH", export_paths, "Segments or directories")->required();
 
   // needlewatch shard-plan
@@ -102,8 +245,14 @@ int Main(int argc, char** argv) {
   CLI::Option* spo_shard_opt =
       shard_plan->add_option("--shard", spo_shard, "Only this shard (yaml: its config fragment)");
 
+  // Set last: CLI11 copies a parent's footer into subcommands created after it.
+  app.footer(kTopFooter);
+
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = SplitEmptyValues(argc, argv);
+    std::reverse(args.begin(), args.end());        // CLI11 takes the vector last argument first
+    app.name(argc > 0 ? argv[0] : "needlewatch");  // for the usage line, as parse(argc, argv)
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

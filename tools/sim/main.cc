@@ -3,6 +3,7 @@
 #include <iostream>
 #include <string>
 
+#include "needlewatch/build_info.h"
 #include "needlewatch/config/config.h"
 #include "runner.h"
 
@@ -28,6 +29,18 @@ int main(int argc, char** argv) {
   CLI::App app{
       "needlewatch-sim: a simulated fleet of microneedling pens publishing telemetry, session "
       "events and status over MQTT, with fault injection"};
+  app.set_version_flag("--version", needlewatch::build_info::VersionText("needlewatch-sim"),
+                       "Print the version and build information and exit");
+  app.footer(
+      "Environment:\n"
+      "  NEEDLEWATCH_MQTT_USERNAME, NEEDLEWATCH_MQTT_PASSWORD\n"
+      "      broker credentials for every simulated pen (never flags)\n"
+      "\n"
+      "Examples:\n"
+      "  needlewatch-sim                                      # 2 clinics x 3 pens for 60 s\n"
+      "  needlewatch-sim --clinics=10 --devices=50 --duration=0 --connections=shared\n"
+      "  needlewatch-sim --faults=over_depth=0.2,offline=0.05 --report=injected.json\n"
+      "  needlewatch-sim --config.file=/etc/needlewatch/needlewatch.yaml --seed=7");
   std::string duration = "60s", connections = "per-device";
   app.add_option("--mqtt.url", o.mqtt_url, "Broker URL, mqtt://host:port")->capture_default_str();
   app.add_option("--mqtt.version", o.mqtt_version, "MQTT protocol version: 4 (3.1.1) or 5")
@@ -51,7 +64,8 @@ int main(int argc, char** argv) {
                  "offline=0.02,seq_gap=0.01 (per session) and malformed=0.01,spoofed_topic=0.01 "
                  "(per telemetry message)")
       ->capture_default_str();
-  app.add_option("--report", o.report_path, "Write what was injected to this JSON file");
+  app.add_option("--report", o.report_path,
+                 "Write what was injected to this JSON file (default: no report)");
   app.add_option("--connections", connections,
                  "per-device (one connection and Last Will each) or shared")
       ->check(CLI::IsMember({"per-device", "shared"}))
@@ -67,8 +81,7 @@ int main(int argc, char** argv) {
                  "The daemon's config file: its limits shape safe values and fault lengths "
                  "(default: the built-in limits)");
   app.add_option("--topic-root", o.topic_root, "Topic root")->capture_default_str();
-  app.add_option("--client-id-prefix", o.client_id_prefix,
-                 "Client ID prefix (default nwsim-PID)");
+  app.add_option("--client-id-prefix", o.client_id_prefix, "Client ID prefix (default: nwsim-PID)");
   app.add_flag("--quiet", o.quiet, "Print nothing but errors");
   try {
     app.parse(argc, argv);

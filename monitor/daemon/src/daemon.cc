@@ -23,6 +23,7 @@
 #include "needlewatch/protocol/topic.h"
 #include "needlewatch/record/recorder.h"
 #include "routes.h"
+#include "sd_notify.h"
 #include "run_config.h"
 
 #ifndef NEEDLEWATCH_VERSION
@@ -82,6 +83,7 @@ class Daemon {
   Daemon(config::Config cfg, std::string config_path, WebConfig web)
       : signals_(io_),
         tick_(io_),
+        watchdog_(io_),
         cfg_(std::move(cfg)),
         config_path_(std::move(config_path)),
         web_(std::move(web)),
@@ -95,6 +97,7 @@ class Daemon {
   bool StartMqtt(const broker::BrokerUrl& url);
   void AwaitSignal();
   void ArmTick();
+  void ArmWatchdog();
   void Reload();
   // SIGHUP for the files: reopens the audit log (logrotate), re-reads the web configuration.
   void ReloadFiles();
@@ -110,6 +113,10 @@ class Daemon {
   asio::signal_set signals_;
   // Fires engine deadlines: armed for min(next deadline, now + 100 ms).
   asio::steady_timer tick_;
+  // systemd's watchdog (WatchdogSec=): fed from the loop, so a stuck loop gets the daemon
+  // restarted. Half the interval systemd asks for.
+  asio::steady_timer watchdog_;
+  std::chrono::microseconds watchdog_every_{0};
   bool tick_armed_ = false;
   TimeNs tick_target_ = 0;
   bool stopping_ = false;
@@ -158,6 +165,11 @@ int Daemon::Run() {
 
   AwaitSignal();
   ArmTick();
+  sd::Ready();  // Type=notify: started when HTTP listens and the broker connection is under way
+  if (auto every = sd::WatchdogInterval()) {
+    watchdog_every_ = *every / 2;
+    ArmWatchdog();
+  }
   for (;;) {
     try {
       io_.run();
@@ -287,9 +299,19 @@ void Daemon::ReloadFiles() {
   outputs_.audit.Append(FormatReloadAudit(monitor_.Stamp(), errors.empty(), source, errors));
 }
 
+void Daemon::ArmWatchdog() {
+  sd::Watchdog();
+  watchdog_.expires_after(watchdog_every_);
+  watchdog_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) ArmWatchdog();
+  });
+}
+
 void Daemon::Shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  sd::Stopping();
+  watchdog_.cancel();
   // Stop accepting first, then say goodbye on MQTT, then let run() return.
   if (http_) http_->Stop();
   tick_.cancel();
