@@ -1,4 +1,7 @@
-// ReportBuilder: turns the engine's session and alarm callbacks into report rows.
+// ReportBuilder: turns the engine's session and alarm callbacks into report rows, and keeps
+// each session's decimated chart series.
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "needlewatch/replay/report.h"
@@ -97,7 +100,99 @@ void ReportBuilder::OnAccepted(const engine::AcceptedInfo& m) {
   if (!keep_series_ || m.channel != protocol::Channel::kTelemetry) return;
   auto it = open_session_.find(Key(m.clinic, m.device));
   if (it == open_session_.end()) return;
-  report_.sessions[it->second].series.push_back({m.at, {m.depth_mm, m.speed_hz}});
+  static const engine::Limits kDefaults;
+  const engine::Limits& limits = engine_ != nullptr ? engine_->limits() : kDefaults;
+  SessionRow& row = report_.sessions[it->second];
+  if (row.chart.samples == 0) row.chart.origin = row.started_at;
+  row.chart.Add(m.at, m.depth_mm, m.speed_hz, m.zone, limits.ForZone(m.zone));
+}
+
+namespace {
+
+// Folds `b` (the later bucket) into `a`.
+void Merge(ChartExtent& a, const ChartExtent& b) {
+  a.last = b.last;
+  if (b.min < a.min) {
+    a.min = b.min;
+    a.min_at = b.min_at;
+  }
+  if (b.max > a.max) {
+    a.max = b.max;
+    a.max_at = b.max_at;
+  }
+}
+
+// The lower of two warn limits; NaN (no warn rule) gives way to a set one.
+double LowerWarn(double a, double b) {
+  if (std::isnan(a)) return b;
+  if (std::isnan(b)) return a;
+  return std::min(a, b);
+}
+
+}  // namespace
+
+void FoldBucket(ChartBucket& a, const ChartBucket& b) {
+  a.last_at = b.last_at;
+  Merge(a.depth, b.depth);
+  Merge(a.speed, b.speed);
+  a.depth_max = std::min(a.depth_max, b.depth_max);
+  a.depth_warn = LowerWarn(a.depth_warn, b.depth_warn);
+  a.speed_min = std::max(a.speed_min, b.speed_min);
+  a.speed_max = std::min(a.speed_max, b.speed_max);
+  a.over_depth |= b.over_depth;
+  a.over_warn |= b.over_warn;
+  a.speed_low |= b.speed_low;
+  a.speed_high |= b.speed_high;
+  a.zone = b.zone;
+}
+
+void ChartSeries::Add(engine::TimeNs at, double depth_mm, double speed_hz, std::string_view zone,
+                      const engine::ZoneLimits& limits) {
+  ++samples;
+  std::uint16_t zone_id = 0;
+  if (auto z = std::find(zones.begin(), zones.end(), zone); z != zones.end()) {
+    zone_id = static_cast<std::uint16_t>(z - zones.begin());
+  } else if (zones.size() < 65535) {
+    zone_id = static_cast<std::uint16_t>(zones.size());
+    zones.emplace_back(zone);
+  } else {
+    zone_id = static_cast<std::uint16_t>(zones.size() - 1);
+  }
+  const std::int64_t index = std::max<engine::TimeNs>(0, at - origin) / width;
+  ChartBucket b;
+  b.index = index;
+  b.first_at = b.last_at = at;
+  b.depth = {depth_mm, depth_mm, depth_mm, depth_mm, at, at};
+  b.speed = {speed_hz, speed_hz, speed_hz, speed_hz, at, at};
+  b.depth_max = limits.depth_max_mm;
+  b.depth_warn = limits.depth_warn_mm ? *limits.depth_warn_mm : std::nan("");
+  b.speed_min = limits.speed_min_hz;
+  b.speed_max = limits.speed_max_hz;
+  // Limits are inclusive: a value equal to a limit is within it.
+  b.over_depth = depth_mm > b.depth_max;
+  b.over_warn = !std::isnan(b.depth_warn) && depth_mm > b.depth_warn;
+  b.speed_low = speed_hz < b.speed_min;
+  b.speed_high = speed_hz > b.speed_max;
+  b.zone = zone_id;
+  if (buckets.empty() || buckets.back().index != index) {
+    buckets.push_back(b);
+  } else {
+    FoldBucket(buckets.back(), b);
+  }
+  if (buckets.size() <= 2 * kChartBuckets) return;
+  // Too many: double the width, merging each pair of neighbours that now share an index.
+  width *= 2;
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    ChartBucket next = buckets[i];
+    next.index /= 2;
+    if (out > 0 && buckets[out - 1].index == next.index) {
+      FoldBucket(buckets[out - 1], next);
+    } else {
+      buckets[out++] = next;
+    }
+  }
+  buckets.resize(out);
 }
 
 void ReportBuilder::Finish(const engine::Engine& engine) {
