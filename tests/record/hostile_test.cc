@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -118,6 +119,7 @@ TEST(McapBudgetTest, ClaimUnderTheLimitThatDoesNotInflateIsSkippedAsCorrupt) {
   // is skipped with its reason; the next chunk is still read.
   const std::string small = ChannelRecord(1, "t") + MessageRecord(1, 5, "{\"ok\":1}");
   std::string file = Header() + ChunkRecord(0, 10, 30ULL << 20, "zstd", Zstd(small)) +
+                     ChunkRecord(0, 10, 30ULL << 20, "lz4", Lz4(small)) +
                      ChunkRecord(5, 5, small.size(), "", small);
   WriteFile(dir.File("liar.mcap"), file);
   std::string error;
@@ -128,8 +130,13 @@ TEST(McapBudgetTest, ClaimUnderTheLimitThatDoesNotInflateIsSkippedAsCorrupt) {
   EXPECT_EQ(m.payload, "{\"ok\":1}");
   EXPECT_FALSE(r->Next(m));
   EXPECT_TRUE(r->error().empty());
-  ASSERT_FALSE(r->warnings().empty());
-  EXPECT_NE(r->warnings().front().find("size mismatch"), std::string::npos) << r->warnings().front();
+  ASSERT_EQ(r->warnings().size(), 2u);
+  EXPECT_NE(r->warnings()[0].find("zstd: truncated frame or size mismatch (" +
+                                  std::to_string(small.size()) + " of 31457280 bytes)"),
+            std::string::npos)
+      << r->warnings()[0];
+  EXPECT_NE(r->warnings()[1].find("lz4: truncated frame or size mismatch"), std::string::npos)
+      << r->warnings()[1];
 }
 
 TEST(McapBudgetTest, RealChunkBeyondThePerChunkLimitStopsTheReader) {
@@ -157,10 +164,11 @@ TEST(McapBudgetTest, RealChunkBeyondThePerChunkLimitStopsTheReader) {
 
 TEST(McapBudgetTest, ChunksOverlappingInTimeBeyondTheOverallBudgetStopTheReader) {
   TempDir dir;
-  // Four chunks of 6 MiB each, all spanning the same time: a merge must hold them together.
+  // Four chunks of 6 MiB each, all spanning the same time (a big message early, a small one
+  // at t=1000): a merge must hold them together.
   std::string file = Header();
   for (int i = 0; i < 4; ++i) {
-    const std::string records = ZeroRecords(100 + i, 6 << 20);
+    const std::string records = ZeroRecords(100, 6 << 20) + MessageRecord(1, 1000 + i, "{}");
     file += ChunkRecord(0, 1000, records.size(), "zstd", Zstd(records));
   }
   WriteFile(dir.File("overlap.mcap"), file);
@@ -308,10 +316,13 @@ TEST(RecorderRejectedTest, HundredMegabytesOfJunkDoNotEvictAcceptedRecordings) {
     RawMessage m = testing::NumberedMessage(static_cast<std::uint64_t>(i));
     ASSERT_TRUE(rec->Submit(std::move(m)));
   }
-  // Then 100 MB of junk: 1000 payloads of 100 KB, rejected as too_large, from 10 devices.
-  const std::string junk(100'000, 'J');
+  // Then 100 MB of junk: 1000 payloads of 100 KB of random bytes (they do not compress),
+  // rejected as too_large, from 10 devices.
+  std::mt19937_64 rng(7);
+  std::string junk(100'000, '\0');
   std::uint64_t submitted = 0;
   for (int i = 0; i < 1000; ++i) {
+    for (char& c : junk) c = static_cast<char>(rng());
     RawMessage m;
     m.receive_ns = 1'790'000'000'000'000'000LL + i;
     m.topic = "clinic/c1/device/d" + std::to_string(i % 10) + "/telemetry";
@@ -346,7 +357,7 @@ TEST(RecorderRejectedTest, HundredMegabytesOfJunkDoNotEvictAcceptedRecordings) {
   for (const auto& f : junk_files) {
     ASSERT_TRUE(ReadRecording(f, [&](const RawMessage& m) {
       EXPECT_EQ(m.reject, "too_large");
-      EXPECT_EQ(m.payload, junk.substr(0, kRejectedKeepBytes));
+      EXPECT_EQ(m.payload.size(), kRejectedKeepBytes);
       EXPECT_EQ(m.original_size, junk.size());
       EXPECT_EQ(m.topic.rfind("clinic/c1/device/d", 0), 0u) << m.topic;
       ++kept;
@@ -357,10 +368,6 @@ TEST(RecorderRejectedTest, HundredMegabytesOfJunkDoNotEvictAcceptedRecordings) {
   EXPECT_LT(kept, 1000u);
   EXPECT_NE(ReadFile(junk_files.back()).find("$needlewatch/rejected/c1/d3/too_large"),
             std::string::npos);
-  // The main segments never held junk.
-  for (const auto& f : main_files) {
-    EXPECT_EQ(ReadFile(f).find("JJJJJJJJ"), std::string::npos) << f;
-  }
 }
 
 TEST(RecorderRejectedTest, SubmitCutsAJunkPayloadBeforeQueueingIt) {

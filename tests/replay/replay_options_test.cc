@@ -24,16 +24,16 @@ using ::testing::HasSubstr;
 
 const fs::path kData = NW_REPLAY_TESTDATA;
 
-struct Run {
+struct Outcome {
   int rc = 0;
   std::string out, err;
 };
 
-Run Replay(std::vector<std::string> files, ReplayCommandOptions o = {}) {
+Outcome Replay(std::vector<std::string> files, ReplayCommandOptions o = {}) {
   o.files = std::move(files);
   if (o.format == "text") o.format = "json";
   std::ostringstream out, err;
-  Run r;
+  Outcome r;
   r.rc = RunReplayCommand(o, out, err);
   r.out = out.str();
   r.err = err.str();
@@ -48,7 +48,7 @@ TEST(FailOnTest, ExitsThreeWhenAnAlarmOfThatSeverityOrHigherWasRaised) {
   ReplayCommandOptions o;
   EXPECT_EQ(Replay({high}, o).rc, 0);  // no --fail-on: 0 whatever was raised
   o.fail_on = "high";
-  Run r = Replay({high}, o);
+  Outcome r = Replay({high}, o);
   EXPECT_EQ(r.rc, kExitAlarm);
   EXPECT_THAT(r.out, HasSubstr("\"alarms\""));  // the report is still written
   EXPECT_EQ(Replay({medium}, o).rc, 0);
@@ -120,7 +120,7 @@ TEST(ProgressTest, ReplayWithProgressAlwaysLeavesASummaryOnStderrOnly) {
   o.progress = ReplayCommandOptions::Progress::kAlways;
   // Not a long run: the summary appears only when a line was shown; an input this small
   // finishes before first_after, so stderr stays clean and stdout holds only the report.
-  const Run r = Replay({(kData / "stale-then-resume.txt").string()}, o);
+  const Outcome r = Replay({(kData / "stale-then-resume.txt").string()}, o);
   EXPECT_EQ(r.rc, 0);
   EXPECT_EQ(r.err.find('\r'), std::string::npos);
   EXPECT_EQ(r.out.find('\r'), std::string::npos);
@@ -153,7 +153,7 @@ TEST(ReplayBudgetTest, RecordingBeyondTheMemoryBudgetFailsWithoutAReport) {
   for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().string());
   ReplayCommandOptions o;
   o.mcap_max_memory = "200KiB";  // below one 256 KiB chunk
-  Run r = Replay(files, o);
+  Outcome r = Replay(files, o);
   EXPECT_EQ(r.rc, 1);
   EXPECT_THAT(r.err, HasSubstr("over the reader's memory budget of 204800 bytes"));
   EXPECT_EQ(r.out, "");
@@ -218,7 +218,7 @@ TEST(ReplayRejectedTest, TruncatedJunkIsRejectedForTheSameReasonAsLive) {
   for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   ASSERT_EQ(files.size(), 2u);  // accepted and rejected segments
-  const Run r = Replay(files);
+  const Outcome r = Replay(files);
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto report = nlohmann::json::parse(r.out);
   const engine::Counters& c = live.counters();

@@ -2,8 +2,12 @@
 // samples is reached by the SVG path, flagged, and the limit lines follow the zone of each
 // sample and the limits in force (a reload mid-session).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <regex>

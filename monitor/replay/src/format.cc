@@ -270,8 +270,9 @@ void WriteCsv(const Report& r, std::ostream& out) {
 
 namespace {
 
-// Chart geometry (px): the plot spans x in [kPad, kPad + kPlotW), one column per pixel.
-constexpr int kW = 900, kPad = 40, kPlotW = kW - 2 * kPad;
+// Chart geometry (px): the plot spans x in [kPad, kPad + kPlotW), one column per pixel; the
+// right margin holds the limit labels. Rules are drawn without anti-aliasing (crispEdges).
+constexpr int kW = 900, kPad = 40, kRight = 70, kPlotW = kW - kPad - kRight;
 constexpr double kTop = 20, kPlotH = 120;                       // plot area y in [kTop, kTop+kPlotH]
 constexpr double kAxisY = kTop + kPlotH, kBandY = kAxisY + 22;  // tick labels between
 constexpr double kChartH = kBandY + 34;
@@ -357,7 +358,17 @@ void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Co
 
   out << "<svg class=\"chart " << spec.cls << "\" width=\"" << kW << "\" height=\"" << kChartH
       << "\" viewBox=\"0 0 " << kW << " " << kChartH << "\" xmlns=\"http://www.w3.org/2000/svg\">"
-      << "<text x=\"4\" y=\"14\" font-size=\"12\">" << spec.title << "</text>";
+      << "<text x=\"4\" y=\"14\" font-size=\"12\">" << spec.title << "</text>"
+      << "<text class=\"zone-name\" x=\"" << kW - 4 << "\" y=\"14\" font-size=\"10\" "
+      << "text-anchor=\"end\">local time: " << HtmlEscape(ZoneName(Local(t0))) << "</text>";
+  // Alarm raises, behind the samples.
+  for (const AlarmRow* a : alarms) {
+    const double x = kPad + static_cast<double>(a->raised_at - t0) / span * kPlotW;
+    out << "<line class=\"alarm\" x1=\"" << Fixed(x, 1) << "\" x2=\"" << Fixed(x, 1) << "\" y1=\""
+        << kTop << "\" y2=\"" << kAxisY << "\" stroke=\"#d33\" stroke-opacity=\"0.45\"><title>"
+        << engine::AlarmName(a->alarm) << " " << HtmlEscape(LocalStamp(a->raised_at))
+        << "</title></line>";
+  }
   // The samples: per column its first, lowest, highest and last value, in time order.
   std::string d;
   for (const Column& c : cols) {
@@ -401,7 +412,7 @@ void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Co
     if (open) path += "H" + Fixed(kPad + end_x + 1, 1);
     if (path.empty()) return;
     out << "<path class=\"limit " << cls << "\" fill=\"none\" stroke=\"" << color
-        << "\" stroke-dasharray=\"4 3\" d=\"" << path << "\"/>";
+        << "\" stroke-dasharray=\"4 3\" shape-rendering=\"crispEdges\" d=\"" << path << "\"/>";
   };
   if (spec.depth) {
     step("max", "#b00", [](const ChartBucket& b) { return b.depth_max; });
@@ -414,8 +425,9 @@ void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Co
   for (const Column& c : cols) {
     const ChartExtent& e = extent(c);
     auto mark = [&](double v, const char* color, const char* what) {
+      // A ring, so that the sample it marks stays visible inside it.
       out << "<circle class=\"breach\" cx=\"" << px(c.x) << "\" cy=\"" << Fixed(y(v), 1)
-          << "\" r=\"3\" fill=\"" << color << "\"><title>" << what << " " << Fixed(v, 2) << " at "
+          << "\" r=\"4\" fill=\"none\" stroke-width=\"1.5\" stroke=\"" << color << "\"><title>" << what << " " << Fixed(v, 2) << " at "
           << HtmlEscape(LocalStamp(e.max_at)) << "</title></circle>";
     };
     if (spec.depth && c.b.over_depth) {
@@ -431,7 +443,7 @@ void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Co
     const ChartBucket& last = cols.back().b;
     auto label = [&](double v, const char* name) {
       if (std::isnan(v)) return;
-      out << "<text x=\"" << kW - kPad + 2 << "\" y=\"" << Fixed(y(v) + 4, 1)
+      out << "<text x=\"" << kPad + kPlotW + 4 << "\" y=\"" << Fixed(y(v) + 4, 1)
           << "\" font-size=\"10\">" << name << " " << Fixed(v, 2) << "</text>";
     };
     if (spec.depth) {
@@ -442,17 +454,10 @@ void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Co
       label(last.speed_min, "min");
     }
   }
-  // Alarm raises.
-  for (const AlarmRow* a : alarms) {
-    const double x = kPad + static_cast<double>(a->raised_at - t0) / span * kPlotW;
-    out << "<line class=\"alarm\" x1=\"" << Fixed(x, 1) << "\" x2=\"" << Fixed(x, 1) << "\" y1=\""
-        << kTop << "\" y2=\"" << kAxisY << "\" stroke=\"#d33\"><title>"
-        << engine::AlarmName(a->alarm) << " " << HtmlEscape(LocalStamp(a->raised_at))
-        << "</title></line>";
-  }
   // Time axis in local time, ticks at round local times.
-  out << "<line class=\"axis\" x1=\"" << kPad << "\" x2=\"" << kW - kPad << "\" y1=\"" << kAxisY
-      << "\" y2=\"" << kAxisY << "\" stroke=\"#444\"/>";
+  out << "<line class=\"axis\" x1=\"" << kPad << "\" x2=\"" << kPad + kPlotW << "\" y1=\""
+      << kAxisY << "\" y2=\"" << kAxisY << "\" stroke=\"#444\" "
+      << "shape-rendering=\"crispEdges\"/>";
   static constexpr std::int64_t kSteps[] = {1,   2,    5,    10,   15,   30,    60,    120,  300,
                                             600, 900,  1800, 3600, 7200, 10800, 21600, 43200, 86400};
   const double span_s = span / 1e9;
@@ -476,9 +481,6 @@ void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Co
         << Fixed(x, 1) << "\" y=\"" << kAxisY + 15 << "\" font-size=\"10\" text-anchor=\"middle\">"
         << Strftime(Local(t).tm, step_s >= 60 ? "%H:%M" : "%H:%M:%S") << "</text>";
   }
-  out << "<text class=\"zone-name\" x=\"" << kW - kPad << "\" y=\"" << kAxisY + 15
-      << "\" font-size=\"10\" text-anchor=\"start\" dx=\"4\">" << HtmlEscape(ZoneName(start))
-      << "</text>";
   // The treatment zone under the axis: one band per run of columns in the same zone.
   for (std::size_t i = 0; i < cols.size();) {
     std::size_t j = i;
