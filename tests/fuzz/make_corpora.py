@@ -146,6 +146,8 @@ def capture_corpus():
     write(d, "json-null.txt", '{"tst":"2026-11-25T12:52:13Z","topic":"t","payload":null}')
     write(d, "json-bad-time.txt", '{"tst":"2026-13-45T99:99:99Z","topic":"t","payload":"x"}')
     write(d, "not-a-line.txt", "garbage")
+    # Found by fuzz_capture: a year past 2262 overflowed int64 nanoseconds in ParseRfc3339.
+    write(d, "json-year-2970.txt", '{"tst":"2970-11-25T12:52:13.310193Z+0000","topic":"clinic/c/device/d/event","qos":1,"retain":0,"payloadlen":2,"payload":"{}"}')
 
 
 if __name__ == "__main__":
