@@ -50,6 +50,7 @@ void ReportBuilder::OnSession(const engine::SessionEvent& e) {
   }
   SessionRow& row = report_.sessions[it->second];
   Summarise(e, row);
+  row.chart.buckets.shrink_to_fit();  // complete: give back the vector's growth slack
   row.end_reason = e.reason == engine::SessionEndReason::kSwitched ? "switched" : "session_end";
   open_session_.erase(it);
 }
@@ -111,19 +112,20 @@ namespace {
 
 // Folds `b` (the later bucket) into `a`.
 void Merge(ChartExtent& a, const ChartExtent& b) {
+  const bool min_from_b = b.min < a.min;
+  const bool max_from_b = b.max > a.max;
+  if (min_from_b == max_from_b) {
+    if (min_from_b) a.min_first = b.min_first;  // both from b; else both stay a's
+  } else {
+    a.min_first = max_from_b;  // the one from a (the earlier bucket) comes first
+  }
   a.last = b.last;
-  if (b.min < a.min) {
-    a.min = b.min;
-    a.min_at = b.min_at;
-  }
-  if (b.max > a.max) {
-    a.max = b.max;
-    a.max_at = b.max_at;
-  }
+  if (min_from_b) a.min = b.min;
+  if (max_from_b) a.max = b.max;
 }
 
 // The lower of two warn limits; NaN (no warn rule) gives way to a set one.
-double LowerWarn(double a, double b) {
+float LowerWarn(float a, float b) {
   if (std::isnan(a)) return b;
   if (std::isnan(b)) return a;
   return std::min(a, b);
@@ -132,7 +134,6 @@ double LowerWarn(double a, double b) {
 }  // namespace
 
 void FoldBucket(ChartBucket& a, const ChartBucket& b) {
-  a.last_at = b.last_at;
   Merge(a.depth, b.depth);
   Merge(a.speed, b.speed);
   a.depth_max = std::min(a.depth_max, b.depth_max);
@@ -159,20 +160,22 @@ void ChartSeries::Add(engine::TimeNs at, double depth_mm, double speed_hz, std::
     zone_id = static_cast<std::uint16_t>(zones.size() - 1);
   }
   const std::int64_t index = std::max<engine::TimeNs>(0, at - origin) / width;
+  last_at = at;
   ChartBucket b;
   b.index = index;
-  b.first_at = b.last_at = at;
-  b.depth = {depth_mm, depth_mm, depth_mm, depth_mm, at, at};
-  b.speed = {speed_hz, speed_hz, speed_hz, speed_hz, at, at};
-  b.depth_max = limits.depth_max_mm;
-  b.depth_warn = limits.depth_warn_mm ? *limits.depth_warn_mm : std::nan("");
-  b.speed_min = limits.speed_min_hz;
-  b.speed_max = limits.speed_max_hz;
-  // Limits are inclusive: a value equal to a limit is within it.
-  b.over_depth = depth_mm > b.depth_max;
-  b.over_warn = !std::isnan(b.depth_warn) && depth_mm > b.depth_warn;
-  b.speed_low = speed_hz < b.speed_min;
-  b.speed_high = speed_hz > b.speed_max;
+  const auto d = static_cast<float>(depth_mm);
+  const auto v = static_cast<float>(speed_hz);
+  b.depth = {d, d, d, d, true};
+  b.speed = {v, v, v, v, true};
+  b.depth_max = static_cast<float>(limits.depth_max_mm);
+  b.depth_warn = limits.depth_warn_mm ? static_cast<float>(*limits.depth_warn_mm) : std::nanf("");
+  b.speed_min = static_cast<float>(limits.speed_min_hz);
+  b.speed_max = static_cast<float>(limits.speed_max_hz);
+  // Decided on the exact values. Limits are inclusive: a value equal to a limit is within it.
+  b.over_depth = depth_mm > limits.depth_max_mm;
+  b.over_warn = limits.depth_warn_mm && depth_mm > *limits.depth_warn_mm;
+  b.speed_low = speed_hz < limits.speed_min_hz;
+  b.speed_high = speed_hz > limits.speed_max_hz;
   b.zone = zone_id;
   if (buckets.empty() || buckets.back().index != index) {
     buckets.push_back(b);
