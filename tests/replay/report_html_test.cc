@@ -205,8 +205,8 @@ TEST(ChartSeriesTest, MemoryStaysBoundedAndExtremesSurviveMerging) {
   double max_depth = 0, min_speed = 1e9;
   int over = 0, low = 0;
   for (const ChartBucket& b : c.buckets) {
-    max_depth = std::max(max_depth, b.depth.max);
-    min_speed = std::min(min_speed, b.speed.min);
+    max_depth = std::max<double>(max_depth, b.depth.max);
+    min_speed = std::min<double>(min_speed, b.speed.min);
     over += b.over_depth;
     low += b.speed_low;
   }

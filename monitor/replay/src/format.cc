@@ -321,8 +321,9 @@ struct Column {
 std::vector<Column> Columns(const ChartSeries& c, engine::TimeNs t0, double span) {
   std::vector<Column> cols;
   for (const ChartBucket& b : c.buckets) {
+    const engine::TimeNs start = c.origin + b.index * c.width;
     const int x = std::clamp(
-        static_cast<int>(static_cast<double>(b.first_at - t0) / span * kPlotW), 0, kPlotW - 1);
+        static_cast<int>(static_cast<double>(start - t0) / span * kPlotW), 0, kPlotW - 1);
     if (!cols.empty() && cols.back().x == x) {
       FoldBucket(cols.back().b, b);
     } else {
@@ -373,12 +374,11 @@ void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Co
   std::string d;
   for (const Column& c : cols) {
     const ChartExtent& e = extent(c);
-    std::pair<engine::TimeNs, double> pts[4] = {
-        {c.b.first_at, e.first}, {e.min_at, e.min}, {e.max_at, e.max}, {c.b.last_at, e.last}};
-    std::stable_sort(pts + 1, pts + 3, [](const auto& p, const auto& q) { return p.first < q.first; });
+    const float pts[4] = {e.first, e.min_first ? e.min : e.max, e.min_first ? e.max : e.min,
+                          e.last};
     std::string last_y;
-    for (const auto& p : pts) {
-      const std::string py = Fixed(y(p.second), 1);
+    for (const float p : pts) {
+      const std::string py = Fixed(y(p), 1);
       if (py == last_y) continue;
       d += (d.empty() ? "M" : "L") + px(c.x) + " " + py + " ";
       last_y = py;
@@ -427,8 +427,10 @@ void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Co
     auto mark = [&](double v, const char* color, const char* what) {
       // A ring, so that the sample it marks stays visible inside it.
       out << "<circle class=\"breach\" cx=\"" << px(c.x) << "\" cy=\"" << Fixed(y(v), 1)
-          << "\" r=\"4\" fill=\"none\" stroke-width=\"1.5\" stroke=\"" << color << "\"><title>" << what << " " << Fixed(v, 2) << " at "
-          << HtmlEscape(LocalStamp(e.max_at)) << "</title></circle>";
+          << "\" r=\"4\" fill=\"none\" stroke-width=\"1.5\" stroke=\"" << color << "\"><title>"
+          << what << " " << Fixed(v, 2) << " near "
+          << HtmlEscape(LocalStamp(t0 + static_cast<engine::TimeNs>(c.x * span / kPlotW)))
+          << "</title></circle>";
     };
     if (spec.depth && c.b.over_depth) {
       mark(e.max, "#d00", "above depth max:");
@@ -539,8 +541,7 @@ void WriteHtml(const Report& r, std::ostream& out) {
         << " mm, max speed " << OptFixed(s.max_speed_hz, 1) << " Hz</p>\n";
     if (s.chart.buckets.empty()) continue;
     const engine::TimeNs t0 = s.started_at;
-    const engine::TimeNs t1 = std::max(s.ended_at.value_or(s.chart.buckets.back().last_at),
-                                       s.chart.buckets.back().last_at);
+    const engine::TimeNs t1 = std::max(s.ended_at.value_or(s.chart.last_at), s.chart.last_at);
     const double span = std::max<double>(1, static_cast<double>(t1 - t0));
     const std::vector<Column> cols = Columns(s.chart, t0, span);
     std::vector<const AlarmRow*> alarms;
