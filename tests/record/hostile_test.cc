@@ -397,6 +397,7 @@ TEST(JsonSchemaTest, EachKnownTopicShapeGetsItsSchemaInTheFile) {
   EXPECT_EQ(SchemaKindOf("clinic/c1/device/d1/alarm/depth_exceeded"), SchemaKind::kAlarm);
   EXPECT_EQ(SchemaKindOf("clinic/c1/device/d1/command"), SchemaKind::kCommand);
   EXPECT_EQ(SchemaKindOf("needlewatch/nw-1/status"), SchemaKind::kMonitorStatus);
+  EXPECT_EQ(SchemaKindOf("needlewatch/nw-1/alarm/recorder_dropping"), SchemaKind::kMonitorAlarm);
   EXPECT_EQ(SchemaKindOf(kAckTopic), SchemaKind::kAck);
   EXPECT_EQ(SchemaKindOf(kLimitsTopic), SchemaKind::kLimits);
   EXPECT_EQ(SchemaKindOf("$needlewatch/rejected/c1/d1/bad_json"), SchemaKind::kRejected);

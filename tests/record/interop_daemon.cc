@@ -2,12 +2,14 @@
 // `needlewatch run` does: each device message goes through control::ApplyRecord into an
 // engine, is recorded with the reason it was rejected (if it was), the limits and an
 // acknowledgement are recorded as control records, and the monitor's own publications (alarm
-// topics, halt, monitor status) are recorded as a wide subscription would echo them back.
-// Every payload comes from the project's own encoders.
+// topics, halt, monitor status: the daemon's alarm_output functions) are recorded as a wide
+// subscription would echo them back. Every payload comes from the project's own encoders.
 //   interop_daemon DIR
 #include <cstdio>
+#include <optional>
 #include <string>
 
+#include "alarm_output.h"
 #include "needlewatch/config/config.h"
 #include "needlewatch/control/apply.h"
 #include "needlewatch/control/records.h"
@@ -24,29 +26,12 @@ class Daemonish : public nw::engine::Sink {
  public:
   explicit Daemonish(nw::record::Recorder& rec) : rec_(rec) {}
   void OnReject(const nw::engine::RejectInfo& r) override { reject_ = r.reason; }
+  // What the daemon publishes for an alarm (its own functions), echoed back into the recording
+  // as a subscription to clinic/# would receive it.
   void OnAlarm(const nw::engine::AlarmEvent& e) override {
-    const std::string severity(nw::engine::SeverityName(e.severity));
-    const std::string alarm(nw::engine::AlarmName(e.alarm));
-    nw::protocol::AlarmPayload p;
-    p.alarm = alarm;
-    p.severity = severity;
-    p.state = nw::engine::AlarmStateName(e.state);
-    p.clinic = e.clinic;
-    p.device = e.device;
-    p.session = e.session;
-    p.zone = e.zone;
-    p.value = e.value;
-    p.limit = e.limit;
-    p.raised_at = nw::engine::NsToSeconds(e.raised_at);
-    p.ts = nw::engine::NsToSeconds(e.at);
-    p.acknowledged = e.acknowledged;
-    if (e.cleared_at) p.cleared_at = nw::engine::NsToSeconds(*e.cleared_at);
-    Echo("clinic/" + e.clinic + "/device/" + e.device + "/alarm/" + alarm, nw::protocol::EncodeAlarm(p),
-         e.at + 1000, true);
-    if (e.transition == nw::engine::Transition::kRaised && e.severity == nw::engine::Severity::kHigh) {
-      Echo("clinic/" + e.clinic + "/device/" + e.device + "/command",
-           nw::protocol::EncodeHaltCommand(alarm, severity, e.session, nw::engine::NsToSeconds(e.at)),
-           e.at + 2000, false);
+    Echo(nw::daemon::AlarmPublication("clinic", e), e.at + 1000);
+    if (auto halt = nw::daemon::HaltPublication("clinic", e, {nw::engine::Severity::kHigh})) {
+      Echo(*halt, e.at + 2000);
     }
   }
 
@@ -69,9 +54,9 @@ class Daemonish : public nw::engine::Sink {
   }
 
  private:
-  void Echo(const std::string& topic, const std::string& payload, std::int64_t t, bool retain) {
+  void Echo(const nw::daemon::Publication& p, std::int64_t t) {
     nw::record::RawMessage m;
-    nw::record::FillRawMessage(m, t, topic, payload, 1, retain, {});
+    nw::record::FillRawMessage(m, t, p.topic, p.payload, p.qos, p.retain, {});
     rec_.Submit(std::move(m));
   }
   nw::record::Recorder& rec_;
@@ -100,8 +85,11 @@ int main(int argc, char** argv) {
   std::int64_t t = 1'795'611'133'000'000'000LL;
   d.Control(engine, nw::control::LimitsMessage({"start", "", cfg.text}, t));
   t += 1'000'000;
-  d.Message(engine, t, "needlewatch/nw-1/status",
-            nw::protocol::EncodeMonitorStatus(true, nw::engine::NsToSeconds(t), "0.1.0"), 1, true);
+  const nw::daemon::Publication status = nw::daemon::MonitorStatusPublication("nw-1", true, t, "0.1.0");
+  d.Message(engine, t, status.topic, status.payload, status.qos, status.retain);
+  const nw::daemon::Publication fault = nw::daemon::MonitorAlarmPublication(
+      "nw-1", "recorder_dropping", nw::engine::Severity::kMedium, true, t, t, 12.0, std::nullopt);
+  d.Message(engine, t += 1'000'000, fault.topic, fault.payload, fault.qos, fault.retain);
   const std::string root = "clinic/c017/device/d00042/";
   nw::protocol::Status online;
   online.online = true;

@@ -106,6 +106,23 @@ constexpr std::string_view kMonitorStatus = R"json({
 "version":{"type":"string"}
 }})json";
 
+constexpr std::string_view kMonitorAlarm = R"json({
+"$schema":"http://json-schema.org/draft-07/schema#",
+"title":"needlewatch monitor alarm","description":"One of the monitor's own fault alarms (recorder_dropping, audit_log_failing), retained; the device alarm's shape without clinic, device and session.",
+"type":"object",
+"required":["v","alarm","severity","state","raised_at","ts"],
+"properties":{
+"v":{"type":"integer","const":1},
+"alarm":{"type":"string"},
+"severity":{"type":"string","enum":["low","medium","high"]},
+"state":{"type":"string","enum":["active","cleared","latched"]},
+"value":{"type":["number","null"]},
+"limit":{"type":["number","null"]},
+"raised_at":{"type":"number"},
+"ts":{"type":"number"},
+"cleared_at":{"type":["number","null"]}
+}})json";
+
 constexpr std::string_view kAck = R"json({
 "$schema":"http://json-schema.org/draft-07/schema#",
 "title":"needlewatch acknowledgement record","description":"An operator acknowledged an alarm at this record's log time (recordings only; monitor/control records.h).",
@@ -155,6 +172,7 @@ constexpr std::array<JsonSchema, static_cast<std::size_t>(SchemaKind::kCount)> k
     {"needlewatch.Alarm", kAlarm},
     {"needlewatch.Command", kCommand},
     {"needlewatch.MonitorStatus", kMonitorStatus},
+    {"needlewatch.MonitorAlarm", kMonitorAlarm},
     {"needlewatch.Ack", kAck},
     {"needlewatch.Limits", kLimits},
     {"needlewatch.Rejected", kRejected},
@@ -177,6 +195,7 @@ SchemaKind SchemaKindOf(std::string_view topic) {
   if (n == 3 && levels[0] == "needlewatch" && levels[2] == "status") {
     return SchemaKind::kMonitorStatus;
   }
+  if (n == 4 && levels[0] == "needlewatch" && levels[2] == "alarm") return SchemaKind::kMonitorAlarm;
   if (n >= 5 && levels[n - 3] == "device") {
     const std::string_view last = levels[n - 1];
     if (last == "telemetry") return SchemaKind::kTelemetry;

@@ -21,6 +21,7 @@ enum class SchemaKind : std::size_t {
   kAlarm,
   kCommand,
   kMonitorStatus,
+  kMonitorAlarm,
   kAck,
   kLimits,
   kRejected,
@@ -34,7 +35,8 @@ struct JsonSchema {
 
 // The kind of a recorded topic, by its shape alone (any topic root):
 //   …/{clinic}/device/{device}/telemetry|event|status|command, …/device/{device}/alarm/{alarm},
-//   needlewatch/{instance}/status, $needlewatch/ack, $needlewatch/limits,
+//   needlewatch/{instance}/status, needlewatch/{instance}/alarm/{name}, $needlewatch/ack,
+//   $needlewatch/limits,
 //   $needlewatch/rejected/….
 SchemaKind SchemaKindOf(std::string_view topic);
 // REQUIRES: kind != kNone and kind != kCount.

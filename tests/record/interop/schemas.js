@@ -22,7 +22,8 @@ function check(ok, what) {
 }
 
 const wantKinds = ["needlewatch.Telemetry", "needlewatch.Event", "needlewatch.Status",
-  "needlewatch.Alarm", "needlewatch.Command", "needlewatch.MonitorStatus", "needlewatch.Ack",
+  "needlewatch.Alarm", "needlewatch.Command", "needlewatch.MonitorStatus",
+  "needlewatch.MonitorAlarm", "needlewatch.Ack",
   "needlewatch.Limits", "needlewatch.Rejected"];
 
 async function main() {
