@@ -191,6 +191,12 @@ int Main(int argc, char** argv) {
   replay->add_option("--speed", ro.speed, "With --publish: speed factor (1, 2, …) or max")
       ->capture_default_str();
   replay->add_flag("--loop", ro.loop, "With --publish: start over at the end, until Ctrl-C");
+  OptionalFlag fail_on, mcap_max_memory;
+  AddOptional(replay, fail_on, "--fail-on",
+              "Exit 3 when an alarm of this severity or higher was raised (low, medium, high)");
+  fail_on.option->check(CLI::IsMember({"low", "medium", "high"}));
+  AddOptional(replay, mcap_max_memory, "--mcap.max-memory",
+              "Memory budget for reading recordings, e.g. 512MiB (default 256MiB)");
   replay->add_option("FILE", ro.files, "Capture or recording files")->required();
 
   // needlewatch check-config
@@ -277,6 +283,8 @@ int Main(int argc, char** argv) {
     ro.from = from.Get();
     ro.to = to.Get();
     ro.publish_url = publish.Get();
+    ro.fail_on = fail_on.Get();
+    ro.mcap_max_memory = mcap_max_memory.Get();
     if (ro.publish_url) return republish::RunRepublishCommand(ro, std::cout, std::cerr);
     return replay::RunReplayCommand(ro, std::cout, std::cerr);
   }

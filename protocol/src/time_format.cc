@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <limits>
 
 namespace needlewatch::protocol {
 namespace {
@@ -115,9 +116,14 @@ std::optional<std::int64_t> ParseRfc3339(std::string_view s) {
   }
   const std::optional<int> offset = ParseOffset(s, p);
   if (!offset) return std::nullopt;
-  const SysNs t = chr::sys_days(date) + chr::hours(hour) + chr::minutes(minute) +
-                  chr::seconds(second) - chr::seconds(*offset) + chr::nanoseconds(frac);
-  return t.time_since_epoch().count();
+  // In whole seconds first: a year beyond 2262 (or before 1677) does not fit in int64 ns.
+  const std::int64_t secs = (chr::sys_days(date) + chr::hours(hour) + chr::minutes(minute) +
+                             chr::seconds(second) - chr::seconds(*offset))
+                                .time_since_epoch()
+                                .count();
+  constexpr std::int64_t kMaxSecs = std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1;
+  if (secs > kMaxSecs || secs < -kMaxSecs) return std::nullopt;
+  return secs * 1'000'000'000 + frac;
 }
 
 }  // namespace needlewatch::protocol

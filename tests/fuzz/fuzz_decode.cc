@@ -1,7 +1,12 @@
 // libFuzzer harness for the device-message path: ParseTopic, then Decode, then (on success) an
-// encode -> decode round trip that must reproduce every field. Input: the first line is the
-// topic, the rest is the payload. Built as a real fuzzer with clang (NEEDLEWATCH_FUZZ) and
-// replayed over the corpus by fuzz_replay.cc in ordinary test builds.
+// encode -> decode round trip that must reproduce every field, and a comparison with a
+// reference JSON parser (nlohmann_json): whatever our strict decoder accepts, nlohmann must
+// parse as a JSON object with the same field values (so a payload nlohmann finds invalid is
+// never accepted). Input: the first line is the topic, the rest is the payload. Built as a real
+// fuzzer with clang (NEEDLEWATCH_FUZZ) and replayed over the corpus by fuzz_replay.cc in
+// ordinary test builds.
+#include <nlohmann/json.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -86,6 +91,71 @@ void CheckRoundTrip(const Decoded& d, std::string_view payload) {
   }
 }
 
+// The reference parser's view of an accepted payload must agree with ours, field by field.
+void CheckAgainstReference(const Decoded& d, std::string_view payload) {
+  using nlohmann::json;
+  const json j = json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
+  Check(!j.is_discarded(), "accepted a payload the reference parser finds invalid");
+  Check(j.is_object(), "accepted a payload that is not a JSON object");
+  auto has = [&](const char* key) { return j.contains(key) && !j.at(key).is_null(); };
+  auto uint_is = [&](const char* key, std::uint64_t want) {
+    const json& v = j.at(key);
+    return v.is_number_unsigned() && v.get<std::uint64_t>() == want;
+  };
+  auto int_is = [&](const char* key, std::int64_t want) {
+    const json& v = j.at(key);
+    return (v.is_number_unsigned() || v.is_number_integer()) && v.get<std::int64_t>() == want;
+  };
+  auto number_is = [&](const char* key, double want) {
+    const json& v = j.at(key);
+    return v.is_number() && v.get<double>() == want;
+  };
+  auto string_is = [&](const char* key, std::string_view want) {
+    const json& v = j.at(key);
+    return v.is_string() && v.get_ref<const std::string&>() == want;
+  };
+  Check(has("v") && uint_is("v", 1), "reference: v");
+  switch (d.channel) {
+    case Channel::kTelemetry: {
+      const auto& t = d.telemetry;
+      Check(has("seq") && uint_is("seq", t.seq), "reference: telemetry seq");
+      Check(has("ts") && int_is("ts", t.ts_ms), "reference: telemetry ts");
+      Check(has("session") && string_is("session", t.session), "reference: telemetry session");
+      Check(has("zone") && string_is("zone", t.zone), "reference: telemetry zone");
+      Check(has("depth_mm") && number_is("depth_mm", t.depth_mm), "reference: depth_mm");
+      Check(has("speed_hz") && number_is("speed_hz", t.speed_hz), "reference: speed_hz");
+      break;
+    }
+    case Channel::kEvent: {
+      const auto& e = d.event;
+      const bool start = e.kind == needlewatch::protocol::EventKind::kSessionStart;
+      Check(has("event") && string_is("event", start ? "session_start" : "session_end"),
+            "reference: event");
+      Check(has("seq") && uint_is("seq", e.seq), "reference: event seq");
+      Check(has("ts") && int_is("ts", e.ts_ms), "reference: event ts");
+      Check(has("session") && string_is("session", e.session), "reference: event session");
+      if (start) Check(has("zone") && string_is("zone", e.zone), "reference: event zone");
+      Check(e.op.empty() ? !has("operator") : has("operator") && string_is("operator", e.op),
+            "reference: operator");
+      break;
+    }
+    case Channel::kStatus: {
+      const auto& s = d.status;
+      Check(has("state") && string_is("state", s.online ? "online" : "offline"),
+            "reference: state");
+      Check(has("ts") && int_is("ts", s.ts_ms), "reference: status ts");
+      Check(s.has_seq == has("seq") && (!s.has_seq || uint_is("seq", s.seq)), "reference: status seq");
+      Check(s.model.empty() ? !has("model") || string_is("model", "") : string_is("model", s.model),
+            "reference: model");
+      Check(s.fw.empty() ? !has("fw") || string_is("fw", "") : string_is("fw", s.fw),
+            "reference: fw");
+      break;
+    }
+    case Channel::kUnknown:
+      break;
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -109,6 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (r == Reject::kNone) {
     Check(d.detail.empty(), "detail on success");
     CheckRoundTrip(d, payload);
+    CheckAgainstReference(d, payload);
   } else {
     Check(!d.detail.empty(), "rejection without detail");
     Check(r >= Reject::kTooLarge && r <= Reject::kBadField, "reason outside decoder range");

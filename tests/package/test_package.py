@@ -214,7 +214,7 @@ def completion(root):
         return r.stdout.split()
 
     cases = [
-        ((nw, ""), {"run", "replay", "check-config", "recordings"}, "commands"),
+        ((nw, ""), {"run", "replay", "check-config", "recordings", "shard-plan"}, "commands"),
         ((nw, "re"), {"replay", "recordings"}, "commands by prefix"),
         ((nw, "run", "--mqtt."), {"--mqtt.url", "--mqtt.instance"}, "run's flags"),
         ((nw, "replay", "--format", ""), {"text", "json", "csv", "html"}, "--format values"),

@@ -239,7 +239,7 @@ TEST(ReplayCommandTest, TextCsvAndHtmlFormats) {
   r = Replay({f}, "html");
   EXPECT_EQ(r.rc, 0);
   EXPECT_THAT(r.out, HasSubstr("<svg"));
-  EXPECT_THAT(r.out, HasSubstr("<polyline"));
+  EXPECT_THAT(r.out, HasSubstr("<path class=\"series depth\""));
 }
 
 }  // namespace

@@ -556,7 +556,7 @@ class Loader {
     if (!CheckMap(n, "record",
                   {"enabled", "dir", "segment_max_bytes", "segment_max_age",
                    "retention_max_bytes", "retention_max_age", "queue_capacity",
-                   "zstd_level"})) {
+                   "zstd_level", "rejected_max_bytes"})) {
       return;
     }
     if (auto v = n["enabled"]) Assign(GetBool(v, "record.enabled"), c.enabled);
@@ -579,6 +579,13 @@ class Loader {
     }
     if (auto v = n["retention_max_age"]) {
       Assign(GetDuration(v, "record.retention_max_age", false), c.retention_max_age);
+    }
+    if (auto v = n["rejected_max_bytes"]) {
+      if (v.IsScalar() && v.Scalar() == "0") {
+        c.rejected_max_bytes = 0;  // rejected messages are not recorded
+      } else {
+        Assign(GetSize(v, "record.rejected_max_bytes"), c.rejected_max_bytes);
+      }
     }
     if (auto v = n["queue_capacity"]) {
       if (auto q = GetInt(v, "record.queue_capacity", 1, 1 << 24)) {

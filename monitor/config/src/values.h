@@ -1,5 +1,5 @@
 // Internal: scalar parsers of the configuration loader (byte sizes, ports, addresses).
-// ParseDuration is public (config.h). Pure functions; thread-safe.
+// ParseDuration and ParseByteSize are public (config.h). Pure functions; thread-safe.
 #ifndef NEEDLEWATCH_CONFIG_SRC_VALUES_H_
 #define NEEDLEWATCH_CONFIG_SRC_VALUES_H_
 
@@ -9,8 +9,6 @@
 
 namespace needlewatch::config {
 
-// "64MiB", "1GiB", "500KB", "4096" or "4096B" into bytes; nullopt when malformed or too big.
-std::optional<std::uint64_t> ParseByteSize(std::string_view text);
 // "0".."65535".
 std::optional<int> ParsePort(std::string_view text);
 // "host:port" with a non-empty host and a port 0..65535 (1..65535 unless allow_port_zero).

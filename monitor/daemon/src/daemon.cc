@@ -196,6 +196,8 @@ bool Daemon::StartRecorder() {
   ro.retention_max_age = cfg_.record.retention_max_age;
   ro.queue_capacity = cfg_.record.queue_capacity;
   ro.zstd_level = cfg_.record.zstd_level;
+  ro.rejected_max_bytes = cfg_.record.rejected_max_bytes;
+  ro.topic_root = cfg_.mqtt.topic_root;
   std::string error;
   recorder_ = record::Recorder::Start(ro, &error);
   if (!recorder_) {

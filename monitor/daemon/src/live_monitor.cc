@@ -58,15 +58,17 @@ void LiveMonitor::HandleMessage(std::string_view topic, std::string_view payload
   }
   const TimeNs now = Stamp();
   const auto t0 = std::chrono::steady_clock::now();
+  last_reject_ = protocol::Reject::kNone;
   control::ApplyRecord({now, topic, payload}, engine_, *this);
   const auto t1 = std::chrono::steady_clock::now();
   metrics_.ObserveProcessing(std::chrono::duration<double>(t1 - t0).count());
+  // A rejected message is recorded truncated on its own channel (record/rejected.h): junk
+  // cannot fill the recording, and replay rejects it again for the same reason.
   record::RawMessage raw;
-  raw.receive_ns = now;
-  raw.topic.assign(topic);
-  raw.payload.assign(payload);
-  raw.qos = static_cast<std::uint8_t>(qos);
-  raw.retain = retain;
+  record::FillRawMessage(raw, now, topic, payload, qos, retain,
+                         last_reject_ == protocol::Reject::kNone
+                             ? std::string_view()
+                             : protocol::RejectName(last_reject_));
   out_.Record(std::move(raw));
 }
 
@@ -265,6 +267,7 @@ void LiveMonitor::OnSession(const engine::SessionEvent& e) {
 }
 
 void LiveMonitor::OnReject(const engine::RejectInfo& r) {
+  last_reject_ = r.reason;
   const std::string_view reason = protocol::RejectName(r.reason);
   log::Debug("message rejected", {{"topic", r.topic}, {"reason", reason}, {"detail", r.detail}});
   // Warn at most once per interval, with how many were rejected since the last warning.

@@ -27,6 +27,7 @@
 #include "monitor_alarm.h"
 #include "needlewatch/config/config.h"
 #include "needlewatch/engine/engine.h"
+#include "needlewatch/protocol/reject.h"
 #include "needlewatch/record/raw_message.h"
 
 namespace needlewatch::daemon {
@@ -156,6 +157,7 @@ class LiveMonitor : private engine::Sink {
   Metrics metrics_;
   FloorModel floor_;
   std::string acknowledging_user_;  // while an acknowledgement is applied
+  protocol::Reject last_reject_ = protocol::Reject::kNone;  // of the message being handled
   engine::TimeNs last_stamp_ = 0;
 
   std::uint64_t reloads_ok_ = 0;

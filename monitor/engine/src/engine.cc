@@ -555,6 +555,7 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
     if (t.channel == protocol::Channel::kTelemetry) {
       a.depth_mm = decoded_.telemetry.depth_mm;
       a.speed_hz = decoded_.telemetry.speed_hz;
+      a.zone = decoded_.telemetry.zone;
     }
     sink.OnAccepted(a);
   }

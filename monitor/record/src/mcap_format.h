@@ -161,6 +161,7 @@ class Decoder {
 inline constexpr char kMetaQos[] = "qos";
 inline constexpr char kMetaRetain[] = "retain";
 inline constexpr char kMessageEncoding[] = "json";
+inline constexpr char kSchemaEncoding[] = "jsonschema";
 
 }  // namespace needlewatch::record::mcap
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <lz4frame.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -12,16 +13,20 @@
 #include <utility>
 
 #include "mcap_format.h"
+#include "rejected.h"
 
 namespace needlewatch::record {
 namespace {
 
-constexpr std::uint64_t kMaxChunkBytes = 1ULL << 30;  // one decompressed chunk
+constexpr std::uint64_t kMaxChunkBytes = 1ULL << 30;  // one decompressed chunk, at most
+// A returned cursor keeps its buffer for the next chunk unless it is larger than this.
+constexpr std::size_t kKeepSpareBytes = 4 << 20;
 constexpr std::uint64_t kLooseChunk = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kMaxWarnings = 64;
 
 struct Channel {
   bool known = false;
+  bool rejected = false;  // a kRejectedTopicPrefix channel: messages are envelopes
   std::string topic;
   std::uint8_t qos = 0;
   bool retain = false;
@@ -36,6 +41,7 @@ struct ChunkRef {
   std::int64_t end = 0;
   std::uint64_t order = 0;  // file position, for ties
   bool bad = false;         // found corrupt once: skipped (and counted) only once
+  std::uint64_t usize = 0;  // uncompressed size from the Chunk Index (0: not known yet)
 };
 
 struct Entry {
@@ -56,6 +62,9 @@ struct Cursor {
 }  // namespace
 
 struct McapReader::Impl {
+  McapReaderOptions options;
+  std::string error;  // set once the budget stops the reader
+  std::uint64_t bytes_done = 0;
   std::string path;
   int fd = -1;
   std::uint64_t size = 0;
@@ -79,11 +88,54 @@ struct McapReader::Impl {
   std::vector<std::unique_ptr<Cursor>> spare;
 
   ZSTD_DCtx* dctx = nullptr;
+  LZ4F_dctx* lz4 = nullptr;
   std::string buf;  // raw bytes read from the file
 
   ~Impl() {
     ZSTD_freeDCtx(dctx);
+    if (lz4 != nullptr) LZ4F_freeDecompressionContext(lz4);
     if (fd >= 0) ::close(fd);
+  }
+
+  // Bytes held now by decompressed chunks (active and spare buffers), loose messages and the raw
+  // read buffer: what max_memory_bytes bounds.
+  std::uint64_t Held() const {
+    std::uint64_t n = loose.capacity() + buf.capacity();
+    for (const auto& c : active) n += c->records.capacity() + c->entries.capacity() * sizeof(Entry);
+    for (const auto& c : spare) n += c->records.capacity() + c->entries.capacity() * sizeof(Entry);
+    return n;
+  }
+
+  // Stops the reader (once): Next() returns false from now on.
+  bool Stop(std::string why) {
+    if (error.empty()) error = std::move(why);
+    return false;
+  }
+
+  // Checks a chunk's claimed uncompressed size against both budgets before anything is
+  // allocated for it. `held` excludes the buffer the chunk will be decompressed into.
+  bool Admit(std::uint64_t offset, std::uint64_t usize, std::uint64_t held) {
+    if (usize > options.max_chunk_bytes) {
+      return Stop("chunk at offset " + std::to_string(offset) + " claims " +
+                  std::to_string(usize) + " bytes uncompressed, more than the reader's limit of " +
+                  std::to_string(options.max_chunk_bytes) + " bytes per chunk");
+    }
+    if (held + usize > options.max_memory_bytes) {
+      return Stop("chunk at offset " + std::to_string(offset) + " needs " + std::to_string(usize) +
+                  " bytes with " + std::to_string(held) + " already held by " +
+                  std::to_string(active.size()) +
+                  " chunks overlapping in time: over the reader's memory budget of " +
+                  std::to_string(options.max_memory_bytes) + " bytes");
+    }
+    return true;
+  }
+
+  void Recycle(std::unique_ptr<Cursor> c) {
+    if (c->records.capacity() > kKeepSpareBytes) {
+      c->records = std::string();
+      c->entries = std::vector<Entry>();
+    }
+    spare.push_back(std::move(c));
   }
 
   void Warn(std::string text) {
@@ -119,6 +171,7 @@ struct McapReader::Impl {
     Channel& c = channels[id];
     c.known = true;
     c.topic.assign(topic);
+    c.rejected = topic.starts_with(kRejectedTopicPrefix);
     c.qos = 0;
     c.retain = false;
     mcap::Decoder m(metadata);
@@ -133,8 +186,11 @@ struct McapReader::Impl {
     }
   }
 
-  // Decodes a Chunk record's content into `records` (decompressed, CRC checked).
-  bool DecodeChunk(std::string_view content, std::string& records, std::string* why) {
+  // Decodes a Chunk record's content into `records` (decompressed, CRC checked). False with
+  // `*why` for a corrupt chunk (skipped and counted), or with the reader stopped (error set) when
+  // the chunk breaks the memory budget.
+  bool DecodeChunk(std::uint64_t offset, std::string_view content, std::string& records,
+                   std::string* why) {
     mcap::Decoder d(content);
     std::uint64_t start = 0;
     std::uint64_t end = 0;
@@ -147,25 +203,16 @@ struct McapReader::Impl {
       *why = "malformed Chunk record";
       return false;
     }
-    // A corrupt size must not make us allocate: no real chunk inflates beyond this.
-    const std::uint64_t cap = std::min<std::uint64_t>(kMaxChunkBytes, data.size() * 4096 + (1 << 20));
-    if (usize > cap) {
-      *why = "chunk uncompressed_size " + std::to_string(usize) + " is implausible";
-      return false;
-    }
+    // Within the budget a claim costs nothing yet: Inflate allocates as output arrives.
+    if (!Admit(offset, usize, Held())) return false;  // `records` is not counted in Held()
     if (compression.empty()) {
       if (data.size() != usize) {
         *why = "uncompressed chunk size mismatch";
         return false;
       }
       records.assign(data);
-    } else if (compression == "zstd") {
-      if (dctx == nullptr) dctx = ZSTD_createDCtx();
-      records.resize(static_cast<std::size_t>(usize));
-      std::size_t n = ZSTD_decompressDCtx(dctx, records.data(), records.size(), data.data(),
-                                          data.size());
-      if (ZSTD_isError(n) || n != usize) {
-        *why = std::string("zstd: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
+    } else if (compression == "zstd" || compression == "lz4") {
+      if (!Inflate(compression == "zstd", data, static_cast<std::size_t>(usize), records, why)) {
         return false;
       }
     } else {
@@ -176,6 +223,72 @@ struct McapReader::Impl {
       *why = "chunk CRC mismatch";
       return false;
     }
+    return true;
+  }
+
+  // Decompresses a zstd or LZ4 frame (or several in a row) that must come to exactly `usize`
+  // bytes. The output buffer starts small and doubles only as output arrives, up to usize + 1
+  // (one byte more shows a frame that runs past its claim).
+  bool Inflate(bool zstd, std::string_view data, std::size_t usize, std::string& records,
+               std::string* why) {
+    const std::size_t limit = usize + 1;
+    std::size_t room = std::min<std::size_t>(limit, std::max<std::size_t>(64 << 10, data.size() * 8));
+    records.resize(room);
+    std::size_t in = 0;
+    std::size_t out = 0;
+    if (zstd) {
+      if (dctx == nullptr) dctx = ZSTD_createDCtx();
+      ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+    } else {
+      if (lz4 == nullptr && LZ4F_isError(LZ4F_createDecompressionContext(&lz4, LZ4F_VERSION))) {
+        lz4 = nullptr;
+        *why = "lz4: cannot create a decompression context";
+        return false;
+      }
+      LZ4F_resetDecompressionContext(lz4);
+    }
+    bool frame_done = false;
+    for (;;) {
+      if (out == room) {
+        if (room >= limit) break;  // more output than claimed: caught below
+        room = std::min(limit, room * 2);
+        records.resize(room);
+      }
+      std::size_t hint;
+      if (zstd) {
+        ZSTD_inBuffer ib{data.data(), data.size(), in};
+        ZSTD_outBuffer ob{records.data(), room, out};
+        hint = ZSTD_decompressStream(dctx, &ob, &ib);
+        if (ZSTD_isError(hint)) {
+          *why = std::string("zstd: ") + ZSTD_getErrorName(hint);
+          return false;
+        }
+        in = ib.pos;
+        out = ob.pos;
+      } else {
+        std::size_t dst = room - out;
+        std::size_t src = data.size() - in;
+        hint = LZ4F_decompress(lz4, records.data() + out, &dst, data.data() + in, &src, nullptr);
+        if (LZ4F_isError(hint)) {
+          *why = std::string("lz4: ") + LZ4F_getErrorName(hint);
+          return false;
+        }
+        in += src;
+        out += dst;
+      }
+      frame_done = hint == 0;
+      if (in == data.size() && (frame_done || out < room)) break;  // all input taken
+    }
+    if (out > usize) {
+      *why = "chunk decompresses to more than its uncompressed_size " + std::to_string(usize);
+      return false;
+    }
+    if (!frame_done || out != usize) {
+      *why = std::string(zstd ? "zstd" : "lz4") + ": truncated frame or size mismatch (" +
+             std::to_string(out) + " of " + std::to_string(usize) + " bytes)";
+      return false;
+    }
+    records.resize(out);
     return true;
   }
 
@@ -224,19 +337,26 @@ struct McapReader::Impl {
                                   [](const Entry& e, std::int64_t t) { return e.time < t; });
     c->pos = static_cast<std::size_t>(first - c->entries.begin());
     if (c->pos >= c->entries.size()) {
-      spare.push_back(std::move(c));
+      Recycle(std::move(c));
       return nullptr;
     }
     return c;
   }
 
-  // Reads, decompresses and indexes one chunk (all of it); nullptr when it is corrupt.
+  // Reads, decompresses and indexes one chunk (all of it); nullptr when it is corrupt or breaks
+  // the memory budget (then error is set).
   std::unique_ptr<Cursor> Decompress(ChunkRef& ref) {
-    if (ref.bad) return nullptr;
+    if (ref.bad || !error.empty()) return nullptr;
+    const bool loose_chunk = ref.offset == kLooseChunk;
+    // Before reading anything: the raw record and what the index says it inflates to.
+    if (!Admit(loose_chunk ? 0 : ref.offset,
+               loose_chunk ? loose.size() : std::max(ref.usize, ref.length), Held())) {
+      return nullptr;
+    }
     auto c = TakeCursor();
     c->order = ref.order;
     ++chunks_loaded;
-    if (ref.offset == kLooseChunk) {
+    if (loose_chunk) {
       c->records = loose;
     } else {
       std::string why = "cannot read chunk";
@@ -244,13 +364,15 @@ struct McapReader::Impl {
                 static_cast<std::uint8_t>(buf[0]) == mcap::kChunk &&
                 mcap::LoadU64(buf.data() + 1) == ref.length - mcap::kRecordPrefixSize;
       if (ok) {
-        ok = DecodeChunk(std::string_view(buf).substr(mcap::kRecordPrefixSize), c->records, &why);
+        ok = DecodeChunk(ref.offset, std::string_view(buf).substr(mcap::kRecordPrefixSize),
+                         c->records, &why);
       }
       if (!ok) {
+        Recycle(std::move(c));
+        if (!error.empty()) return nullptr;  // the budget, not the file
         ref.bad = true;
         skipped += ref.length;
         Warn("chunk at offset " + std::to_string(ref.offset) + " skipped: " + why);
-        spare.push_back(std::move(c));
         return nullptr;
       }
     }
@@ -312,6 +434,16 @@ struct McapReader::Impl {
         ref.start = static_cast<std::int64_t>(s);
         ref.end = static_cast<std::int64_t>(e);
         ref.order = ref.offset;
+        // The rest: message index offsets and length, compression, compressed and uncompressed
+        // sizes. A claim beyond the per-chunk limit stops the reader here, before any chunk.
+        std::string_view offsets;
+        std::uint64_t index_length = 0;
+        std::string_view compression;
+        std::uint64_t compressed = 0;
+        if (d.String(offsets) && d.U64(index_length) && d.String(compression) &&
+            d.U64(compressed) && d.U64(ref.usize) && !Admit(ref.offset, ref.usize, 0)) {
+          return false;
+        }
         refs.push_back(ref);
       } else if (op == mcap::kStatistics) {
         std::uint64_t count = 0;
@@ -389,6 +521,7 @@ struct McapReader::Impl {
       }
       const std::uint64_t total = mcap::kRecordPrefixSize + len;
       if (op == mcap::kChunk || op == mcap::kChannel || op == mcap::kMessage) {
+        if (op == mcap::kChunk && !Admit(pos, total, Held() - buf.capacity())) break;
         if (!ReadAt(pos, total, buf)) {
           skipped += size - pos;
           Warn("read error at offset " + std::to_string(pos));
@@ -398,7 +531,8 @@ struct McapReader::Impl {
         if (op == mcap::kChunk) {
           std::string why;
           ++chunks_loaded;
-          if (!DecodeChunk(content, scratch.records, &why)) {
+          if (!DecodeChunk(pos, content, scratch.records, &why)) {
+            if (!error.empty()) break;
             skipped += total;
             Warn("chunk at offset " + std::to_string(pos) + " skipped: " + why);
           } else {
@@ -412,9 +546,11 @@ struct McapReader::Impl {
               note_time(ref.end);
             }
           }
-        } else if (loose.size() + total > kMaxChunkBytes) {
-          skipped += total;  // keeps offsets within 32 bits; no real file gets here
-          Warn("more than 1 GiB of messages outside chunks; the rest is skipped");
+        } else if (loose.size() + total > std::min(kMaxChunkBytes, options.max_memory_bytes)) {
+          // Keeps offsets within 32 bits too.
+          Stop("more than " + std::to_string(std::min(kMaxChunkBytes, options.max_memory_bytes)) +
+               " bytes of messages outside chunks: over the reader's memory budget");
+          break;
         } else {
           if (op == mcap::kChannel) AddChannel(content);
           if (op == mcap::kMessage && len >= mcap::kMessageFixedSize) {
@@ -447,8 +583,16 @@ McapReader::McapReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 McapReader::~McapReader() = default;
 
 std::unique_ptr<McapReader> McapReader::Open(const std::string& path, std::string* error) {
+  return Open(path, McapReaderOptions{}, error);
+}
+
+std::unique_ptr<McapReader> McapReader::Open(const std::string& path,
+                                             const McapReaderOptions& options,
+                                             std::string* error) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  impl->options = options;
+  impl->options.max_chunk_bytes = std::min(options.max_chunk_bytes, kMaxChunkBytes);
   auto fail = [&](const std::string& why) {
     if (error != nullptr) *error = path + ": " + why;
     return nullptr;
@@ -464,10 +608,11 @@ std::unique_ptr<McapReader> McapReader::Open(const std::string& path, std::strin
       std::memcmp(magic.data(), mcap::kMagic, mcap::kMagicSize) != 0) {
     return fail("not an MCAP file (no MCAP magic at the start)");
   }
-  if (!impl->OpenIndexed()) {
+  if (!impl->OpenIndexed() && impl->error.empty()) {
     impl->chunks.clear();
     impl->Scan();
   }
+  if (!impl->error.empty()) return fail(impl->error);
   std::sort(impl->chunks.begin(), impl->chunks.end(), [](const ChunkRef& a, const ChunkRef& b) {
     return a.start != b.start ? a.start < b.start : a.order < b.order;
   });
@@ -482,6 +627,7 @@ bool McapReader::Next(RawMessage& out) {
       ChunkRef& ref = m.chunks[m.next_chunk];
       if (ref.end < m.seek_from) {
         ++m.next_chunk;
+        m.bytes_done += ref.length;  // passed over: counts as done for progress
         continue;
       }
       if (!m.active.empty()) {
@@ -490,7 +636,9 @@ bool McapReader::Next(RawMessage& out) {
         if (ref.start > min) break;
       }
       ++m.next_chunk;
+      m.bytes_done += ref.length;
       if (auto c = m.Load(ref)) m.active.push_back(std::move(c));
+      if (!m.error.empty()) return false;
     }
     if (m.active.empty()) return false;
 
@@ -503,20 +651,31 @@ bool McapReader::Next(RawMessage& out) {
     Cursor& c = *m.active[best];
     const Entry e = c.entries[c.pos++];
     const std::uint16_t id = mcap::LoadU16(c.records.data() + e.offset);
-    const bool known = id < m.channels.size() && m.channels[id].known;
+    bool known = id < m.channels.size() && m.channels[id].known;
     if (known) {
       const Channel& ch = m.channels[id];
+      const std::string_view data(c.records.data() + e.offset + mcap::kMessageFixedSize,
+                                  e.size - mcap::kMessageFixedSize);
       out.receive_ns = e.time;
-      out.topic = ch.topic;
-      out.qos = ch.qos;
-      out.retain = ch.retain;
-      out.payload.assign(c.records.data() + e.offset + mcap::kMessageFixedSize,
-                         e.size - mcap::kMessageFixedSize);
+      if (ch.rejected) {
+        std::string why;
+        if (!DecodeRejected(data, out, &why)) {
+          m.Warn(why + " on channel " + ch.topic + "; message skipped");
+          known = false;
+        }
+      } else {
+        out.topic = ch.topic;
+        out.qos = ch.qos;
+        out.retain = ch.retain;
+        out.payload.assign(data);
+        out.reject.clear();
+        out.original_size = 0;
+      }
     } else {
       m.Warn("message on undefined channel " + std::to_string(id) + " skipped");
     }
     if (c.pos >= c.entries.size()) {
-      m.spare.push_back(std::move(m.active[best]));
+      m.Recycle(std::move(m.active[best]));
       m.active.erase(m.active.begin() + static_cast<std::ptrdiff_t>(best));
     }
     if (!known) continue;
@@ -558,21 +717,26 @@ bool McapReader::LatestBefore(std::string_view topic, std::int64_t before_ns, Ra
       out.retain = ch.retain;
       out.payload.assign(c->records.data() + e.offset + mcap::kMessageFixedSize,
                          e.size - mcap::kMessageFixedSize);
+      out.reject.clear();
+      out.original_size = 0;
     }
-    m.spare.push_back(std::move(c));
+    m.Recycle(std::move(c));
   }
   return found;
 }
 
 void McapReader::SeekTo(std::int64_t from_ns) {
   Impl& m = *impl_;
-  for (auto& c : m.active) m.spare.push_back(std::move(c));
+  for (auto& c : m.active) m.Recycle(std::move(c));
   m.active.clear();
+  m.bytes_done = 0;
   m.next_chunk = 0;
   m.seek_from = from_ns;
 }
 
 bool McapReader::complete() const { return impl_->complete; }
+const std::string& McapReader::error() const { return impl_->error; }
+std::uint64_t McapReader::bytes_done() const { return impl_->bytes_done; }
 std::uint64_t McapReader::skipped_bytes() const { return impl_->skipped; }
 std::uint64_t McapReader::message_count() const { return impl_->message_count; }
 std::int64_t McapReader::start_ns() const { return impl_->start_ns; }
@@ -588,7 +752,11 @@ bool ReadRecording(const std::string& path,
   if (!reader) return false;
   RawMessage m;
   while (reader->Next(m)) {
-    if (!callback(m)) break;
+    if (!callback(m)) return true;
+  }
+  if (!reader->error().empty()) {
+    if (error != nullptr) *error = path + ": " + reader->error();
+    return false;
   }
   return true;
 }

@@ -5,12 +5,14 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "json_schemas.h"
 #include "mcap_format.h"
 
 namespace needlewatch::record {
@@ -47,6 +49,8 @@ struct McapWriter::State {
   std::uint64_t chunk_end_time = 0;
   std::uint64_t start_time = 0;
   std::uint64_t end_time = 0;
+  std::vector<std::string> schemas;        // serialized Schema records, ids 1..
+  std::array<std::uint16_t, static_cast<std::size_t>(SchemaKind::kCount)> schema_ids{};
   std::vector<std::string> chunk_indexes;  // serialized Chunk Index records
   std::uint32_t data_crc = 0;              // CRC of every byte written so far
   ZSTD_CCtx* cctx = nullptr;
@@ -110,6 +114,26 @@ bool McapWriter::WriteOut(const std::string& bytes) {
   return true;
 }
 
+std::uint16_t McapWriter::SchemaIdFor(std::string_view topic) {
+  State& s = *state_;
+  const SchemaKind kind = SchemaKindOf(topic);
+  if (kind == SchemaKind::kNone) return 0;
+  std::uint16_t& id = s.schema_ids[static_cast<std::size_t>(kind)];
+  if (id != 0) return id;
+  id = static_cast<std::uint16_t>(s.schemas.size() + 1);
+  const JsonSchema& js = SchemaOf(kind);
+  std::string& record = s.schemas.emplace_back();
+  std::size_t at = BeginRecord(record, mcap::kSchema);
+  mcap::PutU16(record, id);
+  mcap::PutString(record, js.name);
+  mcap::PutString(record, mcap::kSchemaEncoding);
+  mcap::PutString(record, js.text);  // uint32 length-prefixed bytes: the same layout
+  EndRecord(record, at);
+  // Like channels, defined in the chunk that first uses it (before that channel).
+  chunk_records_.append(record);
+  return id;
+}
+
 bool McapWriter::Write(const RawMessage& message) {
   if (failed_ || closed_) return false;
   State& s = *state_;
@@ -130,10 +154,11 @@ bool McapWriter::Write(const RawMessage& message) {
     }
     id = static_cast<std::uint16_t>(s.channels.size() + 1);
     s.ids.emplace(s.key, id);
+    const std::uint16_t schema = options_.json_schemas ? SchemaIdFor(message.topic) : 0;
     State::Channel& c = s.channels.emplace_back();
     std::size_t at = BeginRecord(c.record, mcap::kChannel);
     mcap::PutU16(c.record, id);
-    mcap::PutU16(c.record, 0);  // no schema: JSON is self-describing
+    mcap::PutU16(c.record, schema);  // 0: no schema (a topic of no known shape)
     mcap::PutString(c.record, message.topic);
     mcap::PutString(c.record, mcap::kMessageEncoding);
     const std::string qos = std::to_string(message.qos);
@@ -282,13 +307,16 @@ bool McapWriter::Close() {
       const std::uint64_t end = file_bytes_ + out.size();
       if (end > start) groups.push_back({op, start, end - start});
     };
+    group(mcap::kSchema, [&] {
+      for (const auto& r : s.schemas) out.append(r);
+    });
     group(mcap::kChannel, [&] {
       for (const auto& c : s.channels) out.append(c.record);
     });
     group(mcap::kStatistics, [&] {
       std::size_t at = BeginRecord(out, mcap::kStatistics);
       mcap::PutU64(out, message_count_);
-      mcap::PutU16(out, 0);  // schemas
+      mcap::PutU16(out, static_cast<std::uint16_t>(s.schemas.size()));
       mcap::PutU32(out, static_cast<std::uint32_t>(s.channels.size()));
       mcap::PutU32(out, 0);  // attachments
       mcap::PutU32(out, 0);  // metadata

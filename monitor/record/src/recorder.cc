@@ -19,6 +19,7 @@
 
 #include "needlewatch/protocol/time_format.h"
 #include "needlewatch/record/mcap_writer.h"
+#include "rejected.h"
 
 namespace needlewatch::record {
 namespace {
@@ -27,6 +28,7 @@ namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr char kPrefix[] = "needlewatch-";
+constexpr char kRejectedPrefix[] = "needlewatch-rejected-";
 constexpr char kSuffix[] = ".mcap";
 constexpr auto kIdleTick = std::chrono::seconds(1);
 constexpr auto kRetentionEvery = std::chrono::seconds(60);
@@ -45,20 +47,23 @@ std::int64_t SystemNowNs() {
 
 }  // namespace
 
-std::string SegmentFileName(std::int64_t start_ns, std::uint64_t sequence) {
+namespace {
+
+std::string SegmentName(const char* prefix_text, std::int64_t start_ns, std::uint64_t sequence) {
   const std::string stamp = protocol::FormatCompactUtc(std::max<std::int64_t>(start_ns, 0));
   char seq[32];
   std::snprintf(seq, sizeof seq, "%06llu", static_cast<unsigned long long>(sequence));
-  return std::string(kPrefix) + stamp + "-" + seq + kSuffix;
+  return std::string(prefix_text) + stamp + "-" + seq + kSuffix;
 }
 
-bool ParseSegmentFileName(const std::string& name, std::uint64_t* sequence) {
-  // needlewatch-YYYYMMDDTHHMMSSZ-<digits>.mcap
-  const std::size_t prefix = sizeof(kPrefix) - 1;
+bool ParseSegmentName(const char* prefix_text, const std::string& name,
+                      std::uint64_t* sequence) {
+  // {prefix}YYYYMMDDTHHMMSSZ-<digits>.mcap
+  const std::size_t prefix = std::strlen(prefix_text);
   const std::size_t suffix = sizeof(kSuffix) - 1;
   const std::size_t stamp = 16;
   if (name.size() < prefix + stamp + 2 + suffix) return false;
-  if (name.compare(0, prefix, kPrefix) != 0) return false;
+  if (name.compare(0, prefix, prefix_text) != 0) return false;
   if (name.compare(name.size() - suffix, suffix, kSuffix) != 0) return false;
   for (std::size_t i = 0; i < stamp; ++i) {
     const char c = name[prefix + i];
@@ -77,7 +82,39 @@ bool ParseSegmentFileName(const std::string& name, std::uint64_t* sequence) {
   return true;
 }
 
+}  // namespace
+
+std::string SegmentFileName(std::int64_t start_ns, std::uint64_t sequence) {
+  return SegmentName(kPrefix, start_ns, sequence);
+}
+bool ParseSegmentFileName(const std::string& name, std::uint64_t* sequence) {
+  return ParseSegmentName(kPrefix, name, sequence);
+}
+std::string RejectedSegmentFileName(std::int64_t start_ns, std::uint64_t sequence) {
+  return SegmentName(kRejectedPrefix, start_ns, sequence);
+}
+bool ParseRejectedSegmentFileName(const std::string& name, std::uint64_t* sequence) {
+  return ParseSegmentName(kRejectedPrefix, name, sequence);
+}
+
 struct Recorder::Impl {
+  // One rotating series of segment files: accepted traffic, or rejected messages (their own
+  // names and retention budget, so junk can never evict accepted recordings).
+  struct Series {
+    const char* prefix = kPrefix;
+    std::uint64_t segment_max_bytes = 0;
+    std::uint64_t retention_max_bytes = 0;
+    std::unique_ptr<McapWriter> writer;
+    std::string segment_path;
+    std::int64_t segment_start_ns = 0;
+    SteadyClock::time_point chunk_opened;
+    SteadyClock::time_point last_open_failure;
+    bool open_failed = false;
+    std::uint64_t next_seq = 1;
+    std::uint64_t counted_messages = 0;  // of the open segment, already added to written_
+    std::uint64_t counted_bytes = 0;
+  };
+
   Recorder* self = nullptr;
   RecorderOptions o;
 
@@ -91,17 +128,11 @@ struct Recorder::Impl {
   std::string last_error;
 
   // Writer-thread state.
-  std::unique_ptr<McapWriter> writer;
-  std::string segment_path;
-  std::int64_t segment_start_ns = 0;
-  SteadyClock::time_point chunk_opened;
+  Series main;
+  Series rejected;
   SteadyClock::time_point last_retention;
-  SteadyClock::time_point last_open_failure;
-  bool open_failed = false;
-  std::uint64_t next_seq = 1;
-  std::uint64_t counted_messages = 0;  // of the open segment, already added to written_
-  std::uint64_t counted_bytes = 0;
   std::optional<RawMessage> limits;  // the latest kLimitsTopic record written (writer thread)
+  RawMessage envelope;               // scratch for a rejected message's record
 
   void Error(const std::string& what) {
     self->errors_.fetch_add(1, std::memory_order_relaxed);
@@ -109,18 +140,18 @@ struct Recorder::Impl {
     last_error = what;
   }
 
-  void UpdateCounters() {
-    if (!writer) return;
-    const std::uint64_t m = writer->flushed_messages();
-    const std::uint64_t b = writer->file_bytes();
-    self->written_.fetch_add(m - counted_messages, std::memory_order_relaxed);
-    self->bytes_.fetch_add(b - counted_bytes, std::memory_order_relaxed);
-    counted_messages = m;
-    counted_bytes = b;
+  void UpdateCounters(Series& s) {
+    if (!s.writer) return;
+    const std::uint64_t m = s.writer->flushed_messages();
+    const std::uint64_t b = s.writer->file_bytes();
+    self->written_.fetch_add(m - s.counted_messages, std::memory_order_relaxed);
+    self->bytes_.fetch_add(b - s.counted_bytes, std::memory_order_relaxed);
+    s.counted_messages = m;
+    s.counted_bytes = b;
   }
 
-  bool OpenSegment() {
-    if (open_failed && SteadyClock::now() - last_open_failure < kReopenBackoff) return false;
+  bool OpenSegment(Series& s) {
+    if (s.open_failed && SteadyClock::now() - s.last_open_failure < kReopenBackoff) return false;
     const std::int64_t now = o.now_ns();
     McapWriterOptions wo;
     wo.zstd_level = o.zstd_level;
@@ -128,42 +159,49 @@ struct Recorder::Impl {
     wo.fail_if_exists = true;
     std::string error;
     for (int attempt = 0; attempt < 100; ++attempt) {
-      const std::string path = (fs::path(o.dir) / SegmentFileName(now, next_seq++)).string();
+      const std::string path =
+          (fs::path(o.dir) / SegmentName(s.prefix, now, s.next_seq++)).string();
       std::error_code ec;
       if (fs::exists(path, ec)) continue;  // O_EXCL below closes the remaining race
-      writer = McapWriter::Create(path, wo, &error);
-      if (writer) {
-        segment_path = path;
-        segment_start_ns = now;
-        counted_messages = 0;
-        counted_bytes = 0;
-        open_failed = false;
+      s.writer = McapWriter::Create(path, wo, &error);
+      if (s.writer) {
+        s.segment_path = path;
+        s.segment_start_ns = now;
+        s.counted_messages = 0;
+        s.counted_bytes = 0;
+        s.open_failed = false;
         self->segments_.fetch_add(1, std::memory_order_relaxed);
-        UpdateCounters();
+        UpdateCounters(s);
         return true;
       }
       break;
     }
     Error(error);
-    open_failed = true;
-    last_open_failure = SteadyClock::now();
+    s.open_failed = true;
+    s.last_open_failure = SteadyClock::now();
     return false;
   }
 
-  void CloseSegment() {
-    if (!writer) return;
-    if (!writer->Close()) Error(writer->error());
-    UpdateCounters();
-    const std::uint64_t lost = writer->message_count() - writer->flushed_messages();
+  void CloseSegment(Series& s) {
+    if (!s.writer) return;
+    if (!s.writer->Close()) Error(s.writer->error());
+    UpdateCounters(s);
+    const std::uint64_t lost = s.writer->message_count() - s.writer->flushed_messages();
     if (lost > 0) self->dropped_.fetch_add(lost, std::memory_order_relaxed);
-    writer.reset();
-    segment_path.clear();
-    EnforceRetention();
+    s.writer.reset();
+    s.segment_path.clear();
+    EnforceRetention(s);
   }
 
-  // Deletes the oldest segments beyond the size budget and those older than the age limit.
-  // The open segment counts towards the total but is never deleted.
   void EnforceRetention() {
+    EnforceRetention(main);
+    EnforceRetention(rejected);
+  }
+
+  // Deletes the series' oldest segments beyond its size budget and those older than the age
+  // limit. Its open segment counts towards the total but is never deleted; the other series'
+  // files are neither counted nor touched.
+  void EnforceRetention(const Series& series) {
     last_retention = SteadyClock::now();
     struct Segment {
       std::uint64_t seq;
@@ -177,12 +215,12 @@ struct Recorder::Impl {
     for (fs::directory_iterator it(o.dir, ec), end; !ec && it != end; it.increment(ec)) {
       std::uint64_t seq = 0;
       const std::string name = it->path().filename().string();
-      if (!ParseSegmentFileName(name, &seq)) continue;
+      if (!ParseSegmentName(series.prefix, name, &seq)) continue;
       struct stat st {};
       if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
       const auto size = static_cast<std::uint64_t>(st.st_size);
       total += size;
-      if (it->path().string() == segment_path) continue;
+      if (it->path().string() == series.segment_path) continue;
       const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
                                  st.st_mtim.tv_nsec;
       segments.push_back({seq, it->path(), size, mtime});
@@ -195,7 +233,7 @@ struct Recorder::Impl {
               [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
     const std::int64_t oldest_allowed = o.now_ns() - o.retention_max_age;
     for (const Segment& s : segments) {
-      if (total <= o.retention_max_bytes && s.mtime_ns >= oldest_allowed) continue;
+      if (total <= series.retention_max_bytes && s.mtime_ns >= oldest_allowed) continue;
       if (fs::remove(s.path, ec)) {
         total -= s.size;
       } else if (ec) {
@@ -207,57 +245,76 @@ struct Recorder::Impl {
   // A new segment starts with the latest limits record (see kLimitsTopic), stamped with the
   // time of the message that opened it, unless that message is a limits record itself.
   bool OpenSegmentFor(const RawMessage& m) {
-    if (!OpenSegment()) return false;
+    if (!OpenSegment(main)) return false;
     if (limits && m.topic != kLimitsTopic) {
       RawMessage copy = *limits;
       copy.receive_ns = m.receive_ns;
-      writer->Write(copy);  // an I/O error shows again on the message's own Write
+      main.writer->Write(copy);  // an I/O error shows again on the message's own Write
     }
     return true;
   }
 
-  void WriteOne(const RawMessage& m) {
-    if (m.topic == kLimitsTopic) limits = m;
-    if (writer && o.now_ns() - segment_start_ns >= o.segment_max_age) CloseSegment();
-    if (!writer && !OpenSegmentFor(m)) {
+  // Writes `m` (already in its recorded form) to `s`, opening a segment when none is open.
+  // `open` opens it (the main series adds the limits record).
+  template <typename Open>
+  void WriteTo(Series& s, const RawMessage& m, Open open) {
+    if (s.writer && o.now_ns() - s.segment_start_ns >= o.segment_max_age) CloseSegment(s);
+    if (!s.writer && !open(m)) {
       self->dropped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    if (writer->buffered_messages() == 0) chunk_opened = SteadyClock::now();
-    if (writer->Write(m)) return;
-    if (writer->failed()) {
-      Error(writer->error());
+    if (s.writer->buffered_messages() == 0) s.chunk_opened = SteadyClock::now();
+    if (s.writer->Write(m)) return;
+    if (s.writer->failed()) {
+      Error(s.writer->error());
       self->dropped_.fetch_add(1, std::memory_order_relaxed);
-      CloseSegment();
+      CloseSegment(s);
       return;
     }
     // Not an I/O error: the segment is out of channel ids. Start a new one for this message.
-    CloseSegment();
-    if (OpenSegmentFor(m) && writer->Write(m)) {
-      chunk_opened = SteadyClock::now();
+    CloseSegment(s);
+    if (open(m) && s.writer->Write(m)) {
+      s.chunk_opened = SteadyClock::now();
       return;
     }
-    Error(writer ? writer->error() : "cannot open a new segment");
+    Error(s.writer ? s.writer->error() : "cannot open a new segment");
     self->dropped_.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // Chunk age, segment size and age, periodic retention.
-  void Housekeeping() {
-    if (writer) {
-      if (writer->buffered_messages() > 0 &&
-          SteadyClock::now() - chunk_opened >= std::chrono::nanoseconds(o.chunk_max_age)) {
-        if (!writer->FlushChunk()) {
-          Error(writer->error());
-          CloseSegment();
-        }
+  void WriteOne(const RawMessage& m) {
+    if (!m.reject.empty()) {
+      if (rejected.retention_max_bytes == 0) return;  // rejected messages not recorded
+      envelope.receive_ns = m.receive_ns;
+      envelope.topic = RejectedChannelTopic(o.topic_root, m.topic, m.reject);
+      envelope.payload = EncodeRejected(m);
+      WriteTo(rejected, envelope, [this](const RawMessage&) { return OpenSegment(rejected); });
+      return;
+    }
+    if (m.topic == kLimitsTopic) limits = m;
+    WriteTo(main, m, [this](const RawMessage& first) { return OpenSegmentFor(first); });
+  }
+
+  // Chunk age, segment size and age.
+  void Housekeeping(Series& s) {
+    if (s.writer && s.writer->buffered_messages() > 0 &&
+        SteadyClock::now() - s.chunk_opened >= std::chrono::nanoseconds(o.chunk_max_age)) {
+      if (!s.writer->FlushChunk()) {
+        Error(s.writer->error());
+        CloseSegment(s);
       }
     }
-    if (writer && (writer->file_bytes() >= o.segment_max_bytes ||
-                   o.now_ns() - segment_start_ns >= o.segment_max_age)) {
-      CloseSegment();
+    if (s.writer && (s.writer->file_bytes() >= s.segment_max_bytes ||
+                     o.now_ns() - s.segment_start_ns >= o.segment_max_age)) {
+      CloseSegment(s);
     }
-    UpdateCounters();
-    if (SteadyClock::now() - last_retention >= kRetentionEvery) EnforceRetention();
+    UpdateCounters(s);
+  }
+
+  // When the writer must wake up next for a chunk's age.
+  void ChunkDeadline(const Series& s, SteadyClock::time_point& deadline) const {
+    if (s.writer && s.writer->buffered_messages() > 0) {
+      deadline = std::min(deadline, s.chunk_opened + std::chrono::nanoseconds(o.chunk_max_age));
+    }
   }
 
   void Run() {
@@ -268,9 +325,8 @@ struct Recorder::Impl {
       {
         std::unique_lock<std::mutex> lock(mu);
         auto deadline = SteadyClock::now() + kIdleTick;
-        if (writer && writer->buffered_messages() > 0) {
-          deadline = std::min(deadline, chunk_opened + std::chrono::nanoseconds(o.chunk_max_age));
-        }
+        ChunkDeadline(main, deadline);
+        ChunkDeadline(rejected, deadline);
         cv.wait_until(lock, deadline, [&] { return stopping || !queue.empty(); });
         if (!stopping && !queue.empty() && queue.size() < kWakeBatch) {
           cv.wait_for(lock, kGatherFor, [&] { return stopping || queue.size() >= kWakeBatch; });
@@ -280,13 +336,17 @@ struct Recorder::Impl {
       }
       for (const RawMessage& m : batch) {
         WriteOne(m);
-        if (writer && writer->file_bytes() >= o.segment_max_bytes) CloseSegment();
+        Series& s = m.reject.empty() ? main : rejected;
+        if (s.writer && s.writer->file_bytes() >= s.segment_max_bytes) CloseSegment(s);
       }
       batch.clear();
-      Housekeeping();
+      Housekeeping(main);
+      Housekeeping(rejected);
+      if (SteadyClock::now() - last_retention >= kRetentionEvery) EnforceRetention();
       if (stop) break;
     }
-    CloseSegment();
+    CloseSegment(main);
+    CloseSegment(rejected);
   }
 };
 
@@ -324,10 +384,20 @@ std::unique_ptr<Recorder> Recorder::Start(const RecorderOptions& options, std::s
   m.self = r.get();
   m.o = options;
   if (!m.o.now_ns) m.o.now_ns = SystemNowNs;
+  m.main.prefix = kPrefix;
+  m.main.segment_max_bytes = options.segment_max_bytes;
+  m.main.retention_max_bytes = options.retention_max_bytes;
+  m.rejected.prefix = kRejectedPrefix;
+  // Several segments fit the rejected budget, so rotation leaves something to delete.
+  m.rejected.segment_max_bytes = std::min<std::uint64_t>(
+      options.segment_max_bytes, std::max<std::uint64_t>(options.rejected_max_bytes / 4, 64 << 10));
+  m.rejected.retention_max_bytes = options.rejected_max_bytes;
   for (fs::directory_iterator it(options.dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::uint64_t seq = 0;
-    if (ParseSegmentFileName(it->path().filename().string(), &seq)) {
-      m.next_seq = std::max(m.next_seq, seq + 1);
+    const std::string name = it->path().filename().string();
+    if (ParseSegmentFileName(name, &seq)) m.main.next_seq = std::max(m.main.next_seq, seq + 1);
+    if (ParseRejectedSegmentFileName(name, &seq)) {
+      m.rejected.next_seq = std::max(m.rejected.next_seq, seq + 1);
     }
   }
   m.EnforceRetention();
@@ -337,6 +407,12 @@ std::unique_ptr<Recorder> Recorder::Start(const RecorderOptions& options, std::s
 
 bool Recorder::Submit(RawMessage&& message) {
   Impl& m = *impl_;
+  // A rejected payload is kept only in part: never queue (or hold) the rest.
+  if (!message.reject.empty() && message.payload.size() > kRejectedKeepBytes) {
+    message.original_size = message.payload.size();
+    message.payload.resize(kRejectedKeepBytes);
+    message.payload.shrink_to_fit();
+  }
   bool notify = false;
   {
     std::lock_guard<std::mutex> lock(m.mu);

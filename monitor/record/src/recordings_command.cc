@@ -11,76 +11,13 @@
 
 #include "needlewatch/protocol/time_format.h"
 #include "needlewatch/record/mcap_reader.h"
+#include "rejected.h"
 
 namespace needlewatch::record {
 namespace {
 
 namespace fs = std::filesystem;
 
-
-// Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF), as JSON text requires.
-bool IsValidUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int n;
-    std::uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p <= n) return false;
-    for (int i = 1; i <= n; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    p += n + 1;
-  }
-  return true;
-}
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    const std::uint32_t v = (static_cast<unsigned char>(in[i]) << 16) |
-                            (static_cast<unsigned char>(in[i + 1]) << 8) |
-                            static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < in.size()) {
-    std::uint32_t v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 // The *.mcap files of a directory, sorted by name (segment names sort chronologically).
 bool ListMcapFiles(const std::string& dir, std::vector<std::string>* files, std::ostream& err) {
@@ -163,15 +100,23 @@ int RunRecordingsExport(const std::vector<std::string>& paths, const std::string
       nlohmann::ordered_json j;
       j["receive_ns"] = m.receive_ns;
       j["time"] = protocol::FormatRfc3339(m.receive_ns, 9);
-      j["topic"] = IsValidUtf8(m.topic) ? m.topic : Base64(m.topic);
+      j["topic"] = IsValidUtf8(m.topic) ? m.topic : Base64Encode(m.topic);
       j["qos"] = m.qos;
       j["retain"] = m.retain;
       if (IsValidUtf8(m.payload)) {
         j["payload"] = m.payload;
       } else {
-        j["payload_base64"] = Base64(m.payload);
+        j["payload_base64"] = Base64Encode(m.payload);
+      }
+      if (!m.reject.empty()) {
+        j["reject"] = m.reject;
+        j["size"] = m.truncated() ? m.original_size : m.payload.size();
       }
       out << j.dump() << '\n';
+    }
+    if (!reader->error().empty()) {
+      err << file << ": " << reader->error() << "\n";
+      rc = 1;
     }
     if (!reader->complete()) {
       err << file << ": incomplete segment, recovered " << reader->message_count()

@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -265,7 +268,246 @@ void WriteCsv(const Report& r, std::ostream& out) {
   }
 }
 
-void WriteHtml(const Report& r, const engine::Limits& limits, std::ostream& out) {
+namespace {
+
+// Chart geometry (px): the plot spans x in [kPad, kPad + kPlotW), one column per pixel; the
+// right margin holds the limit labels. Rules are drawn without anti-aliasing (crispEdges).
+constexpr int kW = 900, kPad = 40, kRight = 70, kPlotW = kW - kPad - kRight;
+constexpr double kTop = 20, kPlotH = 120;                       // plot area y in [kTop, kTop+kPlotH]
+constexpr double kAxisY = kTop + kPlotH, kBandY = kAxisY + 22;  // tick labels between
+constexpr double kChartH = kBandY + 34;
+
+// Local time of the machine that writes the report (the TZ environment variable).
+struct LocalTime {
+  std::tm tm{};
+  long offset_s = 0;  // east of UTC
+  std::string zone;   // "CET"
+};
+
+LocalTime Local(engine::TimeNs t) {
+  LocalTime l;
+  const std::time_t s = static_cast<std::time_t>(t / engine::kNsPerSec - (t % engine::kNsPerSec < 0));
+  localtime_r(&s, &l.tm);
+  l.offset_s = l.tm.tm_gmtoff;
+  l.zone = l.tm.tm_zone != nullptr ? l.tm.tm_zone : "";
+  return l;
+}
+
+std::string Strftime(const std::tm& tm, const char* format) {
+  char buf[64];
+  const std::size_t n = std::strftime(buf, sizeof buf, format, &tm);
+  return std::string(buf, n);
+}
+
+// "CET, UTC+01:00"
+std::string ZoneName(const LocalTime& l) {
+  char off[48];
+  const long m = std::labs(l.offset_s) / 60;
+  std::snprintf(off, sizeof off, "UTC%c%02ld:%02ld", l.offset_s < 0 ? '-' : '+', m / 60, m % 60);
+  return l.zone.empty() ? std::string(off) : l.zone + ", " + off;
+}
+
+std::string LocalStamp(engine::TimeNs t) {
+  const LocalTime l = Local(t);
+  return Strftime(l.tm, "%Y-%m-%d %H:%M:%S") + " " + (l.zone.empty() ? ZoneName(l) : l.zone);
+}
+
+// One pixel column of a chart: the buckets whose first sample falls in it, folded.
+struct Column {
+  int x = 0;  // 0 .. kPlotW-1
+  ChartBucket b;
+};
+
+std::vector<Column> Columns(const ChartSeries& c, engine::TimeNs t0, double span) {
+  std::vector<Column> cols;
+  for (const ChartBucket& b : c.buckets) {
+    const engine::TimeNs start = c.origin + b.index * c.width;
+    const int x = std::clamp(
+        static_cast<int>(static_cast<double>(start - t0) / span * kPlotW), 0, kPlotW - 1);
+    if (!cols.empty() && cols.back().x == x) {
+      FoldBucket(cols.back().b, b);
+    } else {
+      cols.push_back({x, b});
+    }
+  }
+  return cols;
+}
+
+const char* const kZoneColors[] = {"#cfe3f7", "#f7e1c8", "#d7efd2", "#eed6ef", "#f4f0c2",
+                                   "#d5f0ef", "#f2d4d4", "#e2e2e2"};
+
+// Depth or speed: one <svg>.
+struct ChartSpec {
+  const char* title;  // "depth mm"
+  const char* cls;    // "depth"
+  bool depth;
+};
+
+void WriteChart(const ChartSpec& spec, const SessionRow& s, const std::vector<Column>& cols,
+                const std::vector<const AlarmRow*>& alarms, engine::TimeNs t0, double span,
+                std::ostream& out) {
+  auto extent = [&](const Column& c) -> const ChartExtent& { return spec.depth ? c.b.depth : c.b.speed; };
+  // Scale: 0 at the axis; the top leaves room above the highest limit and the highest value.
+  double top = 0;
+  for (const Column& c : cols) {
+    top = std::max(top, extent(c).max * 1.05);
+    top = std::max(top, (spec.depth ? c.b.depth_max : c.b.speed_max) * 1.2);
+  }
+  if (top <= 0) top = 1;
+  auto y = [&](double v) { return kTop + kPlotH * (1 - std::max(0.0, v) / top); };
+  auto px = [](int x) { return Fixed(kPad + x + 0.5, 1); };
+
+  out << "<svg class=\"chart " << spec.cls << "\" width=\"" << kW << "\" height=\"" << kChartH
+      << "\" viewBox=\"0 0 " << kW << " " << kChartH << "\" xmlns=\"http://www.w3.org/2000/svg\">"
+      << "<text x=\"4\" y=\"14\" font-size=\"12\">" << spec.title << "</text>"
+      << "<text class=\"zone-name\" x=\"" << kW - 4 << "\" y=\"14\" font-size=\"10\" "
+      << "text-anchor=\"end\">local time: " << HtmlEscape(ZoneName(Local(t0))) << "</text>";
+  // Alarm raises, behind the samples.
+  for (const AlarmRow* a : alarms) {
+    const double x = kPad + static_cast<double>(a->raised_at - t0) / span * kPlotW;
+    out << "<line class=\"alarm\" x1=\"" << Fixed(x, 1) << "\" x2=\"" << Fixed(x, 1) << "\" y1=\""
+        << kTop << "\" y2=\"" << kAxisY << "\" stroke=\"#d33\" stroke-opacity=\"0.45\"><title>"
+        << engine::AlarmName(a->alarm) << " " << HtmlEscape(LocalStamp(a->raised_at))
+        << "</title></line>";
+  }
+  // The samples: per column its first, lowest, highest and last value, in time order.
+  std::string d;
+  for (const Column& c : cols) {
+    const ChartExtent& e = extent(c);
+    const float pts[4] = {e.first, e.min_first ? e.min : e.max, e.min_first ? e.max : e.min,
+                          e.last};
+    std::string last_y;
+    for (const float p : pts) {
+      const std::string py = Fixed(y(p), 1);
+      if (py == last_y) continue;
+      d += (d.empty() ? "M" : "L") + px(c.x) + " " + py + " ";
+      last_y = py;
+    }
+  }
+  out << "<path class=\"series " << spec.cls << "\" fill=\"none\" stroke=\"#246\" "
+      << "stroke-width=\"1.2\" stroke-linejoin=\"round\" d=\"" << d << "\"/>";
+
+  // Limits as step lines: each column shows the tightest limit its samples were held to.
+  auto step = [&](const char* cls, const char* color, auto value_of) {
+    std::string path;
+    bool open = false;
+    double prev = 0;
+    int end_x = 0;
+    for (const Column& c : cols) {
+      const double v = value_of(c.b);
+      if (std::isnan(v)) {
+        if (open) path += "H" + Fixed(kPad + end_x + 1, 1) + " ";
+        open = false;
+        continue;
+      }
+      if (!open) {
+        path += "M" + Fixed(kPad + c.x, 1) + " " + Fixed(y(v), 1) + " ";
+      } else if (v != prev) {
+        path += "H" + Fixed(kPad + c.x, 1) + " V" + Fixed(y(v), 1) + " ";
+      }
+      open = true;
+      prev = v;
+      end_x = c.x;
+    }
+    if (open) path += "H" + Fixed(kPad + end_x + 1, 1);
+    if (path.empty()) return;
+    out << "<path class=\"limit " << cls << "\" fill=\"none\" stroke=\"" << color
+        << "\" stroke-dasharray=\"4 3\" shape-rendering=\"crispEdges\" d=\"" << path << "\"/>";
+  };
+  if (spec.depth) {
+    step("max", "#b00", [](const ChartBucket& b) { return b.depth_max; });
+    step("warn", "#a60", [](const ChartBucket& b) { return b.depth_warn; });
+  } else {
+    step("max", "#b00", [](const ChartBucket& b) { return b.speed_max; });
+    step("min", "#b00", [](const ChartBucket& b) { return b.speed_min; });
+  }
+  // Every column with a sample beyond its limit gets a marker at the offending extreme.
+  for (const Column& c : cols) {
+    const ChartExtent& e = extent(c);
+    auto mark = [&](double v, const char* color, const char* what) {
+      // A ring, so that the sample it marks stays visible inside it.
+      out << "<circle class=\"breach\" cx=\"" << px(c.x) << "\" cy=\"" << Fixed(y(v), 1)
+          << "\" r=\"4\" fill=\"none\" stroke-width=\"1.5\" stroke=\"" << color << "\"><title>"
+          << what << " " << Fixed(v, 2) << " near "
+          << HtmlEscape(LocalStamp(t0 + static_cast<engine::TimeNs>(c.x * span / kPlotW)))
+          << "</title></circle>";
+    };
+    if (spec.depth && c.b.over_depth) {
+      mark(e.max, "#d00", "above depth max:");
+    } else if (spec.depth && c.b.over_warn) {
+      mark(e.max, "#e80", "above depth warn:");
+    }
+    if (!spec.depth && c.b.speed_high) mark(e.max, "#d00", "above speed max:");
+    if (!spec.depth && c.b.speed_low) mark(e.min, "#d00", "below speed min:");
+  }
+  // Limit values at the right edge (the last column's).
+  if (!cols.empty()) {
+    const ChartBucket& last = cols.back().b;
+    auto label = [&](double v, const char* name) {
+      if (std::isnan(v)) return;
+      out << "<text x=\"" << kPad + kPlotW + 4 << "\" y=\"" << Fixed(y(v) + 4, 1)
+          << "\" font-size=\"10\">" << name << " " << Fixed(v, 2) << "</text>";
+    };
+    if (spec.depth) {
+      label(last.depth_max, "max");
+      label(last.depth_warn, "warn");
+    } else {
+      label(last.speed_max, "max");
+      label(last.speed_min, "min");
+    }
+  }
+  // Time axis in local time, ticks at round local times.
+  out << "<line class=\"axis\" x1=\"" << kPad << "\" x2=\"" << kPad + kPlotW << "\" y1=\""
+      << kAxisY << "\" y2=\"" << kAxisY << "\" stroke=\"#444\" "
+      << "shape-rendering=\"crispEdges\"/>";
+  static constexpr std::int64_t kSteps[] = {1,   2,    5,    10,   15,   30,    60,    120,  300,
+                                            600, 900,  1800, 3600, 7200, 10800, 21600, 43200, 86400};
+  const double span_s = span / 1e9;
+  std::int64_t step_s = kSteps[std::size(kSteps) - 1];
+  for (std::int64_t st : kSteps) {
+    if (span_s / static_cast<double>(st) <= 8) {
+      step_s = st;
+      break;
+    }
+  }
+  const LocalTime start = Local(t0);
+  const std::int64_t t0_s = t0 / engine::kNsPerSec;
+  std::int64_t local = (t0_s + start.offset_s + step_s - 1) / step_s * step_s;
+  for (int i = 0; i < 64; ++i, local += step_s) {
+    const engine::TimeNs t = (local - start.offset_s) * engine::kNsPerSec;
+    if (t < t0) continue;
+    if (static_cast<double>(t - t0) > span) break;
+    const double x = kPad + static_cast<double>(t - t0) / span * kPlotW;
+    out << "<line x1=\"" << Fixed(x, 1) << "\" x2=\"" << Fixed(x, 1) << "\" y1=\"" << kAxisY
+        << "\" y2=\"" << kAxisY + 4 << "\" stroke=\"#444\"/><text class=\"tick\" x=\""
+        << Fixed(x, 1) << "\" y=\"" << kAxisY + 15 << "\" font-size=\"10\" text-anchor=\"middle\">"
+        << Strftime(Local(t).tm, step_s >= 60 ? "%H:%M" : "%H:%M:%S") << "</text>";
+  }
+  // The treatment zone under the axis: one band per run of columns in the same zone.
+  for (std::size_t i = 0; i < cols.size();) {
+    std::size_t j = i;
+    while (j + 1 < cols.size() && cols[j + 1].b.zone == cols[i].b.zone) ++j;
+    const int x0 = cols[i].x;
+    const int x1 = j + 1 < cols.size() ? cols[j + 1].x : cols[j].x + 1;
+    const std::uint16_t z = cols[i].b.zone;
+    const std::string& name = z < s.chart.zones.size() ? s.chart.zones[z] : std::string();
+    out << "<rect class=\"zone\" x=\"" << kPad + x0 << "\" y=\"" << kBandY << "\" width=\""
+        << std::max(1, x1 - x0) << "\" height=\"12\" fill=\""
+        << kZoneColors[z % std::size(kZoneColors)] << "\"><title>zone " << HtmlEscape(name)
+        << "</title></rect>";
+    if (x1 - x0 >= 30) {
+      out << "<text x=\"" << kPad + x0 + 3 << "\" y=\"" << kBandY + 10
+          << "\" font-size=\"10\">" << HtmlEscape(name) << "</text>";
+    }
+    i = j + 1;
+  }
+  out << "<text x=\"4\" y=\"" << kBandY + 10 << "\" font-size=\"10\">zone</text>";
+  out << "</svg><br>\n";
+}
+
+}  // namespace
+
+void WriteHtml(const Report& r, std::ostream& out) {
   out << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>needlewatch replay"
          "</title>\n<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:"
          "collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"
@@ -275,81 +517,41 @@ void WriteHtml(const Report& r, const engine::Limits& limits, std::ostream& out)
       << r.counters.accepted << " accepted, " << r.sessions.size() << " sessions, "
       << r.alarms.size() << " alarms";
   if (r.first_record_at) {
-    out << ", " << protocol::FormatRfc3339(*r.first_record_at) << " to " << protocol::FormatRfc3339(*r.last_record_at);
+    out << ", " << HtmlEscape(LocalStamp(*r.first_record_at)) << " to "
+        << HtmlEscape(LocalStamp(*r.last_record_at));
   }
-  out << "</p>\n<h2>Alarms</h2>\n<table><tr><th>raised</th><th>device</th><th>alarm</th>"
+  out << " (times are local, " << HtmlEscape(ZoneName(Local(r.first_record_at.value_or(0))))
+      << ")</p>\n<h2>Alarms</h2>\n<table><tr><th>raised</th><th>device</th><th>alarm</th>"
          "<th>severity</th><th>value/limit</th><th>cleared</th></tr>\n";
   for (const AlarmRow& a : r.alarms) {
     out << "<tr class=\"" << engine::SeverityName(a.severity) << "\"><td>"
-        << protocol::FormatRfc3339(a.raised_at) << "</td><td>" << HtmlEscape(a.clinic + "/" + a.device)
-        << "</td><td>" << engine::AlarmName(a.alarm) << "</td><td>"
-        << engine::SeverityName(a.severity) << "</td><td>" << OptFixed(a.value, 2) << " / "
-        << OptFixed(a.limit, 2) << "</td><td>"
-        << (a.cleared_at ? protocol::FormatRfc3339(*a.cleared_at) : "active") << "</td></tr>\n";
+        << HtmlEscape(LocalStamp(a.raised_at)) << "</td><td>"
+        << HtmlEscape(a.clinic + "/" + a.device) << "</td><td>" << engine::AlarmName(a.alarm)
+        << "</td><td>" << engine::SeverityName(a.severity) << "</td><td>"
+        << OptFixed(a.value, 2) << " / " << OptFixed(a.limit, 2) << "</td><td>"
+        << (a.cleared_at ? HtmlEscape(LocalStamp(*a.cleared_at)) : "active") << "</td></tr>\n";
   }
   out << "</table>\n<h2>Sessions</h2>\n";
-  constexpr double kW = 900, kH = 160, kPad = 40;
   for (const SessionRow& s : r.sessions) {
     out << "<h3>" << HtmlEscape(s.clinic + "/" + s.device + " — " + s.session + " (" +
                                 Join(s.zones, ", ") + ")")
-        << "</h3>\n<p>start " << protocol::FormatRfc3339(s.started_at) << ", "
+        << "</h3>\n<p>start " << HtmlEscape(LocalStamp(s.started_at)) << ", "
         << (s.ended_at ? "duration " + Duration(*s.ended_at - s.started_at) : "open at end")
-        << ", max depth " << OptFixed(s.max_depth_mm, 2) << " mm, max speed "
-        << OptFixed(s.max_speed_hz, 1) << " Hz</p>\n";
-    if (s.series.empty()) continue;
-    const engine::ZoneLimits& zl = limits.ForZone(s.zone);
+        << ", " << s.samples << " samples, max depth " << OptFixed(s.max_depth_mm, 2)
+        << " mm, max speed " << OptFixed(s.max_speed_hz, 1) << " Hz</p>\n";
+    if (s.chart.buckets.empty()) continue;
     const engine::TimeNs t0 = s.started_at;
-    const engine::TimeNs t1 = std::max(s.ended_at.value_or(s.series.back().first),
-                                       s.series.back().first);
+    const engine::TimeNs t1 = std::max(s.ended_at.value_or(s.chart.last_at), s.chart.last_at);
     const double span = std::max<double>(1, static_cast<double>(t1 - t0));
-    double dmax = zl.depth_max_mm * 1.2, smax = zl.speed_max_hz * 1.2;
-    for (const auto& p : s.series) {
-      dmax = std::max(dmax, p.second.first * 1.05);
-      smax = std::max(smax, p.second.second * 1.05);
+    const std::vector<Column> cols = Columns(s.chart, t0, span);
+    std::vector<const AlarmRow*> alarms;
+    for (const AlarmRow& a : r.alarms) {
+      if (a.clinic == s.clinic && a.device == s.device && a.session == s.session) {
+        alarms.push_back(&a);
+      }
     }
-    auto x = [&](engine::TimeNs t) {
-      return kPad + (kW - 2 * kPad) * static_cast<double>(t - t0) / span;
-    };
-    // One chart per quantity: depth (mm) and speed (Hz), limits dashed, alarms marked.
-    for (int chart = 0; chart < 2; ++chart) {
-      const double top = chart == 0 ? dmax : smax;
-      auto y = [&](double v) { return kH - 20 - (kH - 30) * v / top; };
-      out << "<svg width=\"" << kW << "\" height=\"" << kH << "\" xmlns=\"http://www.w3.org/"
-          << "2000/svg\"><text x=\"4\" y=\"14\" font-size=\"12\">"
-          << (chart == 0 ? "depth mm" : "speed Hz") << "</text>";
-      std::string pts;
-      // At most ~2000 points per chart: decimate long series.
-      const std::size_t step = std::max<std::size_t>(1, s.series.size() / 2000);
-      for (std::size_t i = 0; i < s.series.size(); i += step) {
-        const auto& p = s.series[i];
-        pts += Fixed(x(p.first), 1) + "," +
-               Fixed(y(chart == 0 ? p.second.first : p.second.second), 1) + " ";
-      }
-      out << "<polyline fill=\"none\" stroke=\"#246\" stroke-width=\"1.2\" points=\"" << pts
-          << "\"/>";
-      auto hline = [&](double v, const char* color, const char* label) {
-        out << "<line x1=\"" << kPad << "\" x2=\"" << kW - kPad << "\" y1=\"" << Fixed(y(v), 1)
-            << "\" y2=\"" << Fixed(y(v), 1) << "\" stroke=\"" << color
-            << "\" stroke-dasharray=\"4 3\"/><text x=\"" << kW - kPad + 2 << "\" y=\""
-            << Fixed(y(v) + 4, 1) << "\" font-size=\"10\">" << label << " " << Fixed(v, 2)
-            << "</text>";
-      };
-      if (chart == 0) {
-        hline(zl.depth_max_mm, "#b00", "max");
-        if (zl.depth_warn_mm) hline(*zl.depth_warn_mm, "#a60", "warn");
-      } else {
-        hline(zl.speed_max_hz, "#b00", "max");
-        hline(zl.speed_min_hz, "#b00", "min");
-      }
-      for (const AlarmRow& a : r.alarms) {
-        if (a.clinic != s.clinic || a.device != s.device || a.session != s.session) continue;
-        out << "<line x1=\"" << Fixed(x(a.raised_at), 1) << "\" x2=\""
-            << Fixed(x(a.raised_at), 1) << "\" y1=\"18\" y2=\"" << kH - 20
-            << "\" stroke=\"#d33\"><title>" << engine::AlarmName(a.alarm) << " "
-            << protocol::FormatRfc3339(a.raised_at) << "</title></line>";
-      }
-      out << "</svg><br>\n";
-    }
+    WriteChart({"depth mm", "depth", true}, s, cols, alarms, t0, span, out);
+    WriteChart({"speed Hz", "speed", false}, s, cols, alarms, t0, span, out);
   }
   out << "<h2>Rejected messages</h2>\n<table>";
   for (protocol::Reject rj : protocol::kAllRejects) {

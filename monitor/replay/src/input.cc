@@ -50,11 +50,12 @@ bool Selection::KeepDevice(std::string_view clinic, std::string_view device) con
 }
 
 std::vector<std::unique_ptr<MessageSource>> OpenInputs(const std::vector<std::string>& files,
-                                                       std::ostream& err) {
+                                                       std::ostream& err,
+                                                       const record::McapReaderOptions& mcap) {
   std::vector<std::unique_ptr<MessageSource>> sources;
   for (const std::string& path : files) {
     std::string error;
-    auto source = OpenSource(path, err, &error);
+    auto source = OpenSource(path, err, &error, mcap);
     if (!source) {
       err << "replay: " << error << "\n";
       return {};

@@ -11,6 +11,7 @@
 #include "needlewatch/engine/engine.h"
 #include "needlewatch/record/raw_message.h"
 #include "needlewatch/replay/input.h"
+#include "needlewatch/replay/progress.h"
 #include "needlewatch/replay/report.h"
 #include "needlewatch/replay/source.h"
 
@@ -35,6 +36,9 @@ class Counting : public MessageSource {
     return inner_->LatestBefore(topic, before_ns, out);
   }
   std::uint64_t chunks_loaded() const override { return inner_->chunks_loaded(); }
+  std::string error() const override { return inner_->error(); }
+  std::uint64_t bytes_done() const override { return inner_->bytes_done(); }
+  std::uint64_t bytes_total() const override { return inner_->bytes_total(); }
   std::uint64_t count() const { return count_; }
 
  private:
@@ -51,7 +55,7 @@ class Run {
         selection_(selection),
         report_(report),
         engine_(cfg.limits, cfg.engine),
-        builder_(report, keep_series) {
+        builder_(report, keep_series, &engine_) {
     options_.ignore_recorded_limits = user_config;
   }
 
@@ -60,9 +64,13 @@ class Run {
     record::RawMessage before;
     if (input.LatestBefore(control::kLimitsTopic, from, before)) ApplyLimits(before);
   }
-  void Feed(MessageSource& input) {
+  void Feed(MessageSource& input, Progress& progress) {
     record::RawMessage m;
-    while (input.Next(m)) Take(m);
+    while (input.Next(m)) {
+      Take(m);
+      progress.Tick(report_.records, [&input] { return input.bytes_done(); });
+    }
+    progress.Finish(report_.records);
     // Nothing is raised after the last record: no AdvanceTo past it.
     builder_.Finish(engine_);
   }
@@ -152,14 +160,13 @@ std::optional<config::Config> LoadConfig(const ReplayCommandOptions& options, st
   return std::move(*loaded.config);
 }
 
-void WriteReport(const ReplayCommandOptions& options, const Report& report,
-                 const engine::Engine& engine, std::ostream& out) {
+void WriteReport(const ReplayCommandOptions& options, const Report& report, std::ostream& out) {
   if (options.format == "json") {
     WriteJson(report, out);
   } else if (options.format == "csv") {
     WriteCsv(report, out);
   } else if (options.format == "html") {
-    WriteHtml(report, engine.limits(), out);  // the limits in effect at the end
+    WriteHtml(report, out);
   } else {
     WriteText(report, out);
   }
@@ -183,7 +190,22 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
   const std::optional<Selection> selection =
       Selection::Parse(options, cfg->engine.topic_root, err);
   if (!selection) return 1;
-  std::vector<std::unique_ptr<MessageSource>> files = OpenInputs(options.files, err);
+  std::optional<engine::Severity> fail_on;
+  if (options.fail_on && !(fail_on = engine::ParseSeverity(*options.fail_on))) {
+    err << "replay: --fail-on: expected low, medium or high, got \"" << *options.fail_on << "\"\n";
+    return 1;
+  }
+  record::McapReaderOptions mcap;
+  if (options.mcap_max_memory) {
+    const auto bytes = config::ParseByteSize(*options.mcap_max_memory);
+    if (!bytes || *bytes == 0) {
+      err << "replay: --mcap.max-memory: expected a size in bytes, e.g. 512MiB, got \""
+          << *options.mcap_max_memory << "\"\n";
+      return 1;
+    }
+    mcap.max_memory_bytes = *bytes;
+  }
+  std::vector<std::unique_ptr<MessageSource>> files = OpenInputs(options.files, err, mcap);
   if (files.empty()) return 1;
 
   std::vector<const Counting*> counted;
@@ -201,14 +223,27 @@ int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std
   report.filters = selection->described();
   Run run(*cfg, options.config_file.has_value(), *selection, report, options.format == "html");
   if (selection->from()) run.StartAt(input, *selection->from());
-  run.Feed(input);
+  ProgressOptions po;
+  po.enabled = options.progress == ReplayCommandOptions::Progress::kAlways ||
+               (options.progress == ReplayCommandOptions::Progress::kAuto && StderrIsTerminal());
+  Progress progress(err, po, input.bytes_total());
+  run.Feed(input, progress);
+  if (const std::string e = input.error(); !e.empty()) {
+    err << "replay: " << e << "\n";  // a partial report would mislead
+    return 1;
+  }
 
   for (const Counting* c : counted) {
     report.files.push_back(
         {c->path(), std::string(FileFormatName(c->format())), c->count(), c->lines_skipped()});
   }
   report.lines_skipped = input.lines_skipped();
-  WriteReport(options, report, run.engine(), out);
+  WriteReport(options, report, out);
+  if (fail_on) {
+    for (const AlarmRow& a : report.alarms) {
+      if (a.severity >= *fail_on) return kExitAlarm;
+    }
+  }
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <ostream>
 #include <utility>
 
+#include "needlewatch/protocol/message.h"
 #include "needlewatch/protocol/time_format.h"
 #include "needlewatch/record/mcap_reader.h"
 
@@ -52,6 +53,8 @@ class LineReader {
     }
   }
   bool error() const { return error_; }
+  // Bytes of the file taken from the buffer so far.
+  std::uint64_t consumed() const { return read_ - (end_ - begin_); }
 
  private:
   static std::string_view Trim(std::string_view s) {
@@ -67,6 +70,7 @@ class LineReader {
     if (end_ == buf_.size()) buf_.resize(buf_.size() * 2);  // a line longer than the buffer
     const std::size_t n = std::fread(buf_.data() + end_, 1, buf_.size() - end_, file_);
     end_ += n;
+    read_ += n;
     if (n == 0) {
       eof_ = true;
       error_ = std::ferror(file_) != 0;
@@ -77,14 +81,16 @@ class LineReader {
   std::vector<char> buf_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
+  std::uint64_t read_ = 0;
   bool eof_ = false;
   bool error_ = false;
 };
 
 class CaptureSource : public MessageSource {
  public:
-  CaptureSource(std::string path, FileFormat format, std::FILE* f, std::ostream& diag)
-      : path_(std::move(path)), format_(format), reader_(f), diag_(diag) {}
+  CaptureSource(std::string path, FileFormat format, std::FILE* f, std::uint64_t size,
+                std::ostream& diag)
+      : path_(std::move(path)), format_(format), reader_(f), size_(size), diag_(diag) {}
 
   bool Next(record::RawMessage& out) override {
     std::string_view line;
@@ -113,11 +119,14 @@ class CaptureSource : public MessageSource {
   std::uint64_t lines_skipped() const override { return skipped_; }
   FileFormat format() const override { return format_; }
   const std::string& path() const override { return path_; }
+  std::uint64_t bytes_done() const override { return reader_.consumed(); }
+  std::uint64_t bytes_total() const override { return size_; }
 
  private:
   std::string path_;
   FileFormat format_;
   LineReader reader_;
+  std::uint64_t size_;
   std::ostream& diag_;
   std::uint64_t line_no_ = 0;
   std::uint64_t skipped_ = 0;
@@ -131,9 +140,21 @@ class McapSource : public MessageSource {
     for (const std::string& w : reader_->warnings()) diag_ << path_ << ": " << w << "\n";
   }
   bool Next(record::RawMessage& out) override {
-    if (reader_->Next(out)) return true;
+    if (reader_->Next(out)) {
+      if (out.truncated()) {
+        // Past the largest valid payload again, so it is rejected as too_large once more.
+        const std::size_t keep = std::max(out.payload.size(), protocol::kMaxPayloadBytes);
+        out.payload.resize(static_cast<std::size_t>(
+                               std::min<std::uint64_t>(out.original_size, keep + 1)),
+                           ' ');
+      }
+      return true;
+    }
     if (!end_reported_) {
       end_reported_ = true;
+      if (!reader_->error().empty()) {
+        diag_ << path_ << ": reading stopped: " << reader_->error() << "\n";
+      }
       if (reader_->skipped_bytes() > 0) {
         diag_ << path_ << ": " << reader_->skipped_bytes()
               << " bytes could not be read as messages (torn or corrupt parts)\n";
@@ -150,6 +171,9 @@ class McapSource : public MessageSource {
     return reader_->LatestBefore(topic, before_ns, out);
   }
   std::uint64_t chunks_loaded() const override { return reader_->chunks_loaded(); }
+  std::string error() const override { return reader_->error(); }
+  std::uint64_t bytes_done() const override { return reader_->bytes_done(); }
+  std::uint64_t bytes_total() const override { return reader_->file_size(); }
 
  private:
   std::string path_;
@@ -271,7 +295,8 @@ bool ParseCaptureJsonLine(std::string_view line, record::RawMessage& out) {
 }
 
 std::unique_ptr<MessageSource> OpenSource(const std::string& path, std::ostream& diag,
-                                          std::string* error) {
+                                          std::string* error,
+                                          const record::McapReaderOptions& mcap) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     *error = path + ": cannot open: " + std::strerror(errno);
@@ -287,7 +312,7 @@ std::unique_ptr<MessageSource> OpenSource(const std::string& path, std::ostream&
   if (got == kMcapMagicSize && std::memcmp(head, kMcapMagic, kMcapMagicSize) == 0) {
     std::fclose(f);
     std::string reason;
-    auto reader = record::McapReader::Open(path, &reason);
+    auto reader = record::McapReader::Open(path, mcap, &reason);
     if (!reader) {
       *error = reason.empty() ? path + ": cannot read the recording" : reason;
       return nullptr;
@@ -334,8 +359,11 @@ std::unique_ptr<MessageSource> OpenSource(const std::string& path, std::ostream&
     std::fclose(f);
     return std::make_unique<EmptySource>(path);
   }
+  std::fseek(f, 0, SEEK_END);
+  const long size = std::ftell(f);
   std::rewind(f);
-  return std::make_unique<CaptureSource>(path, format, f, diag);
+  return std::make_unique<CaptureSource>(path, format, f,
+                                         size > 0 ? static_cast<std::uint64_t>(size) : 0, diag);
 }
 
 // ---- MergedSource ----
@@ -406,6 +434,25 @@ void MergedSource::SeekTo(std::int64_t from_ns) {
 std::uint64_t MergedSource::chunks_loaded() const {
   std::uint64_t n = 0;
   for (const auto& s : sources_) n += s->chunks_loaded();
+  return n;
+}
+
+std::string MergedSource::error() const {
+  for (const auto& s : sources_) {
+    if (std::string e = s->error(); !e.empty()) return s->path() + ": " + e;
+  }
+  return {};
+}
+
+std::uint64_t MergedSource::bytes_done() const {
+  std::uint64_t n = 0;
+  for (const auto& s : sources_) n += s->bytes_done();
+  return n;
+}
+
+std::uint64_t MergedSource::bytes_total() const {
+  std::uint64_t n = 0;
+  for (const auto& s : sources_) n += s->bytes_total();
   return n;
 }
 

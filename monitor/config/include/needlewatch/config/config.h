@@ -102,6 +102,8 @@ struct RecordConfig {
   engine::TimeNs segment_max_age = 3600LL * engine::kNsPerSec;
   std::uint64_t retention_max_bytes = 1ULL << 30;
   engine::TimeNs retention_max_age = 7LL * 24 * 3600 * engine::kNsPerSec;
+  // Rejected messages (first 4 KiB + size) in their own segments, under this budget; 0 = off.
+  std::uint64_t rejected_max_bytes = 64ULL << 20;
   std::size_t queue_capacity = 65536;  // messages waiting for the writer thread
   int zstd_level = 3;
 };
@@ -149,6 +151,8 @@ std::string_view ShippedLimitsYaml();
 
 // Parses "250ms", "3s", "50m", "1h", "1h30m" into ns; nullopt when malformed or negative.
 std::optional<engine::TimeNs> ParseDuration(std::string_view text);
+// "64MiB", "1GiB", "500KB", "4096" or "4096B" into bytes; nullopt when malformed or too big.
+std::optional<std::uint64_t> ParseByteSize(std::string_view text);
 
 // `needlewatch check-config FILE`: prints "FILE: OK …" and returns 0, or prints each error
 // and returns 1.

@@ -98,6 +98,7 @@ struct AcceptedInfo {
   std::int64_t ts_ms = 0;  // the device's clock (`ts`), for latency and skew figures
   double depth_mm = 0;     // telemetry only
   double speed_hz = 0;     // telemetry only
+  std::string_view zone;   // telemetry only: the sample's zone (its limits applied to it)
 };
 
 // Receives the engine's output. Called synchronously from Engine methods, on the caller's

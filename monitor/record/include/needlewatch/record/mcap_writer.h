@@ -1,7 +1,11 @@
 // McapWriter: writes RawMessages into one MCAP file (layout in monitor/record/README.md).
 //
-// One Channel per (topic, qos, retain), message_encoding "json", schema id 0, channel metadata
+// One Channel per (topic, qos, retain), message_encoding "json", channel metadata
 // {"qos": "0|1|2", "retain": "true|false"}; the payload bytes are the message data unchanged.
+// A channel whose topic has a known shape (telemetry, event, status, alarm, command, monitor
+// status, the control records, rejected messages) refers to a JSON Schema of that kind (schema
+// encoding "jsonschema", one Schema record per kind used, README.md); other topics get schema
+// id 0.
 // log_time = publish_time = receive_ns; the sequence counts per channel from 1. Messages are
 // buffered into a chunk (zstd-compressed, CRC-32 of the uncompressed records) which is written
 // with its Message Index records in one write() once it reaches `chunk_max_bytes` or when
@@ -20,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "needlewatch/record/raw_message.h"
 
@@ -36,6 +41,8 @@ struct McapWriterOptions {
   bool sync_each_chunk = false;
   // Refuse to overwrite an existing file (O_EXCL) instead of truncating it.
   bool fail_if_exists = false;
+  // Give channels of known topic shapes their JSON Schema (for Foxglove and other tools).
+  bool json_schemas = true;
 };
 
 class McapWriter {
@@ -78,6 +85,8 @@ class McapWriter {
   struct State;
   McapWriter(std::string path, int fd, const McapWriterOptions& options);
   bool WriteOut(const std::string& bytes);
+  // The id of the JSON Schema for `topic`'s kind (writing its record on first use); 0 for none.
+  std::uint16_t SchemaIdFor(std::string_view topic);
   bool Fail(const std::string& what);
 
   std::string path_;

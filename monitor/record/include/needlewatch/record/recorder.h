@@ -10,6 +10,13 @@
 // the oldest `needlewatch-*.mcap` segments while the directory's total exceeds
 // retention_max_bytes, and any whose last write is older than retention_max_age.
 //
+// Rejected messages (RawMessage::reject set) go to their own series of segments,
+// `<dir>/needlewatch-rejected-YYYYMMDDTHHMMSSZ-NNNNNN.mcap`, truncated to their first
+// kRejectedKeepBytes bytes plus their size, on one channel per device and reason
+// (kRejectedTopicPrefix), under their own budget rejected_max_bytes: junk can fill and rotate
+// only its own files, never evict accepted traffic. Both series are read back together by
+// `needlewatch replay DIR/needlewatch-*.mcap`.
+//
 // Thread-safety: Submit() and the counters may be called from any thread concurrently. Start,
 // Stop and the destructor must not race with each other. The writer thread alone touches files.
 #ifndef NEEDLEWATCH_RECORD_RECORDER_H_
@@ -33,6 +40,11 @@ struct RecorderOptions {
   std::int64_t segment_max_age = 3600LL * 1'000'000'000;
   std::uint64_t retention_max_bytes = 1ULL << 30;
   std::int64_t retention_max_age = 7LL * 24 * 3600 * 1'000'000'000;
+  // Segments of rejected messages: deleted oldest first beyond this total (and by
+  // retention_max_age). 0: rejected messages are not recorded.
+  std::uint64_t rejected_max_bytes = 64ULL << 20;
+  // Topic root of device topics, to name the device of a rejected message's channel.
+  std::string topic_root = "clinic";
   std::size_t queue_capacity = 65536;  // messages waiting for the writer thread
   int zstd_level = 3;                  // 0 = uncompressed chunks
   // Crash-loss bound: a chunk is written once it holds this many bytes or is this old.
@@ -56,6 +68,8 @@ class Recorder {
 
   // Queues a message for the writer. Never waits for I/O (takes a mutex only to push): false,
   // and dropped() counts it, when queue_capacity messages are already waiting or after Stop().
+  // A rejected message's payload is cut to kRejectedKeepBytes here (original_size keeps its
+  // size), so a queue of junk holds at most that much per message.
   bool Submit(RawMessage&& message);
   // Writes everything queued, closes the segment with its summary, joins the thread.
   // Idempotent.
@@ -86,6 +100,9 @@ class Recorder {
 std::string SegmentFileName(std::int64_t start_ns, std::uint64_t sequence);
 // True for names SegmentFileName produces; `*sequence` gets the sequence.
 bool ParseSegmentFileName(const std::string& name, std::uint64_t* sequence);
+// The same for segments of rejected messages: "needlewatch-rejected-20261125T125213Z-000042.mcap".
+std::string RejectedSegmentFileName(std::int64_t start_ns, std::uint64_t sequence);
+bool ParseRejectedSegmentFileName(const std::string& name, std::uint64_t* sequence);
 
 }  // namespace needlewatch::record
 

@@ -51,7 +51,8 @@ class Selection {
 // Opens every file (detecting its format). Empty after saying why on `err` when one cannot be
 // read; skipped capture lines are reported on `err` as they are met.
 std::vector<std::unique_ptr<MessageSource>> OpenInputs(const std::vector<std::string>& files,
-                                                       std::ostream& err);
+                                                       std::ostream& err,
+                                                       const record::McapReaderOptions& mcap = {});
 
 }  // namespace needlewatch::replay
 

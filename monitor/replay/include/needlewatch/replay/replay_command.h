@@ -3,6 +3,7 @@
 #ifndef NEEDLEWATCH_REPLAY_REPLAY_COMMAND_H_
 #define NEEDLEWATCH_REPLAY_REPLAY_COMMAND_H_
 
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -23,10 +24,23 @@ struct ReplayCommandOptions {
   std::optional<std::string> publish_url;
   std::string speed = "1";
   bool loop = false;
+  // "low", "medium" or "high": exit kExitAlarm when an alarm of that severity or higher was
+  // raised in the replay (for CI jobs).
+  std::optional<std::string> fail_on;
+  // The MCAP reader's memory budget (config size: "256MiB", "1GiB", …); default
+  // record::McapReaderOptions.
+  std::optional<std::string> mcap_max_memory;
+  // The progress line on stderr (progress.h): by default only when stderr is a terminal.
+  enum class Progress : std::uint8_t { kAuto, kAlways, kNever };
+  Progress progress = Progress::kAuto;
 };
 
-// Returns the process exit code: 0 on success, 1 on unreadable input or bad options (with a
-// message on `err`). The report goes to `out`.
+// Exit code when --fail-on matched an alarm.
+inline constexpr int kExitAlarm = 3;
+
+// Returns the process exit code: 0 on success, 1 on unreadable input (including a recording
+// that breaks the reader's memory budget) or bad options (with a message on `err`), kExitAlarm
+// when `fail_on` matched (the report is written first). The report goes to `out`.
 int RunReplayCommand(const ReplayCommandOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace needlewatch::replay

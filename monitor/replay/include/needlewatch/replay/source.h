@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "needlewatch/record/mcap_reader.h"
 #include "needlewatch/record/raw_message.h"
 
 namespace needlewatch::replay {
@@ -48,6 +49,12 @@ class MessageSource {
   virtual void SeekTo(std::int64_t from_ns) { (void)from_ns; }
   // MCAP: chunks decompressed so far (shows index use); 0 for other formats.
   virtual std::uint64_t chunks_loaded() const { return 0; }
+  // Why the source stopped before the end of its file ("" when it did not): an MCAP reader's
+  // memory budget. The caller should fail the run: the rest of the file was not read.
+  virtual std::string error() const { return {}; }
+  // Progress: bytes of the file read (or passed over by a seek) so far, and the file's size.
+  virtual std::uint64_t bytes_done() const { return 0; }
+  virtual std::uint64_t bytes_total() const { return 0; }
   // The latest message on `topic` before `before_ns` where the source can find it without a
   // full read (MCAP recordings; see McapReader::LatestBefore); false otherwise (the default).
   // Does not move the source's position.
@@ -64,8 +71,14 @@ class MessageSource {
 // non-empty line ('{' → %j/%J JSON lines; a digit → "%U %t %p"). Skipped lines are reported on
 // `diag`, which must outlive the source. nullptr with `*error` ("FILE: reason") when the file
 // cannot be read or its first line is neither format.
+//
+// A message recorded as rejected and truncated (RawMessage::truncated()) is yielded with its
+// payload padded back past protocol::kMaxPayloadBytes (to at most its original size), so that
+// the engine rejects it again for the same reason (too_large) without the bytes that were
+// never kept.
 std::unique_ptr<MessageSource> OpenSource(const std::string& path, std::ostream& diag,
-                                          std::string* error);
+                                          std::string* error,
+                                          const record::McapReaderOptions& mcap = {});
 
 // Merges sources by receive time: a k-way merge; ties go to the earlier source in the list,
 // then to the earlier message of that source. Each source should be in time order already (a
@@ -81,6 +94,9 @@ class MergedSource : public MessageSource {
   // Seeks every source (before the first Next()).
   void SeekTo(std::int64_t from_ns) override;
   std::uint64_t chunks_loaded() const override;  // summed over the sources
+  std::string error() const override;           // the first source's error
+  std::uint64_t bytes_done() const override;     // summed over the sources
+  std::uint64_t bytes_total() const override;
   // The latest over every source (ties: the later source in the list).
   bool LatestBefore(std::string_view topic, std::int64_t before_ns,
                     record::RawMessage& out) override;
