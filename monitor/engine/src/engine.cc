@@ -87,11 +87,39 @@ class Interner {
 // A sample rule whose condition holds but whose `for` has not elapsed yet.
 struct Pending {
   TimeNs t0 = 0;       // first offending sample
-  double value = 0;    // its value
+  TimeNs due = 0;      // t0 + the `for` in force (that of the latest sample's zone)
+  double value = 0;    // the first offending sample's value
   double limit = 0;    // the limit it broke
-  std::uint32_t zone = 0;
+  std::uint32_t zone = 0;  // its zone
   bool active = false;
 };
+
+// One sample judged by one sample rule against one zone's limits (inclusive limits).
+struct Verdict {
+  bool offending = false;
+  double value = 0;
+  double limit = 0;  // the limit broken (or, when within limits, the one checked)
+};
+
+Verdict Judge(AlarmKind kind, const ZoneLimits& z, double depth_mm, double speed_hz) {
+  switch (kind) {
+    case AlarmKind::kDepthExceeded:
+      return {depth_mm > z.depth_max_mm, depth_mm, z.depth_max_mm};
+    case AlarmKind::kDepthWarning:
+      return {z.depth_warn_mm.has_value() && depth_mm > *z.depth_warn_mm, depth_mm,
+              z.depth_warn_mm.value_or(0)};
+    case AlarmKind::kSpeedOutOfRange: {
+      const bool slow = speed_hz < z.speed_min_hz;
+      const bool fast = speed_hz > z.speed_max_hz;
+      return {slow || fast, speed_hz, slow ? z.speed_min_hz : z.speed_max_hz};
+    }
+    default:
+      return {};
+  }
+}
+
+constexpr std::array<AlarmKind, 3> kSampleRules = {
+    AlarmKind::kDepthExceeded, AlarmKind::kDepthWarning, AlarmKind::kSpeedOutOfRange};
 
 struct Device {
   // Identity. `name` backs the device map's key view: never reassigned while in the map.
@@ -233,8 +261,9 @@ class Engine::Impl {
   void ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry& t, TimeNs now, Sink& sink);
   void ApplyEvent(std::uint32_t slot, const protocol::Event& e, TimeNs now, Sink& sink);
   void ApplyStatus(std::uint32_t slot, const protocol::Status& s, TimeNs now, Sink& sink);
-  void EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, bool offending, double value,
-                          double limit, std::uint32_t zone, TimeNs now, Sink& sink);
+  void EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, const Verdict& v,
+                          std::uint32_t zone, TimeNs now, Sink& sink);
+  void ReapplyPendings(std::uint32_t slot, TimeNs now, Sink& sink);
 
   // --- sessions
   void OpenSession(std::uint32_t slot, std::string_view session, std::uint32_t zone,
@@ -610,15 +639,9 @@ void Engine::Impl::ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry&
 
   // Sample rules in AlarmKind order, against the sample's zone. Inclusive limits.
   const ZoneLimits& z = Zone(zone);
-  EvaluateSampleRule(slot, AlarmKind::kDepthExceeded, t.depth_mm > z.depth_max_mm, t.depth_mm,
-                     z.depth_max_mm, zone, now, sink);
-  const bool warn = z.depth_warn_mm.has_value() && t.depth_mm > *z.depth_warn_mm;
-  EvaluateSampleRule(slot, AlarmKind::kDepthWarning, warn, t.depth_mm,
-                     z.depth_warn_mm.value_or(0), zone, now, sink);
-  const bool slow = t.speed_hz < z.speed_min_hz;
-  const bool fast = t.speed_hz > z.speed_max_hz;
-  EvaluateSampleRule(slot, AlarmKind::kSpeedOutOfRange, slow || fast, t.speed_hz,
-                     slow ? z.speed_min_hz : z.speed_max_hz, zone, now, sink);
+  for (AlarmKind kind : kSampleRules) {
+    EvaluateSampleRule(slot, kind, Judge(kind, z, t.depth_mm, t.speed_hz), zone, now, sink);
+  }
 
   // Telemetry resumed: clear stale and restart its clock.
   if (IsActive(devices_[slot], AlarmKind::kTelemetryStale)) {
@@ -628,21 +651,36 @@ void Engine::Impl::ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry&
   ArmStaleIfNeeded(slot);
 }
 
-void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, bool offending,
-                                      double value, double limit, std::uint32_t zone, TimeNs now,
-                                      Sink& sink) {
+// A pending condition is re-judged at every sample with the `for` of that sample's zone
+// (CONTRACT §3 v1.1): the `for` keeps running from the first offending sample t0; once the `for`
+// in force has elapsed the alarm is raised at this sample, otherwise the deadline moves to
+// t0 + that `for`.
+void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, const Verdict& v,
+                                      std::uint32_t zone, TimeNs now, Sink& sink) {
   Device& d = devices_[slot];
   Pending& p = d.pending[Index(kind)];
   const bool active = IsActive(d, kind);
-  if (offending) {
-    if (active || p.active) return;  // condition continues
+  if (v.offending) {
+    if (active) return;  // condition continues
     const TimeNs for_ns = Zone(zone).Rule(kind).for_ns;
-    if (for_ns <= 0) {
-      Raise(slot, kind, zone, value, limit, now, sink);
+    if (p.active) {
+      const TimeNs due = AddSat(p.t0, for_ns);
+      if (due <= now) {
+        p.active = false;
+        Disarm(d, static_cast<TimerKind>(kind));
+        Raise(slot, kind, zone, v.value, v.limit, now, sink);
+      } else if (due != p.due) {
+        p.due = due;
+        Arm(slot, static_cast<TimerKind>(kind), due);
+      }
       return;
     }
-    p = Pending{now, value, limit, zone, true};
-    Arm(slot, static_cast<TimerKind>(kind), AddSat(now, for_ns));
+    if (for_ns <= 0) {
+      Raise(slot, kind, zone, v.value, v.limit, now, sink);
+      return;
+    }
+    p = Pending{now, AddSat(now, for_ns), v.value, v.limit, zone, true};
+    Arm(slot, static_cast<TimerKind>(kind), p.due);
     return;
   }
   if (p.active) {
@@ -650,6 +688,29 @@ void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, bool o
     Disarm(d, static_cast<TimerKind>(kind));
   }
   if (active) Clear(slot, kind, now, sink);
+}
+
+// After a reload: each pending condition is judged again on the device's latest sample with
+// the new limits of its zone. Within them: cancelled. Otherwise its deadline is t0 + the new
+// `for`; one already elapsed raises the alarm now (the reload instant), with the latest sample's
+// value and the limit it breaks now.
+void Engine::Impl::ReapplyPendings(std::uint32_t slot, TimeNs now, Sink& sink) {
+  for (AlarmKind kind : kSampleRules) {
+    Device& d = devices_[slot];
+    Pending& p = d.pending[Index(kind)];
+    if (!p.active) continue;
+    const ZoneLimits& z = Zone(d.last_zone);
+    const Verdict v = Judge(kind, z, d.last_depth, d.last_speed);
+    const TimeNs due = AddSat(p.t0, z.Rule(kind).for_ns);
+    if (!v.offending || due <= now) {
+      p.active = false;
+      Disarm(d, static_cast<TimerKind>(kind));
+      if (v.offending) Raise(slot, kind, d.last_zone, v.value, v.limit, now, sink);
+      continue;
+    }
+    p.due = due;
+    Arm(slot, static_cast<TimerKind>(kind), due);
+  }
 }
 
 void Engine::Impl::ApplyEvent(std::uint32_t slot, const protocol::Event& e, TimeNs now,
@@ -938,12 +999,7 @@ void Engine::Impl::SetLimits(Limits limits, TimeNs now_in, Sink& sink) {
     if (d.online && !IsActive(d, AlarmKind::kTelemetryStale)) {
       Arm(slot, kTimerStale, AddSat(AddSat(d.stale_base, z.stale_after), 1));
     }
-    for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
-      const Pending& p = d.pending[k];
-      if (!p.active) continue;
-      Arm(slot, static_cast<TimerKind>(k),
-          AddSat(p.t0, Zone(p.zone).Rule(static_cast<AlarmKind>(k)).for_ns));
-    }
+    ReapplyPendings(slot, now, sink);
   }
   FireDue(now, sink);
 }
