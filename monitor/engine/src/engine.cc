@@ -48,10 +48,10 @@ constexpr std::string_view kUnknownSessionEndDetail =
 constexpr std::string_view kDuplicateDetail =
     "seq: not after the last seq of the device's open session (a redelivery)";
 
-// The offset baseline may rise by at most 1/kOffsetDriftDivisor of the time elapsed (10 ms per
-// second): it follows a device clock that drifts slowly, while a message delayed on its way
-// (which only raises the offset) barely moves it.
-constexpr TimeNs kOffsetDriftDivisor = 100;
+// The offset baseline may rise by at most 2^-kOffsetDriftShift of the time elapsed (1/128, about
+// 7.8 ms per second): it follows a device clock that drifts slowly, while a message delayed on
+// its way (which only raises the offset) barely moves it. A shift: this runs for every message.
+constexpr int kOffsetDriftShift = 7;
 
 // RFC 1982 serial-number arithmetic on 32 bits (window 2^31): is `seq` after `last`? The one
 // undefined distance, exactly 2^31, counts as after (the message is kept, as a seq gap).
@@ -93,23 +93,6 @@ void Interner::Erase(std::uint32_t id) {
   names_[id] = std::string();
   live_[id] = false;
   free_.push_back(id);
-}
-
-Verdict Judge(AlarmKind kind, const ZoneLimits& z, double depth_mm, double speed_hz) {
-  switch (kind) {
-    case AlarmKind::kDepthExceeded:
-      return {depth_mm > z.depth_max_mm, depth_mm, z.depth_max_mm};
-    case AlarmKind::kDepthWarning:
-      return {z.depth_warn_mm.has_value() && depth_mm > *z.depth_warn_mm, depth_mm,
-              z.depth_warn_mm.value_or(0)};
-    case AlarmKind::kSpeedOutOfRange: {
-      const bool slow = speed_hz < z.speed_min_hz;
-      const bool fast = speed_hz > z.speed_max_hz;
-      return {slow || fast, speed_hz, slow ? z.speed_min_hz : z.speed_max_hz};
-    }
-    default:
-      return {};
-  }
 }
 
 }  // namespace internal
@@ -184,9 +167,9 @@ void Engine::Impl::HandleDeadline(const Deadline& e, Sink& sink) {
     case kTimerPendingDepth:
     case kTimerPendingWarn:
     case kTimerPendingSpeed: {
-      internal::Pending& p = d.pending[kind];
-      if (!p.active) return;
-      p.active = false;
+      const internal::Pending& p = d.pending[kind];
+      if (!d.PendingOn(kind)) return;
+      d.SetPending(kind, false);
       Raise(slot, static_cast<AlarmKind>(kind), p.zone, p.value, p.limit, at, sink);
       return;
     }
@@ -329,15 +312,14 @@ void Engine::Impl::Unhold(std::uint32_t slot) {
 }
 
 // Baseline of the clock offset (receive time − device ts): the lower envelope of the offsets
-// seen, allowed to rise by 1/kOffsetDriftDivisor of the time elapsed. The first message sets it.
+// seen, allowed to rise by 2^-kOffsetDriftShift of the time elapsed. The first message sets it.
 void Engine::Impl::LearnOffset(Device& d, TimeNs now, std::int64_t ts_ms) {
   const std::int64_t offset = AddSat(now, -TsNs(ts_ms));
-  if (!d.has_offset) {
+  if (!d.has_offset || offset <= d.offset_ns) {
     d.has_offset = true;
     d.offset_ns = offset;
   } else {
-    const std::int64_t drifted = AddSat(d.offset_ns, (now - d.offset_at) / kOffsetDriftDivisor);
-    d.offset_ns = std::min(offset, drifted);
+    d.offset_ns = std::min(offset, AddSat(d.offset_ns, (now - d.offset_at) >> kOffsetDriftShift));
   }
   d.offset_at = now;
 }
@@ -444,8 +426,8 @@ void Engine::Impl::MaybeSweepZones() {
     used[d.session_zone] = true;
     used[d.last_zone] = true;
     for (std::uint32_t z : d.zones) used[z] = true;
-    for (const internal::Pending& p : d.pending) {
-      if (p.active) used[p.zone] = true;
+    for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
+      if (d.PendingOn(k)) used[d.pending[k].zone] = true;
     }
   }
   for (const AlarmRecord& a : alarms_) {
@@ -552,7 +534,7 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
     const std::uint32_t seq = is_telemetry ? decoded_.telemetry.seq : decoded_.event.seq;
     const std::string_view session =
         is_telemetry ? decoded_.telemetry.session : decoded_.event.session;
-    if (d.seq_valid && d.session_open && d.session == session && !SeqAfter(seq, d.last_seq)) {
+    if (d.seq_valid && !SeqAfter(seq, d.last_seq) && d.session_open && d.session == session) {
       Reject(protocol::Reject::kDuplicate, t.channel, topic, kDuplicateDetail, now, sink);
       return;
     }
@@ -681,9 +663,14 @@ void Engine::Impl::ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry&
 
   // Sample rules in AlarmKind order, against the sample's zone. Inclusive limits.
   const ZoneLimits& z = Zone(zone);
-  for (AlarmKind kind : kSampleRules) {
-    EvaluateSampleRule(slot, kind, internal::Judge(kind, z, t.depth_mm, t.speed_hz), zone, now, sink);
-  }
+  using internal::Judge;
+  EvaluateSampleRule(slot, AlarmKind::kDepthExceeded,
+                     Judge(AlarmKind::kDepthExceeded, z, t.depth_mm, t.speed_hz), zone, now, sink);
+  EvaluateSampleRule(slot, AlarmKind::kDepthWarning,
+                     Judge(AlarmKind::kDepthWarning, z, t.depth_mm, t.speed_hz), zone, now, sink);
+  EvaluateSampleRule(slot, AlarmKind::kSpeedOutOfRange,
+                     Judge(AlarmKind::kSpeedOutOfRange, z, t.depth_mm, t.speed_hz), zone, now,
+                     sink);
 
   // Telemetry resumed: clear stale and restart its clock.
   if (IsActive(devices_[slot], AlarmKind::kTelemetryStale)) {
@@ -697,18 +684,20 @@ void Engine::Impl::ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry&
 // (CONTRACT §3 v1.1): the `for` keeps running from the first offending sample t0; once the `for`
 // in force has elapsed the alarm is raised at this sample, otherwise the deadline moves to
 // t0 + that `for`.
-void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, const Verdict& v,
+void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, Verdict v,
                                       std::uint32_t zone, TimeNs now, Sink& sink) {
   Device& d = devices_[slot];
-  internal::Pending& p = d.pending[Index(kind)];
+  const std::size_t k = Index(kind);
+  const bool pending = d.PendingOn(k);
   const bool active = IsActive(d, kind);
   if (v.offending) {
     if (active) return;  // condition continues
     const TimeNs for_ns = Zone(zone).Rule(kind).for_ns;
-    if (p.active) {
+    internal::Pending& p = d.pending[k];
+    if (pending) {
       const TimeNs due = AddSat(p.t0, for_ns);
       if (due <= now) {
-        p.active = false;
+        d.SetPending(k, false);
         Disarm(d, static_cast<Timer>(kind));
         Raise(slot, kind, zone, v.value, v.limit, now, sink);
       } else if (due != p.due) {
@@ -721,12 +710,13 @@ void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, const 
       Raise(slot, kind, zone, v.value, v.limit, now, sink);
       return;
     }
-    p = internal::Pending{now, AddSat(now, for_ns), v.value, v.limit, zone, true};
+    p = internal::Pending{now, AddSat(now, for_ns), v.value, v.limit, zone};
+    d.SetPending(k, true);
     Arm(slot, static_cast<Timer>(kind), p.due);
     return;
   }
-  if (p.active) {
-    p.active = false;
+  if (pending) {
+    d.SetPending(k, false);
     Disarm(d, static_cast<Timer>(kind));
   }
   if (active) Clear(slot, kind, now, sink);
@@ -743,13 +733,14 @@ void Engine::Impl::ReapplyPendings(std::uint32_t slot, TimeNs now, Sink& sink) {
   late_context_ = lagging;
   for (AlarmKind kind : kSampleRules) {
     Device& d = devices_[slot];
-    internal::Pending& p = d.pending[Index(kind)];
-    if (!p.active) continue;
+    const std::size_t k = Index(kind);
+    if (!d.PendingOn(k)) continue;
+    internal::Pending& p = d.pending[k];
     const ZoneLimits& z = Zone(d.last_zone);
     const Verdict v = internal::Judge(kind, z, d.last_depth, d.last_speed);
     const TimeNs due = AddSat(p.t0, z.Rule(kind).for_ns);
     if (!v.offending || due <= at) {
-      p.active = false;
+      d.SetPending(k, false);
       Disarm(d, static_cast<Timer>(kind));
       if (v.offending) Raise(slot, kind, d.last_zone, v.value, v.limit, at, sink);
       continue;
@@ -913,8 +904,8 @@ void Engine::Impl::ArmStaleIfNeeded(std::uint32_t slot) {
 
 void Engine::Impl::CancelPendings(Device& d) {
   for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
-    if (!d.pending[k].active) continue;
-    d.pending[k].active = false;
+    if (!d.PendingOn(k)) continue;
+    d.SetPending(k, false);
     Disarm(d, static_cast<Timer>(k));
   }
 }

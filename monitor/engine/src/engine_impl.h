@@ -1,7 +1,7 @@
 // The engine's internals, shared by engine.cc (messages, rules, deadlines, catch-up) and
 // state.cc (Save/Restore). Not installed; semantics in ../README.md ("Engine semantics").
 //
-// Layout: devices live in a slab (std::deque, so references stay valid while it grows) found
+// Layout: devices live in a slab (Slab: chunks, so references stay valid while it grows) found
 // through an unordered_map keyed by (interned clinic id, device ID view into the slab entry).
 // Active and latched alarms live in a separate pool, so a device without alarms stays small.
 // Every time-based condition is one entry in a binary min-heap ordered by (time, rank); an
@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,6 +94,50 @@ class Interner {
   std::unordered_map<std::string_view, std::uint32_t> index_;
 };
 
+// A growable table whose elements never move (references stay valid as it grows): chunks of
+// kChunk elements. Indexing is two loads, always inlined (std::deque's is not, once the callers
+// grow, and with elements this large it holds one per block anyway).
+template <typename T>
+class Slab {
+ public:
+  static constexpr std::size_t kChunk = 64;
+
+  T& operator[](std::size_t i) { return chunks_[i / kChunk][i % kChunk]; }
+  const T& operator[](std::size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+  std::size_t size() const { return size_; }
+  void emplace_back() {
+    if (size_ % kChunk == 0) chunks_.push_back(std::make_unique<T[]>(kChunk));
+    ++size_;
+  }
+  void resize(std::size_t n) {
+    while (size_ < n) emplace_back();
+  }
+
+  template <typename S, typename E>
+  class Iter {
+   public:
+    Iter(S* slab, std::size_t i) : slab_(slab), i_(i) {}
+    E& operator*() const { return (*slab_)[i_]; }
+    Iter& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator!=(const Iter& o) const { return i_ != o.i_; }
+
+   private:
+    S* slab_;
+    std::size_t i_;
+  };
+  Iter<Slab, T> begin() { return {this, 0}; }
+  Iter<Slab, T> end() { return {this, size_}; }
+  Iter<const Slab, const T> begin() const { return {this, 0}; }
+  Iter<const Slab, const T> end() const { return {this, size_}; }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  std::size_t size_ = 0;
+};
+
 // A sample rule whose condition holds but whose `for` has not elapsed yet.
 struct Pending {
   TimeNs t0 = 0;       // first offending sample
@@ -100,7 +145,6 @@ struct Pending {
   double value = 0;    // the first offending sample's value
   double limit = 0;    // the limit it broke
   std::uint32_t zone = 0;  // its zone
-  bool active = false;
 };
 
 // One sample judged by one sample rule against one zone's limits (inclusive limits).
@@ -109,7 +153,22 @@ struct Verdict {
   double value = 0;
   double limit = 0;  // the limit broken (or, when within limits, the one checked)
 };
-Verdict Judge(AlarmKind kind, const ZoneLimits& z, double depth_mm, double speed_hz);
+inline Verdict Judge(AlarmKind kind, const ZoneLimits& z, double depth_mm, double speed_hz) {
+  switch (kind) {
+    case AlarmKind::kDepthExceeded:
+      return {depth_mm > z.depth_max_mm, depth_mm, z.depth_max_mm};
+    case AlarmKind::kDepthWarning:
+      return {z.depth_warn_mm.has_value() && depth_mm > *z.depth_warn_mm, depth_mm,
+              z.depth_warn_mm.value_or(0)};
+    case AlarmKind::kSpeedOutOfRange: {
+      const bool slow = speed_hz < z.speed_min_hz;
+      const bool fast = speed_hz > z.speed_max_hz;
+      return {slow || fast, speed_hz, slow ? z.speed_min_hz : z.speed_max_hz};
+    }
+    default:
+      return {};
+  }
+}
 
 struct Device {
   // Identity. `name` backs the device map's key view: never reassigned while in the map.
@@ -135,7 +194,8 @@ struct Device {
   bool implicit = false;
   bool unsafe_counted = false;  // a high-severity alarm was raised in this session
   bool has_sample = false;
-  std::uint8_t armed = 0;  // bit per Timer: a live heap entry exists
+  std::uint8_t armed = 0;       // bit per Timer: a live heap entry exists
+  std::uint8_t pending_on = 0;  // bit per sample rule: pending[k] holds a condition
   std::uint32_t session_zone = 0;
   std::uint32_t last_zone = 0;
   std::uint32_t op = kNoIndex;  // interned operator, or none
@@ -153,8 +213,13 @@ struct Device {
   // Alarm slots (index into the alarm pool, or kNoIndex) and sample-rule pendings.
   std::array<std::uint32_t, kAlarmKindCount> alarm{kNoIndex, kNoIndex, kNoIndex, kNoIndex,
                                                    kNoIndex, kNoIndex, kNoIndex};
-  std::array<Pending, kSampleRuleCount> pending{};
+  std::array<Pending, kSampleRuleCount> pending{};  // meaningful where pending_on says so
   std::array<std::uint32_t, kTimerCount> gen{};
+
+  bool PendingOn(std::size_t k) const { return ((pending_on >> k) & 1U) != 0; }
+  void SetPending(std::size_t k, bool on) {
+    pending_on = static_cast<std::uint8_t>(on ? pending_on | (1U << k) : pending_on & ~(1U << k));
+  }
 };
 
 struct AlarmRecord {
@@ -292,7 +357,7 @@ class Engine::Impl {
   void ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry& t, TimeNs now, Sink& sink);
   void ApplyEvent(std::uint32_t slot, const protocol::Event& e, TimeNs now, Sink& sink);
   void ApplyStatus(std::uint32_t slot, const protocol::Status& s, TimeNs now, Sink& sink);
-  void EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, const Verdict& v,
+  void EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, Verdict v,
                           std::uint32_t zone, TimeNs now, Sink& sink);
   void ReapplyPendings(std::uint32_t slot, TimeNs now, Sink& sink);
 
@@ -354,7 +419,7 @@ class Engine::Impl {
   std::size_t operator_sweep_at_ = internal::kMinSweep;
   bool sweeping_ = true;  // off while Restore builds the tables
 
-  std::deque<Device> devices_;
+  internal::Slab<Device> devices_;
   std::vector<std::uint32_t> free_devices_;
   std::unordered_map<internal::DeviceKey, std::uint32_t, internal::DeviceKeyHash> device_index_;
 

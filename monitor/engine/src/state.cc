@@ -34,6 +34,27 @@ bool InRange(E e, std::size_t count) {
   return static_cast<std::size_t>(e) < count;
 }
 
+// A table of `slots` slots: `used` of them listed with an entry, the others in `free`, each once.
+// Returns the slots taken so far (the free ones); each entry then takes its own with Take.
+std::vector<bool> FreeSlots(const char* what, std::size_t used,
+                            const std::vector<std::uint32_t>& free, std::uint32_t slots) {
+  if (used + free.size() != slots) {
+    Invalid(std::string(what) + " slots: " + std::to_string(used) + " used + " +
+            std::to_string(free.size()) + " free != " + std::to_string(slots));
+  }
+  std::vector<bool> taken(slots, false);
+  for (std::uint32_t slot : free) {
+    if (slot >= slots || taken[slot]) Invalid(std::string("free ") + what + " slot " + std::to_string(slot));
+    taken[slot] = true;
+  }
+  return taken;
+}
+
+void Take(std::vector<bool>& taken, std::uint32_t slot, const std::string& who) {
+  if (slot >= taken.size() || taken[slot]) Invalid(who + ": bad or repeated slot");
+  taken[slot] = true;
+}
+
 }  // namespace
 
 EngineState Engine::Impl::Save() const {
@@ -94,8 +115,8 @@ EngineState Engine::Impl::Save() const {
         ss.last_speed_hz = d.last_speed;
       }
       for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
+        if (!d.PendingOn(k)) continue;
         const internal::Pending& p = d.pending[k];
-        if (!p.active) continue;
         ss.pendings.push_back(PendingState{static_cast<AlarmKind>(k), p.t0, p.value, p.limit,
                                            std::string(zone_names_.Name(p.zone))});
       }
@@ -118,21 +139,7 @@ EngineState Engine::Impl::Save() const {
     if (!a.in_use) continue;
     SavedAlarm sa;
     sa.slot = slot;
-    sa.clinic = clinic_names_.Name(devices_[a.device].clinic);
-    sa.device = devices_[a.device].name;
-    sa.alarm = a.kind;
-    sa.severity = a.severity;
-    sa.state = a.state;
-    sa.acknowledged = a.acknowledged;
-    sa.session = a.session;
-    sa.zone = zone_names_.Name(a.zone);
-    sa.raised_at = a.raised_at;
-    if (a.has_cleared) sa.cleared_at = a.cleared_at;
-    if (a.has_value) {
-      sa.value = a.value;
-      sa.limit = a.limit;
-    }
-    sa.late = a.late;
+    FillAlarm(a, sa);  // the same field names as AlarmEvent and AlarmView
     s.alarms.push_back(std::move(sa));
   }
   s.free_alarm_slots = free_alarms_;
@@ -160,17 +167,12 @@ void Engine::Impl::Restore(EngineState s) {
   }
 
   // Devices, in their slots.
-  if (s.devices.size() + s.free_device_slots.size() != s.device_slots) {
-    Invalid("device slots: " + std::to_string(s.devices.size()) + " devices + " +
-            std::to_string(s.free_device_slots.size()) + " free != " +
-            std::to_string(s.device_slots));
-  }
+  std::vector<bool> taken =
+      FreeSlots("device", s.devices.size(), s.free_device_slots, s.device_slots);
   devices_.resize(s.device_slots);
-  std::vector<bool> taken(s.device_slots, false);
   for (DeviceState& ds : s.devices) {
     const std::string who = ds.clinic + "/" + ds.device;
-    if (ds.slot >= s.device_slots || taken[ds.slot]) Invalid(who + ": bad or repeated slot");
-    taken[ds.slot] = true;
+    Take(taken, ds.slot, who);
     if (!protocol::IsValidId(ds.device)) Invalid(who + ": device name");
     const std::optional<std::uint32_t> clinic = clinic_names_.Find(ds.clinic);
     if (!clinic) Invalid(who + ": its clinic is not listed");
@@ -224,16 +226,12 @@ void Engine::Impl::Restore(EngineState s) {
     }
     for (const PendingState& ps : ss.pendings) {
       if (!InRange(ps.alarm, kSampleRuleCount)) Invalid(who + ": pending of a non-sample rule");
-      internal::Pending& p = d.pending[Index(ps.alarm)];
-      if (p.active) Invalid(who + ": pending listed twice");
+      if (d.PendingOn(Index(ps.alarm))) Invalid(who + ": pending listed twice");
       if (!ss.has_sample || !ValidZone(ps.zone)) Invalid(who + ": pending without a sample");
-      p = internal::Pending{ps.t0, 0, ps.value, ps.limit, InternZone(ps.zone), true};
+      d.pending[Index(ps.alarm)] = internal::Pending{ps.t0, 0, ps.value, ps.limit, InternZone(ps.zone)};
+      d.SetPending(Index(ps.alarm), true);
     }
     ++c.sessions_active;
-  }
-  for (std::uint32_t slot : s.free_device_slots) {
-    if (slot >= s.device_slots || taken[slot]) Invalid("free device slot " + std::to_string(slot));
-    taken[slot] = true;
   }
   free_devices_ = std::move(s.free_device_slots);
   for (const ClinicStats& c : clinics_) {
@@ -241,17 +239,12 @@ void Engine::Impl::Restore(EngineState s) {
   }
 
   // Alarms, in their slots.
-  if (s.alarms.size() + s.free_alarm_slots.size() != s.alarm_slots) {
-    Invalid("alarm slots: " + std::to_string(s.alarms.size()) + " alarms + " +
-            std::to_string(s.free_alarm_slots.size()) + " free != " +
-            std::to_string(s.alarm_slots));
-  }
+  std::vector<bool> alarm_taken =
+      FreeSlots("alarm", s.alarms.size(), s.free_alarm_slots, s.alarm_slots);
   alarms_.resize(s.alarm_slots);
-  std::vector<bool> alarm_taken(s.alarm_slots, false);
   for (SavedAlarm& sa : s.alarms) {
-    const std::string who = sa.clinic + "/" + sa.device;
-    if (sa.slot >= s.alarm_slots || alarm_taken[sa.slot]) Invalid(who + ": bad alarm slot");
-    alarm_taken[sa.slot] = true;
+    const std::string who = sa.clinic + "/" + sa.device + " alarm";
+    Take(alarm_taken, sa.slot, who);
     const std::optional<std::uint32_t> device = FindDevice(sa.clinic, sa.device);
     if (!device) Invalid(who + ": alarm of an unlisted device");
     if (!InRange(sa.alarm, kAlarmKindCount) || !InRange(sa.severity, kSeverityCount)) {
@@ -283,10 +276,6 @@ void Engine::Impl::Restore(EngineState s) {
     a.late = sa.late;
     a.in_use = true;
   }
-  for (std::uint32_t slot : s.free_alarm_slots) {
-    if (slot >= s.alarm_slots || alarm_taken[slot]) Invalid("free alarm slot " + std::to_string(slot));
-    alarm_taken[slot] = true;
-  }
   free_alarms_ = std::move(s.free_alarm_slots);
 
   // Timers: each deadline recomputed from the state, with its saved rank.
@@ -304,7 +293,7 @@ void Engine::Impl::Restore(EngineState s) {
       const bool ok = kind == internal::kTimerEvict
                           ? options_.evict_idle_after > 0
                           : d.session_open &&
-                                (kind >= kSampleRuleCount || d.pending[kind].active) &&
+                                (kind >= kSampleRuleCount || d.PendingOn(kind)) &&
                                 (kind != internal::kTimerOvertimeWarn ||
                                  Zone(d.session_zone).session_warn_after.has_value());
       if (!ok) Invalid(who + ": a timer its state does not support");
@@ -312,7 +301,7 @@ void Engine::Impl::Restore(EngineState s) {
       ArmRanked(ds.slot, kind, DeadlineOf(d, kind), ts.order);
     }
     for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
-      if (d.pending[k].active && (d.armed & (1U << k)) == 0) Invalid(who + ": pending, no timer");
+      if (d.PendingOn(k) && (d.armed & (1U << k)) == 0) Invalid(who + ": pending, no timer");
     }
   }
 

@@ -150,7 +150,8 @@ class Engine {
   // The earliest pending deadline, if any (so the daemon can arm a timer for it). It may be
   // earlier than the next real transition (stale and eviction timers are extended lazily);
   // AdvanceTo at that time is then harmless and moves the deadline on. Never later. During
-  // catch-up, deadlines of devices that lag wait for their messages and are not included.
+  // catch-up, a lagging device's deadline is included until it is due; AdvanceTo then holds it
+  // for the device's messages (or EndCatchUp).
   std::optional<TimeNs> NextDeadline() const;
 
   // Acknowledges alarm `alarm` of device (clinic, device) at `now` (CONTRACT §3). Fires due
@@ -164,8 +165,9 @@ class Engine {
   const Limits& limits() const;
 
   // Catch-up (README "Catch-up"): the daemon calls BeginCatchUp when it starts from saved state
-  // or reconnects to a broker that kept its session, and EndCatchUp when the backlog is
-  // delivered or a timeout passes; both are recorded so that replay does the same. Between
+  // (right after Restore, before any other call: what is due then must wait for the devices'
+  // messages) or loses/regains a broker that kept its session, and EndCatchUp when the backlog
+  // is delivered or a timeout passes; both are recorded so that replay does the same. Between
   // them, late device messages run on their device-corrected time and a lagging device's
   // deadlines wait for its messages; EndCatchUp fires everything due. Begin while catching up
   // marks every device lagging again; End outside catch-up only fires what is due.
