@@ -1,6 +1,7 @@
 // Engine throughput: 1,000 devices × 10 Hz telemetry with open sessions (the steady state),
 // payloads pre-built in memory, on one core. Also reports heap bytes per device and heap
-// allocations per message in the steady state (which must be zero: the run fails otherwise).
+// allocations per message in the steady state (which must be zero: the run fails otherwise),
+// and the time to Save and Restore the state of 10,000 devices with open sessions.
 //
 // Operator new/delete are replaced in this binary to count allocations; run it without
 // sanitizers. Results and the command: RESULTS.md.
@@ -10,11 +11,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
+#include "bench_fleet.h"
 #include "needlewatch/engine/engine.h"
+#include "needlewatch/engine/state.h"
 
 namespace {
 
@@ -56,33 +60,29 @@ using needlewatch::engine::Engine;
 using needlewatch::engine::kNsPerMs;
 using needlewatch::engine::kNsPerSec;
 using needlewatch::engine::Limits;
-using needlewatch::engine::Sink;
 using needlewatch::engine::TimeNs;
-using needlewatch::engine::ZoneLimits;
+using namespace needlewatch::engine::bench;  // the fleet: kDevices, BenchLimits(), …
 
-constexpr int kDevices = 1000;
-constexpr int kRate = 10;               // samples per second per device
 constexpr int kSamplesPerDevice = 200;  // 20 s of telemetry pre-built, replayed in a loop
-constexpr TimeNs kStart = 1'795'611'133LL * kNsPerSec;
-
-class NullSink : public Sink {};
-
-Limits BenchLimits() {
-  Limits l;
-  ZoneLimits cheek;
-  cheek.depth_max_mm = 1.5;
-  cheek.depth_warn_mm = 1.2;
-  ZoneLimits forehead;
-  forehead.depth_max_mm = 0.5;
-  l.zones.emplace_back("cheek", cheek);
-  l.zones.emplace_back("forehead", forehead);
-  return l;
-}
 
 struct Message {
   const std::string* topic;
   std::string payload;
 };
+
+// Every payload starts {"v":1,"seq":NNNNNNNNNN, with a 10-digit seq at this offset.
+constexpr std::size_t kSeqAt = 13;
+constexpr std::uint32_t kSeqBase = 1'000'000'000;
+
+// The seq of sample k of pass `pass` over the pre-built payloads: it keeps rising across
+// passes, as a real device's does (a repeated seq in the open session is a duplicate, which the
+// engine rejects without looking further).
+void WriteSeq(std::string& payload, std::uint64_t pass, int k) {
+  char digits[16];
+  std::snprintf(digits, sizeof digits, "%010u",
+                static_cast<unsigned>(kSeqBase + pass * kSamplesPerDevice + static_cast<unsigned>(k)));
+  payload.replace(kSeqAt, 10, digits);
+}
 
 // Telemetry within limits (the steady state), device-interleaved in time order.
 struct Fleet {
@@ -90,25 +90,31 @@ struct Fleet {
   std::vector<Message> messages;
 
   Fleet() {
-    for (int d = 0; d < kDevices; ++d) {
-      char topic[96];
-      std::snprintf(topic, sizeof topic, "clinic/c%03d/device/d%05d/telemetry", d % 20, d);
-      topics.emplace_back(topic);
-    }
+    for (int d = 0; d < kDevices; ++d) topics.push_back(TelemetryTopic(d));
     messages.reserve(static_cast<std::size_t>(kDevices) * kSamplesPerDevice);
     for (int k = 0; k < kSamplesPerDevice; ++k) {
       for (int d = 0; d < kDevices; ++d) {
-        char payload[256];
-        std::snprintf(payload, sizeof payload,
-                      "{\"v\":1,\"seq\":%d,\"ts\":%lld,\"session\":\"S-%05d\",\"zone\":\"%s\","
-                      "\"depth_mm\":%.2f,\"speed_hz\":%.1f}",
-                      k, static_cast<long long>(1795611133000LL + k * 100), d,
-                      d % 2 ? "cheek" : "forehead", 0.2 + 0.01 * (k % 20), 100.0 + (k % 30));
-        messages.push_back(Message{&topics[static_cast<std::size_t>(d)], payload});
+        messages.push_back(Message{&topics[static_cast<std::size_t>(d)],
+                                   TelemetryPayload(kSeqBase + static_cast<unsigned>(k), k, d,
+                                                    SteadyDepth(k))});
       }
     }
   }
 };
+
+// Rewrites the seqs of `payloads` (fleet order) for pass `pass`.
+void RenumberAll(std::vector<std::string*>& payloads, std::uint64_t pass) {
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    WriteSeq(*payloads[i], pass, static_cast<int>(i / kDevices));
+  }
+}
+
+// The same inside the timed loop, outside the timing.
+void Renumber(std::vector<std::string*>& payloads, std::uint64_t pass, benchmark::State& state) {
+  state.PauseTiming();
+  RenumberAll(payloads, pass);
+  state.ResumeTiming();
+}
 
 // Feeds message i of the endless replay of the fleet: times keep increasing across loops.
 TimeNs TimeOf(std::uint64_t i) {
@@ -116,7 +122,10 @@ TimeNs TimeOf(std::uint64_t i) {
 }
 
 void BM_Telemetry1000Devices10Hz(benchmark::State& state) {
-  static const Fleet fleet;  // built once, outside the timing and outside the counts
+  static Fleet fleet;  // built once, outside the timing and outside the counts
+  std::vector<std::string*> payloads;
+  for (Message& m : fleet.messages) payloads.push_back(&m.payload);
+  RenumberAll(payloads, 0);  // the warm-up pass (an earlier repetition left later seqs)
   NullSink sink;
   const std::int64_t bytes_before = g_live_bytes.load();
   Engine engine(BenchLimits());
@@ -131,7 +140,9 @@ void BM_Telemetry1000Devices10Hz(benchmark::State& state) {
   const std::uint64_t allocs_before = g_allocs.load();
   std::uint64_t handled = 0;
   for (auto _ : state) {
-    const Message& m = fleet.messages[i % fleet.messages.size()];
+    const std::size_t k = i % fleet.messages.size();
+    if (k == 0) Renumber(payloads, i / fleet.messages.size(), state);
+    const Message& m = fleet.messages[k];
     engine.OnMessage(*m.topic, m.payload, TimeOf(i), sink);
     ++i;
     ++handled;
@@ -149,7 +160,10 @@ void BM_Telemetry1000Devices10Hz(benchmark::State& state) {
   if (engine.device_count() != kDevices || engine.counters().accepted < fleet.messages.size()) {
     state.SkipWithError("fleet messages were not accepted");
   }
-  // The loop wraps once per 200k messages (a seq restart → gap); no other allocation is allowed.
+  if (rejected > 0 || engine.counters().seq_gaps > 0) {
+    state.SkipWithError("fleet messages were rejected or counted as gaps");
+  }
+  // The loop wraps once per 200k messages (seqs rewritten untimed); no allocation is allowed.
   const std::uint64_t wraps = (i / fleet.messages.size());
   if (allocs > 0) {
     std::fprintf(stderr, "steady state allocated %llu times over %llu messages (%llu wraps)\n",
@@ -174,9 +188,12 @@ void BM_TelemetryWithAlarms(benchmark::State& state) {
     if ((k / kDevices) % 10 < 5 && pos != std::string::npos) p.replace(pos + 11, 4, "0.80");
     deep.push_back(std::move(p));
   }
+  std::vector<std::string*> payloads;
+  for (std::string& p : deep) payloads.push_back(&p);
   std::uint64_t i = 0;
   for (auto _ : state) {
     const std::size_t k = i % fleet.messages.size();
+    if (k == 0) Renumber(payloads, i / fleet.messages.size(), state);
     engine.OnMessage(*fleet.messages[k].topic, deep[k], TimeOf(i), sink);
     ++i;
   }
@@ -186,6 +203,79 @@ void BM_TelemetryWithAlarms(benchmark::State& state) {
   state.counters["alarms_now"] = static_cast<double>(alarms);
 }
 BENCHMARK(BM_TelemetryWithAlarms)->Unit(benchmark::kNanosecond);
+
+// Save and Restore of 10,000 devices with open sessions (issue 12: a restarted daemon restores
+// its engine): every device has an operator, three zones and a last reading; every 10th a latched
+// depth_exceeded, every 7th a pending speed condition, every 13th an active depth_warning.
+constexpr int kRestoreDevices = 10000;
+
+void BuildRestoreFleet(Engine& engine) {
+  NullSink sink;
+  TimeNs t = kStart;
+  for (int d = 0; d < kRestoreDevices; ++d) {
+    char base[96];
+    std::snprintf(base, sizeof base, "clinic/c%03d/device/d%05d/", d % 100, d);
+    const std::string telemetry = std::string(base) + "telemetry";
+    char p[256];
+    std::snprintf(p, sizeof p,
+                  "{\"v\":1,\"seq\":1,\"ts\":1795611133000,\"event\":\"session_start\","
+                  "\"session\":\"S-%05d\",\"zone\":\"cheek\",\"operator\":\"op-%d\"}",
+                  d, d % 50);
+    engine.OnMessage(std::string(base) + "event", p, t, sink);
+    const char* zones[] = {"cheek", "forehead", "cheek"};
+    for (int k = 0; k < 3; ++k) {
+      double depth = 0.3;
+      double speed = 100;
+      if (d % 10 == 0 && k == 1) depth = 0.9;  // forehead max 0.5: raised, then latched
+      if (d % 13 == 0 && k == 2) depth = 1.3;  // cheek warn 1.2: active warning
+      if (d % 7 == 0 && k == 2) speed = 200;   // pending speed (for 1 s)
+      std::snprintf(p, sizeof p,
+                    "{\"v\":1,\"seq\":%d,\"ts\":1795611133000,\"session\":\"S-%05d\","
+                    "\"zone\":\"%s\",\"depth_mm\":%.2f,\"speed_hz\":%.1f}",
+                    k + 2, d, zones[k], depth, speed);
+      engine.OnMessage(telemetry, p, t, sink);
+    }
+    t += 10'000;  // 10 µs apart: the whole fleet within 0.1 s
+  }
+}
+
+void BM_Save10000Devices(benchmark::State& state) {
+  Engine engine(BenchLimits());
+  BuildRestoreFleet(engine);
+  std::size_t alarms = 0;
+  for (auto _ : state) {
+    needlewatch::engine::EngineState s = engine.Save();
+    alarms = s.alarms.size();
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["devices"] = static_cast<double>(engine.device_count());
+  state.counters["alarms"] = static_cast<double>(alarms);
+}
+BENCHMARK(BM_Save10000Devices)->Unit(benchmark::kMillisecond);
+
+void BM_Restore10000Devices(benchmark::State& state) {
+  Engine source(BenchLimits());
+  BuildRestoreFleet(source);
+  const needlewatch::engine::EngineState saved = source.Save();
+  std::size_t devices = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    needlewatch::engine::EngineState copy = saved;
+    auto engine = std::make_unique<Engine>(BenchLimits());
+    state.ResumeTiming();
+    engine->Restore(std::move(copy));
+    state.PauseTiming();
+    devices = engine->device_count();
+    engine.reset();
+    state.ResumeTiming();
+  }
+  state.counters["devices"] = static_cast<double>(devices);
+  std::size_t pendings = 0;
+  for (const auto& d : saved.devices) pendings += d.session ? d.session->pendings.size() : 0;
+  state.counters["pendings"] = static_cast<double>(pendings);
+  state.counters["alarms"] = static_cast<double>(saved.alarms.size());
+}
+BENCHMARK(BM_Restore10000Devices)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

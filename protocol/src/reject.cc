@@ -8,6 +8,12 @@ std::string_view RejectName(Reject r) {
       return "";
     case Reject::kBadTopic:
       return "bad_topic";
+    case Reject::kNotAssigned:
+      return "not_assigned";
+    case Reject::kUnknownDevice:
+      return "unknown_device";
+    case Reject::kTooManyDevices:
+      return "too_many_devices";
     case Reject::kTooLarge:
       return "too_large";
     case Reject::kBadJson:
@@ -20,6 +26,8 @@ std::string_view RejectName(Reject r) {
       return "bad_field";
     case Reject::kUnknownSessionEnd:
       return "unknown_session_end";
+    case Reject::kDuplicate:
+      return "duplicate";
   }
   return "";
 }

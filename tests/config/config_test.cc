@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 
 #include "needlewatch/config/config.h"
 
@@ -423,6 +424,58 @@ TEST_F(CheckConfigTest, UnreadableFileIsAClearError) {
   std::ostringstream out2, err2;
   EXPECT_EQ(RunCheckConfig(dir_.string(), out2, err2), 1);
   EXPECT_THAT(err2.str(), HasSubstr("cannot read the configuration file"));
+}
+
+// ---- engine: catch-up, bounds and the registry (issues 12 and 13) ----
+
+TEST(ConfigTest, EngineKeys) {
+  const Config d = LoadOk("");
+  EXPECT_EQ(d.engine.late_after, kNsPerSec);
+  EXPECT_EQ(d.engine.max_devices, 100000u);
+  EXPECT_FALSE(d.engine.known_clinics);
+  EXPECT_FALSE(d.engine.known_devices);
+  const Config c = LoadOk("engine: {late_after: 2500ms, max_devices: 20}\n");
+  EXPECT_EQ(c.engine.late_after, 2500 * kNsPerMs);
+  EXPECT_EQ(c.engine.max_devices, 20u);
+  EXPECT_EQ(OneError("engine: {max_devices: 0}\n"),
+            "t.yaml:1: engine.max_devices: expected an integer from 1 to 100000000, got 0");
+  EXPECT_THAT(OneError("engine: {late_after: 0s}\n"),
+              HasSubstr("t.yaml:1: engine.late_after: expected a non-zero duration"));
+}
+
+TEST_F(CheckConfigTest, RegistryFileOfClinicsAndDevices) {
+  const std::string reg = Write("registry.yaml", "clinics:\n  c017: [d00042, d00043]\n  c018: []\n");
+  const LoadResult r = LoadConfigString("engine: {registry_file: " + reg + "}\n", "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  const engine::EngineOptions& e = r.config->engine;
+  ASSERT_TRUE(e.known_clinics && e.known_devices);
+  EXPECT_EQ(*e.known_clinics, (std::unordered_set<std::string>{"c017", "c018"}));
+  EXPECT_EQ(*e.known_devices, (std::unordered_set<std::string>{"c017/d00042", "c017/d00043"}));
+  EXPECT_EQ(r.config->registry_file, reg);
+}
+
+TEST_F(CheckConfigTest, RegistryFileOfClinicsOnly) {
+  const std::string reg = Write("registry.yaml", "clinics: [c017, c018]\n");
+  const LoadResult r = LoadConfigString("engine: {registry_file: " + reg + "}\n", "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_EQ(*r.config->engine.known_clinics, (std::unordered_set<std::string>{"c017", "c018"}));
+  EXPECT_FALSE(r.config->engine.known_devices);  // any device of those clinics
+}
+
+TEST_F(CheckConfigTest, RegistryFileErrorsNameThatFile) {
+  const std::string reg = Write("registry.yaml", "clinics:\n  c017: [d00042, \"bad id\"]\n");
+  LoadResult r = LoadConfigString("engine: {registry_file: " + reg + "}\n", "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], reg + ":2: clinics.c017[1]: expected an ID of 1 to 64 characters A-Z "
+                               "a-z 0-9 _ . -, got \"bad id\"");
+  const std::string missing = (dir_ / "none.yaml").string();
+  r = LoadConfigString("engine: {registry_file: " + missing + "}\n", "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], "t.yaml: engine.registry_file: cannot read " + missing + " (no such file)");
+  r = LoadConfigString("engine: {registry_file: " + Write("r2.yaml", "devices: []\n") + "}\n",
+                       "t.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.errors[0], HasSubstr("devices: expected one of the keys clinics"));
 }
 
 }  // namespace

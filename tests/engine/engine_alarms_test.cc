@@ -236,14 +236,15 @@ TEST(EngineSetLimits, KeepsActiveAlarmsAndAppliesNewLimitsToTheNextSample) {
   EXPECT_EQ(h.engine.limits().ForZone("forehead").depth_max_mm, 1.0);
 }
 
-TEST(EngineSetLimits, ShorterForFiresTheDuePendingAtItsNewDeadline) {
+TEST(EngineSetLimits, ShorterForAlreadyElapsedRaisesThePendingAtTheReloadInstant) {
+  // CONTRACT §3 v1.1: raised when the new `for` applies (the reload), not in the past.
   Harness h;
   h.Tel(Sec(0), 0.5, 200);
   Limits quick = TestLimits();
   quick.zones[1].second.speed.for_ns = 200 * kNsPerMs;
   h.engine.SetLimits(quick, Sec(0.5), h.sink);
   ASSERT_EQ(h.sink.alarms.size(), 1u);
-  EXPECT_EQ(h.sink.alarms[0].raised_at, Sec(0.2));
+  EXPECT_EQ(h.sink.alarms[0].raised_at, Sec(0.5));
   EXPECT_EQ(h.sink.alarms[0].value, 200.0);
 }
 

@@ -28,16 +28,17 @@ std::string At(TimeNs t) { return Fixed(NsToSeconds(t - kEpoch)); }
 }  // namespace
 
 std::string TelemetryPayload(std::uint32_t seq, std::string_view session, std::string_view zone,
-                             double depth_mm, double speed_hz) {
-  return "{\"v\":1,\"seq\":" + std::to_string(seq) + ",\"ts\":1795611133125,\"session\":\"" +
+                             double depth_mm, double speed_hz, std::int64_t ts_ms) {
+  return "{\"v\":1,\"seq\":" + std::to_string(seq) + ",\"ts\":" + std::to_string(ts_ms) +
+         ",\"session\":\"" +
          std::string(session) + "\",\"zone\":\"" + std::string(zone) +
          "\",\"depth_mm\":" + Num(depth_mm) + ",\"speed_hz\":" + Num(speed_hz) + "}";
 }
 
 std::string StartPayload(std::uint32_t seq, std::string_view session, std::string_view zone,
-                         std::string_view op) {
-  std::string s = "{\"v\":1,\"seq\":" + std::to_string(seq) +
-                  ",\"ts\":1795611133125,\"event\":\"session_start\",\"session\":\"" +
+                         std::string_view op, std::int64_t ts_ms) {
+  std::string s = "{\"v\":1,\"seq\":" + std::to_string(seq) + ",\"ts\":" +
+                  std::to_string(ts_ms) + ",\"event\":\"session_start\",\"session\":\"" +
                   std::string(session) + "\",\"zone\":\"" + std::string(zone) + "\"";
   if (!op.empty()) s += ",\"operator\":\"" + std::string(op) + "\"";
   return s + "}";
@@ -74,7 +75,12 @@ Limits TestLimits() {
   return l;
 }
 
-void RecordingSink::OnAccepted(const AcceptedInfo& m) { accepted_ts_ms.push_back(m.ts_ms); }
+void RecordingSink::OnAccepted(const AcceptedInfo& m) {
+  accepted_ts_ms.push_back(m.ts_ms);
+  accepted.push_back(m);
+  accepted.back().clinic = {};
+  accepted.back().device = {};
+}
 
 void RecordingSink::OnAlarm(const AlarmEvent& e) {
   alarms.push_back(e);
@@ -86,6 +92,7 @@ void RecordingSink::OnAlarm(const AlarmEvent& e) {
   s += " raised=" + At(e.raised_at);
   if (e.cleared_at) s += " cleared=" + At(*e.cleared_at);
   s += " at=" + At(e.at);
+  if (e.late) s += " late";
   lines.push_back(s);
 }
 
@@ -124,6 +131,7 @@ void RecordingSink::Clear() {
   rejects.clear();
   gaps.clear();
   accepted_ts_ms.clear();
+  accepted.clear();
 }
 
 std::vector<std::string> RecordingSink::AlarmLines() const {

@@ -18,10 +18,13 @@ namespace needlewatch::engine::testing {
 inline constexpr TimeNs kEpoch = 1'795'611'133LL * kNsPerSec;
 inline constexpr TimeNs Sec(double s) { return kEpoch + static_cast<TimeNs>(s * 1e9); }
 
+// The device clock of every payload below unless `ts_ms` is given.
+inline constexpr std::int64_t kDefaultTsMs = 1795611133125;
+
 std::string TelemetryPayload(std::uint32_t seq, std::string_view session, std::string_view zone,
-                             double depth_mm, double speed_hz);
+                             double depth_mm, double speed_hz, std::int64_t ts_ms = kDefaultTsMs);
 std::string StartPayload(std::uint32_t seq, std::string_view session, std::string_view zone,
-                         std::string_view op = {});
+                         std::string_view op = {}, std::int64_t ts_ms = kDefaultTsMs);
 std::string EndPayload(std::uint32_t seq, std::string_view session);
 std::string StatusPayload(bool online, std::optional<std::uint32_t> seq = std::nullopt);
 std::string DeviceTopic(std::string_view clinic, std::string_view device, std::string_view channel);
@@ -31,7 +34,7 @@ std::string DeviceTopic(std::string_view clinic, std::string_view device, std::s
 Limits TestLimits();
 
 // Records every output as a compact line, e.g. "raised depth_exceeded high d1 S1 v=1.2 l=1
-// at=2.000", and keeps the full events too.
+// at=2.000" (" late" appended to a late transition), and keeps the full events too.
 class RecordingSink : public Sink {
  public:
   void OnAccepted(const AcceptedInfo& m) override;
@@ -42,6 +45,7 @@ class RecordingSink : public Sink {
 
   std::vector<std::string> lines;  // everything but accepted messages, in order
   std::vector<std::int64_t> accepted_ts_ms;  // device `ts` of each accepted message
+  std::vector<AcceptedInfo> accepted;        // views cleared (not valid after the callback)
   std::vector<AlarmEvent> alarms;
   std::vector<SessionEvent> sessions;
   std::vector<std::string> rejects;  // "reason/channel"

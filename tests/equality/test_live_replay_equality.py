@@ -40,6 +40,16 @@ CONFIG = """limits:
     telemetry: {stale_after: 500ms}
   zones: {cheek: {depth_mm: {max: 1.0}}}
 """
+# Speed `for` by zone (CONTRACT §3 v1.1 test): a stricter and a longer `for` than the default.
+ZONE_FOR_CONFIG = """limits:
+  default:
+    depth_mm: {max: 1.0}
+    speed_hz: {min: 50, max: 150, for: 2s}
+    telemetry: {stale_after: 5s}
+  zones:
+    periorbital: {speed_hz: {max: 120, for: 0s}}
+    scalp: {speed_hz: {for: 500ms}}
+"""
 ALL_KINDS = {"depth_warning", "depth_exceeded", "speed_out_of_range", "session_overtime_warning",
              "session_overtime", "telemetry_stale", "device_offline"}
 # A simulated device's sample period while it keeps a condition going (its sample rate, not a
@@ -48,11 +58,11 @@ SAMPLE_PERIOD = 0.1
 
 
 class LiveReplayEqualityTest(nwtest.NwTestCase):
-    def start_live(self, env=None):
+    def start_live(self, env=None, config=CONFIG):
         """Mosquitto and a ready daemon recording into <workdir>/recordings."""
         self.record_dir = nwtest.fixture_dir(self.workdir, "recordings")
         self.broker, self.daemon = self.start_stack(
-            CONFIG, args=["--record.dir", self.record_dir], env=env)
+            config, args=["--record.dir", self.record_dir], env=env)
         self.watcher = self.alarm_watcher(self.broker.port)
         self.client = self.mqtt(self.broker.port)
 
@@ -69,12 +79,13 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
             self.watcher.wait_message(nwtest.alarm_state(state), timeout=timeout, start=since,
                                       topic=alarm_topic(CLINIC, device, alarm))
 
-    def pump(self, dev, session, device, alarm, state, depth=0.5, speed=100.0, timeout=10):
+    def pump(self, dev, session, device, alarm, state, depth=0.5, speed=100.0, timeout=10,
+             zone="cheek"):
         """Samples every SAMPLE_PERIOD until `alarm` is published in `state`."""
         since = self.mark()
         deadline = time.monotonic() + timeout
         while True:
-            dev.sample(session, "cheek", depth, speed)
+            dev.sample(session, zone, depth, speed)
             try:
                 return self.watcher.wait_message(
                     nwtest.alarm_state(state), timeout=SAMPLE_PERIOD, start=since,
@@ -223,6 +234,40 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
         self.assertEqual({r["alarm"] for r in old["alarms"]}, {"depth_warning"},
                          "with the old limits 0.9 never exceeds")
         self.assertEqual({r["result"] for r in old["limits"]}, {"ignored"})
+
+    def test_a_zone_change_in_the_middle_of_a_for_replays_equal(self):
+        """CONTRACT §3 v1.1: a pending speed condition takes the `for` of each sample's zone.
+        Pending on the cheek (`for: 2s`), the pen moves to the periorbital zone (`for: 0s`) and
+        still offends: raised at that sample. Pending on the scalp (`for: 500ms`), it moves to
+        the cheek: the wait is extended to the first offending sample + 2 s."""
+        self.start_live(config=ZONE_FOR_CONFIG)
+        z = nwtest.Device(self.client, CLINIC, "pz")
+        c = nwtest.Device(self.client, CLINIC, "pc")
+        z.online()
+        z.start_session("S-z1", "cheek")
+        z.sample("S-z1", "cheek", 0.5, 45.0)  # pending, 2 s
+        first = self.pump(z, "S-z1", "pz", "speed_out_of_range", "active", speed=38.0,
+                          zone="periorbital")
+        self.assertEqual((first["zone"], first["value"], first["limit"]), ("periorbital", 38, 50))
+        self.step(lambda: z.sample("S-z1", "periorbital", 0.5, 100.0),
+                  ("pz", "speed_out_of_range", "cleared"))
+        z.sample("S-z1", "scalp", 0.5, 200.0)  # pending, 500 ms
+        second = self.pump(z, "S-z1", "pz", "speed_out_of_range", "active", speed=200.0)
+        self.assertEqual(second["zone"], "scalp")
+        self.step(lambda: z.sample("S-z1", "cheek", 0.5, 100.0),
+                  ("pz", "speed_out_of_range", "cleared"))
+        z.end_session("S-z1")
+        c.online()
+
+        audit, metrics, report = self.stop_and_replay(statuses=2)
+        self.compare_alarms(audit, report, kinds={"speed_out_of_range"})
+        self.compare_counts(metrics, report)
+        rows = report["alarms"]
+        self.assertEqual(len(rows), 2)
+        # The first was raised at the periorbital sample; the second 2 s after its first
+        # offending sample (the scalp one), which the report's session start bounds from below.
+        self.assertEqual(rows[0]["zone"], "periorbital")
+        self.assertGreaterEqual(rows[1]["raised_at_ns"] - rows[0]["cleared_at_ns"], 2_000_000_000)
 
     def replay(self, files, *extra, config=""):
         """`needlewatch replay --format json` of `files`; with the daemon's config file unless

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "needlewatch/protocol/message.h"
 
@@ -476,6 +477,22 @@ TEST(Decode, GoldenFilesInTestdata) {
     ++checked;
   }
   EXPECT_GT(checked, 10);
+}
+
+// The metric and report names of every reason, in check order: the contract's seven with the
+// engine's admission checks right after bad_topic and duplicate last.
+TEST(RejectTest, NamesAreInCheckOrder) {
+  std::vector<std::string_view> names;
+  for (R r : kAllRejects) names.push_back(RejectName(r));
+  const std::vector<std::string_view> want = {
+      "bad_topic",   "not_assigned",  "unknown_device", "too_many_devices",
+      "too_large",   "bad_json",      "bad_version",    "missing_field",
+      "bad_field",   "unknown_session_end", "duplicate"};
+  EXPECT_EQ(names, want);
+  for (std::size_t i = 0; i < kAllRejects.size(); ++i) {
+    EXPECT_EQ(static_cast<std::size_t>(kAllRejects[i]), i + 1) << names[i];
+  }
+  EXPECT_EQ(RejectName(R::kNone), "");
 }
 
 }  // namespace

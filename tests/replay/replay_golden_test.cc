@@ -1,5 +1,5 @@
-// Golden reports: every tests/replay/testdata/NAME.txt replayed with the shipped limits must give
-// exactly NAME.expected.json (files[].path reduced to the file name). NW_UPDATE_GOLDEN=1
+// Golden reports: every tests/replay/testdata/NAME.txt replayed with the shipped limits (or with
+// NAME.config.yaml where one exists) must give exactly NAME.expected.json (files[].path reduced to the file name). NW_UPDATE_GOLDEN=1
 // rewrites the expected files (review the diff before committing). Also: splitting a capture
 // into several files gives the same report, %j/%J captures give the same report as %U, and the
 // command's errors.
@@ -73,7 +73,10 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(GoldenTest, ReportMatchesExpected) {
   const fs::path capture = kData / (GetParam() + ".txt");
   const fs::path expected_path = kData / (GetParam() + ".expected.json");
-  const json got = ReportOf(Replay({capture.string()}));
+  const fs::path config = kData / (GetParam() + ".config.yaml");
+  ReplayCommandOptions o;
+  if (fs::exists(config)) o.config_file = config.string();
+  const json got = ReportOf(Replay({capture.string()}, "json", o));
   if (std::getenv("NW_UPDATE_GOLDEN") != nullptr) {
     std::ofstream(expected_path) << got.dump(2) << "\n";
   }
@@ -88,7 +91,8 @@ INSTANTIATE_TEST_SUITE_P(
                       "overtime-warning-then-overtime", "stale-then-resume",
                       "offline-lastwill-during-session", "latched-then-ack", "session-switch",
                       "unknown-session-end-rejected", "malformed-payloads-counted",
-                      "implicit-session-by-telemetry", "jformat", "Jformat"),
+                      "implicit-session-by-telemetry", "jformat", "Jformat",
+                      "zone-change-mid-for"),
     [](const auto& param_info) {
       std::string n = param_info.param;
       for (char& c : n) {

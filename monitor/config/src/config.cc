@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "shipped_limits.h"
@@ -170,7 +171,8 @@ class Loader {
     if (auto n = root["http"]) ReadHttp(n, config.http);
     if (auto n = root["outputs"]) ReadOutputs(n, config.outputs);
     if (auto n = root["record"]) ReadRecord(n, config.record);
-    if (auto n = root["engine"]) ReadEngine(n, config.engine);
+    std::string registry_file;
+    if (auto n = root["engine"]) ReadEngine(n, config.engine, registry_file);
     if (auto n = root["log"]) ReadLog(n, config.log);
     if (auto n = root["limits"]) {
       ReadLimits(n, config.limits);
@@ -178,7 +180,26 @@ class Loader {
       config.limits = DefaultConfig().limits;
     }
     config.engine.topic_root = config.mqtt.topic_root;
+    if (!registry_file.empty()) LoadRegistry(registry_file, config.engine);
+    config.registry_file = std::move(registry_file);
     return Finish(std::move(config));
+  }
+
+  // Reads engine.registry_file (relative to the working directory, like every other path in the
+  // configuration); its errors name that file.
+  void LoadRegistry(const std::string& path, engine::EngineOptions& c) {
+    std::error_code ec;
+    std::ifstream in(path, std::ios::binary);
+    if (!in || std::filesystem::is_directory(path, ec)) {
+      errors_.push_back(name_ + ": engine.registry_file: cannot read " + path + " (" +
+                        (std::filesystem::exists(path, ec) ? "unreadable" : "no such file") +
+                        ")");
+      return;
+    }
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    Loader registry(path);
+    registry.ReadRegistry(text, c);
+    for (std::string& e : registry.TakeErrors()) errors_.push_back(std::move(e));
   }
 
  private:
@@ -597,12 +618,92 @@ class Loader {
     }
   }
 
-  void ReadEngine(const YAML::Node& n, engine::EngineOptions& c) {
-    if (!CheckMap(n, "engine", {"evict_idle_after"})) return;
+  void ReadEngine(const YAML::Node& n, engine::EngineOptions& c, std::string& registry_file) {
+    if (!CheckMap(n, "engine",
+                  {"evict_idle_after", "late_after", "max_devices", "registry_file"})) {
+      return;
+    }
     if (auto v = n["evict_idle_after"]) {
       Assign(GetDuration(v, "engine.evict_idle_after", false), c.evict_idle_after);
     }
+    if (auto v = n["late_after"]) Assign(GetDuration(v, "engine.late_after", false), c.late_after);
+    if (auto v = n["max_devices"]) {
+      if (auto m = GetInt(v, "engine.max_devices", 1, 100'000'000)) {
+        c.max_devices = static_cast<std::size_t>(*m);
+      }
+    }
+    if (auto v = n["registry_file"]) {
+      if (v.IsNull()) {
+        registry_file.clear();
+      } else {
+        Assign(GetString(v, "engine.registry_file"), registry_file);
+      }
+    }
   }
+
+ public:
+  // The registry file (config/README: `clinics:` as a list of clinic IDs, or a map of clinic
+  // ID to its device IDs) into `c`'s known clinics (and devices).
+  void ReadRegistry(std::string_view text, engine::EngineOptions& c) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(std::string(text));
+    } catch (const YAML::Exception& e) {
+      Error(e.mark.line < 0 ? 0 : e.mark.line + 1, "(document)", "valid YAML", e.msg);
+      return;
+    }
+    if (!root.IsDefined() || root.IsNull()) {
+      Error(0, "clinics", "a registry with a `clinics:` list or map", "an empty file");
+      return;
+    }
+    if (!CheckMap(root, "(document)", {"clinics"})) return;
+    const YAML::Node clinics = root["clinics"];
+    if (!clinics || !(clinics.IsMap() || clinics.IsSequence())) {
+      Error(clinics ? clinics : root, "clinics",
+            "a list of clinic IDs, or a map from clinic ID to a list of device IDs");
+      return;
+    }
+    std::unordered_set<std::string> known_clinics;
+    std::unordered_set<std::string> known_devices;
+    auto id = [&](const YAML::Node& v, const std::string& path) -> std::optional<std::string> {
+      std::string s;
+      ReadId(v, path, s);
+      if (s.empty()) return std::nullopt;
+      return s;
+    };
+    if (clinics.IsSequence()) {
+      for (std::size_t i = 0; i < clinics.size(); ++i) {
+        if (auto cl = id(clinics[i], "clinics[" + std::to_string(i) + "]")) {
+          known_clinics.insert(*cl);
+        }
+      }
+    } else {
+      if (!CheckMap(clinics, "clinics", {})) return;
+      for (auto it = clinics.begin(); it != clinics.end(); ++it) {
+        const YAML::Node key = it->first;
+        const YAML::Node devices = it->second;
+        const std::string path = "clinics." + (key.IsScalar() ? key.Scalar() : "?");
+        const auto cl = id(key, path);
+        if (!cl) continue;
+        known_clinics.insert(*cl);
+        if (!devices.IsSequence()) {
+          Error(devices, path, "a list of device IDs");
+          continue;
+        }
+        for (std::size_t i = 0; i < devices.size(); ++i) {
+          if (auto dev = id(devices[i], path + "[" + std::to_string(i) + "]")) {
+            known_devices.insert(*cl + "/" + *dev);
+          }
+        }
+      }
+      c.known_devices = std::move(known_devices);
+    }
+    c.known_clinics = std::move(known_clinics);
+  }
+
+  std::vector<std::string> TakeErrors() { return std::move(errors_); }
+
+ private:
 
   void ReadLog(const YAML::Node& n, LogConfig& c) {
     if (!CheckMap(n, "log", {"level", "format"})) return;

@@ -1,359 +1,175 @@
-// The safety engine (engine.h). Semantics: monitor/engine/README.md ("Engine semantics").
-//
-// Layout: devices live in a slab (std::deque, so references stay valid while it grows) found
-// through an unordered_map keyed by (interned clinic id, device ID view into the slab entry).
-// Active and latched alarms live in a separate pool, so a device without alarms stays small.
-// Every time-based condition is one entry in a binary min-heap ordered by (time, insertion
-// order); an entry is valid only while its device incarnation and per-timer generation still
-// match (lazy invalidation), so cancelling is O(1) and firing is O(log n).
+// The safety engine (engine.h): messages, rules, deadlines and catch-up. Save/Restore live in
+// state.cc; the internal types and the layout in engine_impl.h. Semantics: ../README.md.
 //
 // The stale and eviction timers are extended lazily: telemetry only moves the device's stale
-// base; the heap entry, when it comes due, re-arms itself at the real deadline. This keeps the
-// per-sample cost at a few comparisons and the heap at one entry per timer.
+// base; the heap entry, when it comes due, re-arms itself at the real deadline with its rank
+// unchanged. This keeps the per-sample cost at a few comparisons and the heap at one entry per
+// timer, and makes an entry's rank a function of the state (so Restore can rebuild it).
 #include "needlewatch/engine/engine.h"
 
 #include <algorithm>
 #include <cassert>
-#include <deque>
-#include <limits>
-#include <unordered_map>
 #include <utility>
 
+#include "engine_impl.h"
+#include "needlewatch/engine/state.h"
 #include "needlewatch/protocol/message.h"
 
 namespace needlewatch::engine {
-namespace {
 
-constexpr std::uint32_t kNoIndex = std::numeric_limits<std::uint32_t>::max();
+using internal::AddSat;
+using internal::Index;
+using internal::kNoIndex;
+using internal::kSampleRuleCount;
+using internal::kSampleRules;
+using internal::kTimerCount;
+using internal::kTimerEvict;
+using internal::kTimerOvertime;
+using internal::kTimerOvertimeWarn;
+using internal::kTimerPendingDepth;
+using internal::kTimerPendingSpeed;
+using internal::kTimerPendingWarn;
+using internal::kTimerStale;
+using internal::Later;
+
+namespace {
 
 constexpr std::string_view kBadTopicDetail =
     "topic: expected {root}/{clinic}/device/{device}/{telemetry|event|status} with IDs "
     "matching [A-Za-z0-9_.-]{1,64}";
+constexpr std::string_view kNotAssignedDetail =
+    "clinic: not assigned to this monitor instance (shard)";
+constexpr std::string_view kUnknownDeviceDetail =
+    "device: not in the registry of known clinics and devices (engine.registry_file)";
+constexpr std::string_view kTooManyDevicesDetail =
+    "device: a new device beyond engine.max_devices";
 constexpr std::string_view kUnknownSessionEndDetail =
     "session: session_end for a session that is not open on this device";
+constexpr std::string_view kDuplicateDetail =
+    "seq: not after the last seq of the device's open session (a redelivery)";
 
-// Timers of one device. The first six share their numbering with AlarmKind: the timer of kind
-// k raises alarm k (pendings of the three sample rules, overtime warning, overtime, stale).
-enum TimerKind : std::uint8_t {
-  kTimerPendingDepth = 0,
-  kTimerPendingWarn = 1,
-  kTimerPendingSpeed = 2,
-  kTimerOvertimeWarn = 3,
-  kTimerOvertime = 4,
-  kTimerStale = 5,
-  kTimerEvict = 6,
-  kTimerCount = 7,
-};
-static_assert(kTimerStale == static_cast<int>(AlarmKind::kTelemetryStale));
-static_assert(kTimerOvertime == static_cast<int>(AlarmKind::kSessionOvertime));
-static_assert(kTimerPendingSpeed == static_cast<int>(AlarmKind::kSpeedOutOfRange));
+// The offset baseline may rise by at most 2^-kOffsetDriftShift of the time elapsed (1/128, about
+// 7.8 ms per second): it follows a device clock that drifts slowly, while a message delayed on
+// its way (which only raises the offset) barely moves it. A shift: this runs for every message.
+constexpr int kOffsetDriftShift = 7;
 
-constexpr std::size_t kSampleRuleCount = 3;  // depth_exceeded, depth_warning, speed
-
-constexpr std::size_t Index(AlarmKind k) { return static_cast<std::size_t>(k); }
-
-// t + d without overflow: absurd configured durations push a deadline to the end of time.
-constexpr TimeNs AddSat(TimeNs t, TimeNs d) {
-  constexpr TimeNs kMax = std::numeric_limits<TimeNs>::max();
-  constexpr TimeNs kMin = std::numeric_limits<TimeNs>::min();
-  if (d > 0 && t > kMax - d) return kMax;
-  if (d < 0 && t < kMin - d) return kMin;
-  return t + d;
+// RFC 1982 serial-number arithmetic on 32 bits (window 2^31): is `seq` after `last`? The one
+// undefined distance, exactly 2^31, counts as after (the message is kept, as a seq gap).
+constexpr bool SeqAfter(std::uint32_t seq, std::uint32_t last) {
+  const std::uint32_t diff = seq - last;
+  return diff != 0 && diff <= 0x80000000U;
 }
 
-// Assigns small stable ids to strings; names stay valid (and their views stable) for the
-// lifetime of the interner.
-class Interner {
- public:
-  std::uint32_t Intern(std::string_view s) {
-    if (auto it = index_.find(s); it != index_.end()) return it->second;
-    const auto id = static_cast<std::uint32_t>(names_.size());
-    names_.emplace_back(s);
-    index_.emplace(names_.back(), id);
-    return id;
-  }
-  std::optional<std::uint32_t> Find(std::string_view s) const {
-    if (auto it = index_.find(s); it != index_.end()) return it->second;
-    return std::nullopt;
-  }
-  std::string_view Name(std::uint32_t id) const { return names_[id]; }
-  std::size_t size() const { return names_.size(); }
-
- private:
-  std::deque<std::string> names_;  // deque: elements never move, so views into them stay valid
-  std::unordered_map<std::string_view, std::uint32_t> index_;
-};
-
-// A sample rule whose condition holds but whose `for` has not elapsed yet.
-struct Pending {
-  TimeNs t0 = 0;       // first offending sample
-  double value = 0;    // its value
-  double limit = 0;    // the limit it broke
-  std::uint32_t zone = 0;
-  bool active = false;
-};
-
-struct Device {
-  // Identity. `name` backs the device map's key view: never reassigned while in the map.
-  std::string name;
-  std::uint32_t clinic = 0;
-  std::uint32_t incarnation = 0;  // bumped when the slot is freed: old heap entries die
-  bool in_use = false;
-
-  // Connection and sequence.
-  bool online = true;
-  bool seq_valid = false;
-  std::uint32_t last_seq = 0;
-  TimeNs last_message_at = 0;
-
-  // The open session (meaningful while session_open).
-  bool session_open = false;
-  bool implicit = false;
-  bool unsafe_counted = false;  // a high-severity alarm was raised in this session
-  bool has_sample = false;
-  std::uint8_t armed = 0;  // bit per TimerKind: a live heap entry exists
-  std::uint32_t session_zone = 0;
-  std::uint32_t last_zone = 0;
-  std::uint32_t op = kNoIndex;  // interned operator, or none
-  std::uint32_t alarms_raised = 0;
-  TimeNs started_at = 0;
-  TimeNs stale_base = 0;  // max(session start, last telemetry, back online)
-  std::uint64_t samples = 0;
-  double max_depth = 0;
-  double max_speed = 0;
-  double last_depth = 0;
-  double last_speed = 0;
-  std::string session;
-  std::vector<std::uint32_t> zones;  // distinct zones of the session, in order of appearance
-
-  // Alarm slots (index into the alarm pool, or kNoIndex) and sample-rule pendings.
-  std::array<std::uint32_t, kAlarmKindCount> alarm{kNoIndex, kNoIndex, kNoIndex, kNoIndex,
-                                                   kNoIndex, kNoIndex, kNoIndex};
-  std::array<Pending, kSampleRuleCount> pending{};
-  std::array<std::uint32_t, kTimerCount> gen{};
-};
-
-// Per-device state stays small (see bench/engine/RESULTS.md for bytes per device).
-static_assert(sizeof(Device) <= 512, "per-device state must stay at most 512 bytes");
-
-struct AlarmRecord {
-  std::string session;
-  TimeNs raised_at = 0;
-  TimeNs cleared_at = 0;
-  double value = 0;
-  double limit = 0;
-  std::uint32_t zone = 0;
-  std::uint32_t device = 0;  // slab slot
-  AlarmKind kind = AlarmKind::kDepthExceeded;
-  Severity severity = Severity::kLow;
-  AlarmState state = AlarmState::kActive;
-  bool acknowledged = false;
-  bool has_cleared = false;
-  bool has_value = false;
-  bool in_use = false;
-};
-
-struct Deadline {
-  TimeNs at = 0;
-  std::uint64_t order = 0;  // insertion order: ties fire first-in first-out
-  std::uint32_t slot = 0;
-  std::uint32_t incarnation = 0;
-  std::uint32_t gen = 0;
-  std::uint8_t kind = 0;
-};
-
-// std::*_heap build a max-heap; "greater" puts the earliest (time, order) on top.
-struct Later {
-  bool operator()(const Deadline& a, const Deadline& b) const {
-    return a.at != b.at ? a.at > b.at : a.order > b.order;
-  }
-};
-
-struct DeviceKey {
-  std::uint32_t clinic;
-  std::string_view device;
-  bool operator==(const DeviceKey&) const = default;
-};
-struct DeviceKeyHash {
-  std::size_t operator()(const DeviceKey& k) const {
-    return std::hash<std::string_view>()(k.device) ^
-           (static_cast<std::size_t>(k.clinic) * 0x9E3779B97F4A7C15ULL);
-  }
-};
+// The device clock in ns (`ts` is ms, up to 2^63 - 1: saturates).
+constexpr TimeNs TsNs(std::int64_t ts_ms) {
+  return ts_ms > std::numeric_limits<TimeNs>::max() / kNsPerMs ? std::numeric_limits<TimeNs>::max()
+                                                               : ts_ms * kNsPerMs;
+}
 
 }  // namespace
 
-class Engine::Impl {
- public:
-  Impl(Limits limits, EngineOptions options)
-      : limits_(std::move(limits)), options_(std::move(options)) {}
+namespace internal {
 
-  void OnMessage(std::string_view topic, std::string_view payload, TimeNs now_in, Sink& sink);
-  void AdvanceTo(TimeNs now_in, Sink& sink) { FireDue(Clamp(now_in), sink); }
-  std::optional<TimeNs> NextDeadline() const;
-  AckResult Acknowledge(std::string_view clinic, std::string_view device, AlarmKind alarm,
-                        TimeNs now_in, Sink& sink);
-  void SetLimits(Limits limits, TimeNs now_in, Sink& sink);
-
-  const Limits& limits() const { return limits_; }
-  const Counters& counters() const { return counters_; }
-  void ForEachClinic(const std::function<void(const ClinicStats&)>& fn) const;
-  void ForEachDevice(const std::function<void(const DeviceView&)>& fn) const;
-  void ForEachAlarm(const std::function<void(const AlarmView&)>& fn) const;
-  void ForEachOpenSession(const std::function<void(const SessionEvent&)>& fn) const;
-  std::size_t device_count() const { return device_index_.size(); }
-  TimeNs now() const { return now_; }
-
- private:
-  TimeNs Clamp(TimeNs t) {
-    now_ = std::max(now_, t);
-    return now_;
+std::uint32_t Interner::Intern(std::string_view s) {
+  if (auto it = index_.find(s); it != index_.end()) return it->second;
+  std::uint32_t id;
+  if (!free_.empty()) {
+    id = free_.back();
+    free_.pop_back();
+    names_[id] = s;
+    live_[id] = true;
+  } else {
+    id = static_cast<std::uint32_t>(names_.size());
+    names_.emplace_back(s);
+    live_.push_back(true);
   }
+  index_.emplace(names_[id], id);
+  return id;
+}
 
-  // --- deadlines
-  void Arm(std::uint32_t slot, TimerKind kind, TimeNs at);
-  void Disarm(Device& d, TimerKind kind);
-  void FireDue(TimeNs now, Sink& sink);
-  void HandleDeadline(std::uint32_t slot, TimerKind kind, TimeNs at, Sink& sink);
-  void MaybeArmEviction(std::uint32_t slot);
-  bool Busy(const Device& d) const;
+void Interner::Erase(std::uint32_t id) {
+  if (!IsLive(id)) return;
+  index_.erase(std::string_view(names_[id]));
+  names_[id] = std::string();
+  live_[id] = false;
+  free_.push_back(id);
+}
 
-  // --- devices, zones
-  std::optional<std::uint32_t> FindDevice(std::string_view clinic, std::string_view device) const;
-  std::uint32_t CreateDevice(std::string_view clinic, std::string_view device);
-  void Evict(std::uint32_t slot);
-  std::uint32_t InternZone(std::string_view zone);
-  const ZoneLimits& Zone(std::uint32_t zone) const { return *zone_limits_[zone]; }
-  void RebuildZoneCache();
+}  // namespace internal
 
-  // --- message handling
-  void Reject(protocol::Reject reason, protocol::Channel channel, std::string_view topic,
-              std::string_view detail, TimeNs now, Sink& sink);
-  void CheckSeq(std::uint32_t slot, std::uint32_t seq, TimeNs now, Sink& sink);
-  void ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry& t, TimeNs now, Sink& sink);
-  void ApplyEvent(std::uint32_t slot, const protocol::Event& e, TimeNs now, Sink& sink);
-  void ApplyStatus(std::uint32_t slot, const protocol::Status& s, TimeNs now, Sink& sink);
-  void EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, bool offending, double value,
-                          double limit, std::uint32_t zone, TimeNs now, Sink& sink);
-
-  // --- sessions
-  void OpenSession(std::uint32_t slot, std::string_view session, std::uint32_t zone,
-                   std::string_view op, bool implicit, TimeNs now, Sink& sink);
-  void EndSession(std::uint32_t slot, SessionEndReason reason, TimeNs now, Sink& sink);
-  void FillSession(const Device& d, SessionEvent& e) const;
-  void ArmStaleIfNeeded(std::uint32_t slot);
-  void CancelPendings(Device& d);
-
-  // --- alarms
-  bool IsActive(const Device& d, AlarmKind k) const {
-    const std::uint32_t i = d.alarm[Index(k)];
-    return i != kNoIndex && alarms_[i].state == AlarmState::kActive;
-  }
-  void Raise(std::uint32_t slot, AlarmKind kind, std::uint32_t zone, std::optional<double> value,
-             std::optional<double> limit, TimeNs raised_at, Sink& sink);
-  void Clear(std::uint32_t slot, AlarmKind kind, TimeNs at, Sink& sink);
-  void EmitAlarm(const AlarmRecord& a, Transition t, TimeNs at, Sink& sink);
-  // Copies an alarm's state into an AlarmEvent (owned strings) or an AlarmView (views): the two
-  // share their field names.
-  template <typename Out>
-  void FillAlarm(const AlarmRecord& a, Out& out) const {
-    const Device& d = devices_[a.device];
-    out.alarm = a.kind;
-    out.severity = a.severity;
-    out.state = a.state;
-    out.acknowledged = a.acknowledged;
-    out.clinic = clinic_names_.Name(d.clinic);
-    out.device = d.name;
-    out.session = a.session;
-    out.zone = zone_names_.Name(a.zone);
-    out.raised_at = a.raised_at;
-    out.cleared_at.reset();
-    if (a.has_cleared) out.cleared_at = a.cleared_at;
-    out.value.reset();
-    out.limit.reset();
-    if (a.has_value) {
-      out.value = a.value;
-      out.limit = a.limit;
-    }
-  }
-  void FreeAlarm(Device& d, AlarmKind kind);
-
-  Limits limits_;
-  EngineOptions options_;
-  TimeNs now_ = 0;
-  Counters counters_;
-
-  Interner clinic_names_;
-  std::vector<ClinicStats> clinics_;  // by clinic id
-  Interner zone_names_;
-  std::vector<const ZoneLimits*> zone_limits_;  // by zone id, into limits_
-  std::vector<bool> zone_known_;                // by zone id: listed in limits_
-  Interner operators_;
-
-  std::deque<Device> devices_;
-  std::vector<std::uint32_t> free_devices_;
-  std::unordered_map<DeviceKey, std::uint32_t, DeviceKeyHash> device_index_;
-
-  std::vector<AlarmRecord> alarms_;
-  std::vector<std::uint32_t> free_alarms_;
-
-  // mutable: NextDeadline() drops dead entries from the top, which changes no behaviour.
-  mutable std::vector<Deadline> heap_;
-  std::uint64_t next_order_ = 0;
-
-  protocol::Decoded decoded_;  // reused: its 4 KiB scratch is not re-initialised per message
-  AlarmEvent alarm_event_;     // reused so that steady-state output does not allocate
-};
+// Per-device state stays small (see bench/engine/RESULTS.md for bytes per device).
+static_assert(sizeof(internal::Device) <= 512, "per-device state must stay at most 512 bytes");
 
 // ---------------------------------------------------------------------------------------------
 // Deadlines
 
-void Engine::Impl::Arm(std::uint32_t slot, TimerKind kind, TimeNs at) {
+void Engine::Impl::ArmRanked(std::uint32_t slot, Timer kind, TimeNs at, std::uint64_t order) {
   Device& d = devices_[slot];
   ++d.gen[kind];
   d.armed = static_cast<std::uint8_t>(d.armed | (1U << kind));
-  heap_.push_back(Deadline{at, next_order_++, slot, d.incarnation, d.gen[kind], kind});
+  Push(Deadline{at, order, slot, d.incarnation, d.gen[kind], kind, late_context_ && at <= now_});
+}
+
+void Engine::Impl::Push(const Deadline& e) {
+  if (catching_up_ && devices_[e.slot].lagging) {
+    std::vector<Deadline>& held = held_[e.slot];
+    held.push_back(e);
+    std::push_heap(held.begin(), held.end(), Later());
+    return;
+  }
+  heap_.push_back(e);
   std::push_heap(heap_.begin(), heap_.end(), Later());
 }
 
-void Engine::Impl::Disarm(Device& d, TimerKind kind) {
+void Engine::Impl::Disarm(Device& d, Timer kind) {
   if ((d.armed & (1U << kind)) == 0) return;
   ++d.gen[kind];  // the heap entry is now dead; it is dropped when it reaches the top
   d.armed = static_cast<std::uint8_t>(d.armed & ~(1U << kind));
 }
 
 void Engine::Impl::FireDue(TimeNs now, Sink& sink) {
+  const bool outer_late = late_context_;
   while (!heap_.empty() && heap_.front().at <= now) {
     const Deadline e = heap_.front();
     std::pop_heap(heap_.begin(), heap_.end(), Later());
     heap_.pop_back();
+    if (!Live(e)) continue;
     Device& d = devices_[e.slot];
-    if (!d.in_use || d.incarnation != e.incarnation || d.gen[e.kind] != e.gen) continue;
+    if (catching_up_ && d.lagging) {  // waits for the device's messages (FireHeld)
+      std::vector<Deadline>& held = held_[e.slot];
+      held.push_back(e);
+      std::push_heap(held.begin(), held.end(), Later());
+      continue;
+    }
     d.armed = static_cast<std::uint8_t>(d.armed & ~(1U << e.kind));
-    HandleDeadline(e.slot, static_cast<TimerKind>(e.kind), e.at, sink);
+    late_context_ = e.late_ok;
+    HandleDeadline(e, sink);
   }
+  late_context_ = outer_late;
 }
 
 std::optional<TimeNs> Engine::Impl::NextDeadline() const {
   while (!heap_.empty()) {
     const Deadline& e = heap_.front();
-    const Device& d = devices_[e.slot];
-    if (d.in_use && d.incarnation == e.incarnation && d.gen[e.kind] == e.gen) return e.at;
+    if (Live(e)) return e.at;
     std::pop_heap(heap_.begin(), heap_.end(), Later());
     heap_.pop_back();
   }
   return std::nullopt;
 }
 
-void Engine::Impl::HandleDeadline(std::uint32_t slot, TimerKind kind, TimeNs at, Sink& sink) {
+void Engine::Impl::HandleDeadline(const Deadline& e, Sink& sink) {
+  const std::uint32_t slot = e.slot;
+  const TimeNs at = e.at;
+  const auto kind = static_cast<Timer>(e.kind);
   Device& d = devices_[slot];
   switch (kind) {
     case kTimerPendingDepth:
     case kTimerPendingWarn:
     case kTimerPendingSpeed: {
-      Pending& p = d.pending[kind];
-      if (!p.active) return;
-      p.active = false;
+      const internal::Pending& p = d.pending[kind];
+      if (!d.PendingOn(kind)) return;
+      d.SetPending(kind, false);
       Raise(slot, static_cast<AlarmKind>(kind), p.zone, p.value, p.limit, at, sink);
       return;
     }
@@ -374,7 +190,8 @@ void Engine::Impl::HandleDeadline(std::uint32_t slot, TimerKind kind, TimeNs at,
       const TimeNs deadline = AddSat(d.stale_base, stale_after);
       // Strictly more than stale_after: the entry sits at deadline + 1 ns.
       if (AddSat(deadline, 1) > at) {
-        Arm(slot, kTimerStale, AddSat(deadline, 1));  // telemetry moved the base since arming
+        // Telemetry moved the base since arming: the same timer, later (its rank stays).
+        ArmRanked(slot, kTimerStale, AddSat(deadline, 1), e.order);
         return;
       }
       const double seconds = NsToSeconds(stale_after);
@@ -385,7 +202,7 @@ void Engine::Impl::HandleDeadline(std::uint32_t slot, TimerKind kind, TimeNs at,
       if (Busy(d)) return;  // re-armed by MaybeArmEviction once it is idle again
       const TimeNs due = AddSat(d.last_message_at, options_.evict_idle_after);
       if (due > at) {
-        Arm(slot, kTimerEvict, due);
+        ArmRanked(slot, kTimerEvict, due, e.order);
         return;
       }
       Evict(slot);
@@ -407,6 +224,106 @@ void Engine::Impl::MaybeArmEviction(std::uint32_t slot) {
   Arm(slot, kTimerEvict, AddSat(d.last_message_at, options_.evict_idle_after));
 }
 
+TimeNs Engine::Impl::DeadlineOf(const Device& d, Timer kind) const {
+  switch (kind) {
+    case kTimerPendingDepth:
+    case kTimerPendingWarn:
+    case kTimerPendingSpeed:
+      return AddSat(d.pending[kind].t0,
+                    Zone(d.last_zone).Rule(static_cast<AlarmKind>(kind)).for_ns);
+    case kTimerOvertimeWarn:
+      return AddSat(d.started_at, Zone(d.session_zone).session_warn_after.value_or(0));
+    case kTimerOvertime:
+      return AddSat(d.started_at, Zone(d.session_zone).session_max_duration);
+    case kTimerStale:
+      return AddSat(AddSat(d.stale_base, Zone(d.session_zone).stale_after), 1);
+    case kTimerEvict:
+      return AddSat(d.last_message_at, options_.evict_idle_after);
+    case kTimerCount:
+      break;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catch-up
+
+// Every device lags from here on, before anything fires: deadlines already due wait for the
+// device's messages (an outage must not raise stale or overtime for devices whose telemetry the
+// broker kept).
+void Engine::Impl::BeginCatchUp(TimeNs now_in, Sink& sink) {
+  const TimeNs now = Clamp(now_in);
+  catching_up_ = true;
+  for (Device& d : devices_) d.lagging = d.in_use;
+  FireDue(now, sink);
+}
+
+void Engine::Impl::EndCatchUp(TimeNs now_in, Sink& sink) {
+  const TimeNs now = Clamp(now_in);
+  if (catching_up_) {
+    // Everything that waited goes back to the clock; what is due fires now, in (time, rank)
+    // order across devices, reported late where it is.
+    for (auto& [slot, held] : held_) {
+      for (Deadline e : held) {
+        e.late_ok = e.at <= now;
+        heap_.push_back(e);
+        std::push_heap(heap_.begin(), heap_.end(), Later());
+      }
+    }
+    held_.clear();
+    for (Device& d : devices_) d.lagging = false;
+    catching_up_ = false;
+  }
+  FireDue(now, sink);
+}
+
+// Fires the device's held deadlines at or before `bound`, in (time, rank) order, each at its own
+// time; deadlines they arm for it are held too (it still lags), so those due also fire here.
+void Engine::Impl::FireHeld(std::uint32_t slot, TimeNs bound, Sink& sink) {
+  const bool outer_late = late_context_;
+  late_context_ = true;
+  for (;;) {
+    auto it = held_.find(slot);  // looked up again: a deadline may evict the device
+    if (it == held_.end()) break;
+    std::vector<Deadline>& held = it->second;
+    if (held.empty() || held.front().at > bound) break;
+    const Deadline e = held.front();
+    std::pop_heap(held.begin(), held.end(), Later());
+    held.pop_back();
+    if (!Live(e)) continue;
+    Device& d = devices_[e.slot];
+    d.armed = static_cast<std::uint8_t>(d.armed & ~(1U << e.kind));
+    HandleDeadline(e, sink);
+  }
+  late_context_ = outer_late;
+}
+
+// The device is live again: what it still holds goes back to the clock.
+void Engine::Impl::Unhold(std::uint32_t slot) {
+  devices_[slot].lagging = false;
+  auto it = held_.find(slot);
+  if (it == held_.end()) return;
+  for (Deadline e : it->second) {
+    e.late_ok = false;
+    heap_.push_back(e);
+    std::push_heap(heap_.begin(), heap_.end(), Later());
+  }
+  held_.erase(it);
+}
+
+// Baseline of the clock offset (receive time − device ts): the lower envelope of the offsets
+// seen, allowed to rise by 2^-kOffsetDriftShift of the time elapsed. The first message sets it.
+void Engine::Impl::LearnOffset(Device& d, TimeNs now, std::int64_t ts_ms) {
+  const std::int64_t offset = AddSat(now, -TsNs(ts_ms));
+  if (!d.has_offset || offset <= d.offset_ns) {
+    d.has_offset = true;
+    d.offset_ns = offset;
+  } else {
+    d.offset_ns = std::min(offset, AddSat(d.offset_ns, (now - d.offset_at) >> kOffsetDriftShift));
+  }
+  d.offset_at = now;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Devices and zones
 
@@ -414,17 +331,34 @@ std::optional<std::uint32_t> Engine::Impl::FindDevice(std::string_view clinic,
                                                       std::string_view device) const {
   const auto clinic_id = clinic_names_.Find(clinic);
   if (!clinic_id) return std::nullopt;
-  if (auto it = device_index_.find(DeviceKey{*clinic_id, device}); it != device_index_.end()) {
+  if (auto it = device_index_.find(internal::DeviceKey{*clinic_id, device});
+      it != device_index_.end()) {
     return it->second;
   }
   return std::nullopt;
 }
 
+bool Engine::Impl::Registered(std::string_view clinic, std::string_view device) {
+  if (options_.known_clinics) {
+    scratch_.assign(clinic);
+    if (options_.known_clinics->count(scratch_) == 0) return false;
+  }
+  if (options_.known_devices) {
+    scratch_.assign(clinic);
+    scratch_ += '/';
+    scratch_ += device;
+    if (options_.known_devices->count(scratch_) == 0) return false;
+  }
+  return true;
+}
+
 std::uint32_t Engine::Impl::CreateDevice(std::string_view clinic, std::string_view device) {
-  const std::uint32_t clinic_id = clinic_names_.Intern(clinic);
-  if (clinic_id == clinics_.size()) {
-    clinics_.emplace_back();
-    clinics_.back().clinic = std::string(clinic);
+  const std::optional<std::uint32_t> known = clinic_names_.Find(clinic);
+  const std::uint32_t clinic_id = known ? *known : clinic_names_.Intern(clinic);
+  if (clinic_id >= clinics_.size()) clinics_.resize(clinic_id + 1);
+  if (!known) {
+    clinics_[clinic_id] = ClinicStats{};
+    clinics_[clinic_id].clinic = std::string(clinic);
   }
   std::uint32_t slot;
   if (!free_devices_.empty()) {
@@ -441,33 +375,85 @@ std::uint32_t Engine::Impl::CreateDevice(std::string_view clinic, std::string_vi
   d.in_use = true;
   d.name = std::string(device);
   d.clinic = clinic_id;
-  device_index_.emplace(DeviceKey{clinic_id, d.name}, slot);
+  device_index_.emplace(internal::DeviceKey{clinic_id, d.name}, slot);
   ++clinics_[clinic_id].devices_online;
   return slot;
 }
 
 void Engine::Impl::Evict(std::uint32_t slot) {
   Device& d = devices_[slot];
-  device_index_.erase(DeviceKey{d.clinic, d.name});
+  device_index_.erase(internal::DeviceKey{d.clinic, d.name});
+  held_.erase(slot);
   ClinicStats& c = clinics_[d.clinic];
   --(d.online ? c.devices_online : c.devices_offline);
+  if (c.devices_online + c.devices_offline == 0) {  // its last device: forget the clinic
+    clinic_names_.Erase(d.clinic);
+    c = ClinicStats{};
+  }
   d.in_use = false;
+  d.lagging = false;
   ++d.incarnation;
   free_devices_.push_back(slot);
   ++counters_.devices_evicted;
 }
 
 std::uint32_t Engine::Impl::InternZone(std::string_view zone) {
+  if (auto id = zone_names_.Find(zone)) return *id;
+  MaybeSweepZones();
   const std::uint32_t id = zone_names_.Intern(zone);
-  if (id == zone_limits_.size()) {
-    zone_limits_.push_back(&limits_.ForZone(zone));
-    zone_known_.push_back(limits_.HasZone(zone));
+  if (id >= zone_limits_.size()) {
+    zone_limits_.resize(id + 1);
+    zone_known_.resize(id + 1);
   }
+  zone_limits_[id] = &limits_.ForZone(zone);
+  zone_known_[id] = limits_.HasZone(zone);
   return id;
+}
+
+std::uint32_t Engine::Impl::InternOperator(std::string_view op) {
+  if (auto id = operators_.Find(op)) return *id;
+  MaybeSweepOperators();
+  return operators_.Intern(op);
+}
+
+// Zone names nothing refers to any more are dropped once the table has doubled since the last
+// sweep, so a device inventing zone names cannot grow it without bound.
+void Engine::Impl::MaybeSweepZones() {
+  if (!sweeping_ || zone_names_.live() < zone_sweep_at_) return;
+  std::vector<bool> used(zone_names_.capacity(), false);
+  for (const Device& d : devices_) {
+    if (!d.in_use) continue;
+    used[d.session_zone] = true;
+    used[d.last_zone] = true;
+    for (std::uint32_t z : d.zones) used[z] = true;
+    for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
+      if (d.PendingOn(k)) used[d.pending[k].zone] = true;
+    }
+  }
+  for (const AlarmRecord& a : alarms_) {
+    if (a.in_use) used[a.zone] = true;
+  }
+  for (std::uint32_t id = 0; id < used.size(); ++id) {
+    if (!used[id]) zone_names_.Erase(id);
+  }
+  zone_sweep_at_ = std::max(internal::kMinSweep, 2 * zone_names_.live());
+}
+
+void Engine::Impl::MaybeSweepOperators() {
+  if (!sweeping_ || operators_.live() < operator_sweep_at_) return;
+  std::vector<bool> used(operators_.capacity(), false);
+  for (const Device& d : devices_) {
+    if (d.in_use && d.op != kNoIndex) used[d.op] = true;
+  }
+  for (std::uint32_t id = 0; id < used.size(); ++id) {
+    if (!used[id]) operators_.Erase(id);
+  }
+  operator_sweep_at_ = std::max(internal::kMinSweep, 2 * operators_.live());
 }
 
 void Engine::Impl::RebuildZoneCache() {
   for (std::uint32_t id = 0; id < zone_limits_.size(); ++id) {
+    if (!zone_names_.IsLive(id)) continue;
     zone_limits_[id] = &limits_.ForZone(zone_names_.Name(id));
     zone_known_[id] = limits_.HasZone(zone_names_.Name(id));
   }
@@ -501,6 +487,24 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
     return;
   }
 
+  // Admission, before the payload is looked at: shard, registry, bound on devices.
+  if (options_.assigned && !options_.assigned(t.clinic)) {
+    Reject(protocol::Reject::kNotAssigned, t.channel, topic, kNotAssignedDetail, now, sink);
+    return;
+  }
+  std::optional<std::uint32_t> slot = FindDevice(t.clinic, t.device);
+  if (!slot) {
+    if (!Registered(t.clinic, t.device)) {
+      Reject(protocol::Reject::kUnknownDevice, t.channel, topic, kUnknownDeviceDetail, now, sink);
+      return;
+    }
+    if (device_index_.size() >= options_.max_devices) {
+      Reject(protocol::Reject::kTooManyDevices, t.channel, topic, kTooManyDevicesDetail, now,
+             sink);
+      return;
+    }
+  }
+
   // Reset only the small fields; the scratch buffer is overwritten as needed by Decode.
   decoded_.channel = protocol::Channel::kUnknown;
   decoded_.telemetry = {};
@@ -512,10 +516,10 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
     Reject(r, t.channel, topic, decoded_.detail, now, sink);
     return;
   }
+  const bool is_telemetry = t.channel == protocol::Channel::kTelemetry;
+  const bool is_event = t.channel == protocol::Channel::kEvent;
 
-  std::optional<std::uint32_t> slot = FindDevice(t.clinic, t.device);
-  if (t.channel == protocol::Channel::kEvent &&
-      decoded_.event.kind == protocol::EventKind::kSessionEnd) {
+  if (is_event && decoded_.event.kind == protocol::EventKind::kSessionEnd) {
     const bool open = slot && devices_[*slot].session_open &&
                       devices_[*slot].session == decoded_.event.session;
     if (!open) {
@@ -524,21 +528,69 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
       return;
     }
   }
-  if (!slot) slot = CreateDevice(t.clinic, t.device);
+  // A QoS 1 redelivery: the open session's seq again, or an earlier one.
+  if (slot && (is_telemetry || is_event)) {
+    const Device& d = devices_[*slot];
+    const std::uint32_t seq = is_telemetry ? decoded_.telemetry.seq : decoded_.event.seq;
+    const std::string_view session =
+        is_telemetry ? decoded_.telemetry.session : decoded_.event.session;
+    if (d.seq_valid && !SeqAfter(seq, d.last_seq) && d.session_open && d.session == session) {
+      Reject(protocol::Reject::kDuplicate, t.channel, topic, kDuplicateDetail, now, sink);
+      return;
+    }
+  }
+
+  const std::int64_t ts_ms = is_telemetry ? decoded_.telemetry.ts_ms
+                             : is_event   ? decoded_.event.ts_ms
+                                          : decoded_.status.ts_ms;
+  // The time the device's rules run on: the receive time, except for a late message during
+  // catch-up, which runs at its device-corrected time.
+  TimeNs at = now;
+  bool late = false;
+  if (catching_up_ && slot) {
+    Device& d = devices_[*slot];
+    if (d.has_offset) {
+      const std::int64_t offset = AddSat(now, -TsNs(ts_ms));
+      if (AddSat(offset, -d.offset_ns) > options_.late_after) {
+        late = true;
+        at = std::min(now, std::max(d.last_eff, AddSat(TsNs(ts_ms), d.offset_ns)));
+      }
+    }
+    const std::uint32_t incarnation = d.incarnation;
+    if (late) {
+      d.lagging = true;
+      FireHeld(*slot, at, sink);  // its deadlines this message passes
+    } else if (d.lagging) {
+      FireHeld(*slot, now, sink);  // live again: everything due fires
+      if (devices_[*slot].in_use && devices_[*slot].incarnation == incarnation) Unhold(*slot);
+    }
+    if (!devices_[*slot].in_use || devices_[*slot].incarnation != incarnation) {
+      slot.reset();  // evicted by its own deadline: it returns afresh
+    }
+  }
+  if (!slot) {
+    slot = CreateDevice(t.clinic, t.device);
+    devices_[*slot].lagging = late;
+  }
   ++counters_.accepted;
-  devices_[*slot].last_message_at = now;
+  if (late) ++counters_.late_messages;
+  Device& d = devices_[*slot];
+  if (!catching_up_) LearnOffset(d, now, ts_ms);
+  d.last_eff = std::max(d.last_eff, at);
+  d.last_message_at = at;
+  late_context_ = late;
 
   switch (t.channel) {
     case protocol::Channel::kTelemetry:
-      CheckSeq(*slot, decoded_.telemetry.seq, now, sink);
-      ApplyTelemetry(*slot, decoded_.telemetry, now, sink);
+      CheckSeq(*slot, decoded_.telemetry.seq, at, sink);
+      ApplyTelemetry(*slot, decoded_.telemetry, at, sink);
       break;
     case protocol::Channel::kEvent:
-      CheckSeq(*slot, decoded_.event.seq, now, sink);
-      ApplyEvent(*slot, decoded_.event, now, sink);
+      CheckSeq(*slot, decoded_.event.seq, at, sink);
+      ApplyEvent(*slot, decoded_.event, at, sink);
       break;
     case protocol::Channel::kStatus:
-      ApplyStatus(*slot, decoded_.status, now, sink);
+      ApplyStatus(*slot, decoded_.status, at, sink);
       break;
     case protocol::Channel::kUnknown:
       break;
@@ -549,10 +601,10 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
     a.clinic = t.clinic;
     a.device = t.device;
     a.at = now;
-    a.ts_ms = t.channel == protocol::Channel::kTelemetry ? decoded_.telemetry.ts_ms
-              : t.channel == protocol::Channel::kEvent   ? decoded_.event.ts_ms
-                                                         : decoded_.status.ts_ms;
-    if (t.channel == protocol::Channel::kTelemetry) {
+    a.effective_at = at;
+    a.late = late;
+    a.ts_ms = ts_ms;
+    if (is_telemetry) {
       a.depth_mm = decoded_.telemetry.depth_mm;
       a.speed_hz = decoded_.telemetry.speed_hz;
       a.zone = decoded_.telemetry.zone;
@@ -560,6 +612,7 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
     sink.OnAccepted(a);
   }
   MaybeArmEviction(*slot);
+  late_context_ = false;
   FireDue(now, sink);  // deadlines armed at or before now by this message (zero durations)
 }
 
@@ -600,7 +653,7 @@ void Engine::Impl::ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry&
     d.max_speed = std::max(d.max_speed, t.speed_hz);
   }
   ++d.samples;
-  if (zone != d.last_zone &&
+  if (zone != d.last_zone && d.zones.size() < internal::kMaxSessionZones &&
       std::find(d.zones.begin(), d.zones.end(), zone) == d.zones.end()) {
     d.zones.push_back(zone);
   }
@@ -611,15 +664,14 @@ void Engine::Impl::ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry&
 
   // Sample rules in AlarmKind order, against the sample's zone. Inclusive limits.
   const ZoneLimits& z = Zone(zone);
-  EvaluateSampleRule(slot, AlarmKind::kDepthExceeded, t.depth_mm > z.depth_max_mm, t.depth_mm,
-                     z.depth_max_mm, zone, now, sink);
-  const bool warn = z.depth_warn_mm.has_value() && t.depth_mm > *z.depth_warn_mm;
-  EvaluateSampleRule(slot, AlarmKind::kDepthWarning, warn, t.depth_mm,
-                     z.depth_warn_mm.value_or(0), zone, now, sink);
-  const bool slow = t.speed_hz < z.speed_min_hz;
-  const bool fast = t.speed_hz > z.speed_max_hz;
-  EvaluateSampleRule(slot, AlarmKind::kSpeedOutOfRange, slow || fast, t.speed_hz,
-                     slow ? z.speed_min_hz : z.speed_max_hz, zone, now, sink);
+  using internal::Judge;
+  EvaluateSampleRule(slot, AlarmKind::kDepthExceeded,
+                     Judge(AlarmKind::kDepthExceeded, z, t.depth_mm, t.speed_hz), zone, now, sink);
+  EvaluateSampleRule(slot, AlarmKind::kDepthWarning,
+                     Judge(AlarmKind::kDepthWarning, z, t.depth_mm, t.speed_hz), zone, now, sink);
+  EvaluateSampleRule(slot, AlarmKind::kSpeedOutOfRange,
+                     Judge(AlarmKind::kSpeedOutOfRange, z, t.depth_mm, t.speed_hz), zone, now,
+                     sink);
 
   // Telemetry resumed: clear stale and restart its clock.
   if (IsActive(devices_[slot], AlarmKind::kTelemetryStale)) {
@@ -629,28 +681,75 @@ void Engine::Impl::ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry&
   ArmStaleIfNeeded(slot);
 }
 
-void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, bool offending,
-                                      double value, double limit, std::uint32_t zone, TimeNs now,
-                                      Sink& sink) {
+// A pending condition is re-judged at every sample with the `for` of that sample's zone
+// (CONTRACT §3 v1.1): the `for` keeps running from the first offending sample t0; once the `for`
+// in force has elapsed the alarm is raised at this sample, otherwise the deadline moves to
+// t0 + that `for`.
+void Engine::Impl::EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, Verdict v,
+                                      std::uint32_t zone, TimeNs now, Sink& sink) {
   Device& d = devices_[slot];
-  Pending& p = d.pending[Index(kind)];
+  const std::size_t k = Index(kind);
+  const bool pending = d.PendingOn(k);
   const bool active = IsActive(d, kind);
-  if (offending) {
-    if (active || p.active) return;  // condition continues
+  if (v.offending) {
+    if (active) return;  // condition continues
     const TimeNs for_ns = Zone(zone).Rule(kind).for_ns;
-    if (for_ns <= 0) {
-      Raise(slot, kind, zone, value, limit, now, sink);
+    internal::Pending& p = d.pending[k];
+    if (pending) {
+      const TimeNs due = AddSat(p.t0, for_ns);
+      if (due <= now) {
+        d.SetPending(k, false);
+        Disarm(d, static_cast<Timer>(kind));
+        Raise(slot, kind, zone, v.value, v.limit, now, sink);
+      } else if (due != p.due) {
+        p.due = due;
+        Arm(slot, static_cast<Timer>(kind), due);
+      }
       return;
     }
-    p = Pending{now, value, limit, zone, true};
-    Arm(slot, static_cast<TimerKind>(kind), AddSat(now, for_ns));
+    if (for_ns <= 0) {
+      Raise(slot, kind, zone, v.value, v.limit, now, sink);
+      return;
+    }
+    p = internal::Pending{now, AddSat(now, for_ns), v.value, v.limit, zone};
+    d.SetPending(k, true);
+    Arm(slot, static_cast<Timer>(kind), p.due);
     return;
   }
-  if (p.active) {
-    p.active = false;
-    Disarm(d, static_cast<TimerKind>(kind));
+  if (pending) {
+    d.SetPending(k, false);
+    Disarm(d, static_cast<Timer>(kind));
   }
   if (active) Clear(slot, kind, now, sink);
+}
+
+// After a reload: each pending condition is judged again on the device's latest sample with
+// the new limits of its zone. Within them: cancelled. Otherwise its deadline is t0 + the new
+// `for`; one already elapsed raises the alarm now (the reload instant), with the latest sample's
+// value and the limit it breaks now. A device lagging in catch-up is at its own latest time.
+void Engine::Impl::ReapplyPendings(std::uint32_t slot, TimeNs now, Sink& sink) {
+  const bool lagging = catching_up_ && devices_[slot].lagging;
+  const TimeNs at = lagging ? devices_[slot].last_eff : now;
+  const bool outer_late = late_context_;
+  late_context_ = lagging;
+  for (AlarmKind kind : kSampleRules) {
+    Device& d = devices_[slot];
+    const std::size_t k = Index(kind);
+    if (!d.PendingOn(k)) continue;
+    internal::Pending& p = d.pending[k];
+    const ZoneLimits& z = Zone(d.last_zone);
+    const Verdict v = internal::Judge(kind, z, d.last_depth, d.last_speed);
+    const TimeNs due = AddSat(p.t0, z.Rule(kind).for_ns);
+    if (!v.offending || due <= at) {
+      d.SetPending(k, false);
+      Disarm(d, static_cast<Timer>(kind));
+      if (v.offending) Raise(slot, kind, d.last_zone, v.value, v.limit, at, sink);
+      continue;
+    }
+    p.due = due;
+    Arm(slot, static_cast<Timer>(kind), due);
+  }
+  late_context_ = outer_late;
 }
 
 void Engine::Impl::ApplyEvent(std::uint32_t slot, const protocol::Event& e, TimeNs now,
@@ -722,7 +821,8 @@ void Engine::Impl::OpenSession(std::uint32_t slot, std::string_view session, std
   d.session = session;
   d.session_zone = zone;
   d.last_zone = zone;
-  d.op = op.empty() ? kNoIndex : operators_.Intern(op);
+  d.op = kNoIndex;  // before interning: a sweep need not keep the old one
+  if (!op.empty()) devices_[slot].op = InternOperator(op);
   d.alarms_raised = 0;
   d.started_at = now;
   d.stale_base = now;
@@ -805,9 +905,9 @@ void Engine::Impl::ArmStaleIfNeeded(std::uint32_t slot) {
 
 void Engine::Impl::CancelPendings(Device& d) {
   for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
-    if (!d.pending[k].active) continue;
-    d.pending[k].active = false;
-    Disarm(d, static_cast<TimerKind>(k));
+    if (!d.PendingOn(k)) continue;
+    d.SetPending(k, false);
+    Disarm(d, static_cast<Timer>(k));
   }
 }
 
@@ -846,6 +946,7 @@ void Engine::Impl::Raise(std::uint32_t slot, AlarmKind kind, std::uint32_t zone,
   a.acknowledged = false;
   a.in_use = true;
 
+  d.last_eff = std::max(d.last_eff, raised_at);
   ClinicStats& c = clinics_[d.clinic];
   ++c.alarms_raised[Index(kind)][static_cast<std::size_t>(severity)];
   ++d.alarms_raised;
@@ -880,9 +981,13 @@ void Engine::Impl::FreeAlarm(Device& d, AlarmKind kind) {
   index = kNoIndex;
 }
 
-void Engine::Impl::EmitAlarm(const AlarmRecord& a, Transition t, TimeNs at, Sink& sink) {
+void Engine::Impl::EmitAlarm(AlarmRecord& a, Transition t, TimeNs at, Sink& sink) {
+  // Late: determined (now) more than late_after after it happened, on the catch-up path only.
+  const bool late = late_context_ && now_ - at > options_.late_after;
+  if (t != Transition::kAcknowledged && t != Transition::kAckCleared) a.late = late;
   AlarmEvent& e = alarm_event_;  // reused: its strings keep their capacity
   FillAlarm(a, e);
+  e.late = late;
   e.transition = t;
   e.at = at;
   sink.OnAlarm(e);
@@ -939,12 +1044,7 @@ void Engine::Impl::SetLimits(Limits limits, TimeNs now_in, Sink& sink) {
     if (d.online && !IsActive(d, AlarmKind::kTelemetryStale)) {
       Arm(slot, kTimerStale, AddSat(AddSat(d.stale_base, z.stale_after), 1));
     }
-    for (std::size_t k = 0; k < kSampleRuleCount; ++k) {
-      const Pending& p = d.pending[k];
-      if (!p.active) continue;
-      Arm(slot, static_cast<TimerKind>(k),
-          AddSat(p.t0, Zone(p.zone).Rule(static_cast<AlarmKind>(k)).for_ns));
-    }
+    ReapplyPendings(slot, now, sink);
   }
   FireDue(now, sink);
 }
@@ -955,7 +1055,9 @@ void Engine::Impl::SetLimits(Limits limits, TimeNs now_in, Sink& sink) {
 void Engine::Impl::ForEachClinic(const std::function<void(const ClinicStats&)>& fn) const {
   std::vector<const ClinicStats*> sorted;
   sorted.reserve(clinics_.size());
-  for (const ClinicStats& c : clinics_) sorted.push_back(&c);
+  for (const ClinicStats& c : clinics_) {
+    if (!c.clinic.empty()) sorted.push_back(&c);  // empty: a forgotten clinic's slot
+  }
   std::sort(sorted.begin(), sorted.end(),
             [](const ClinicStats* a, const ClinicStats* b) { return a->clinic < b->clinic; });
   for (const ClinicStats* c : sorted) fn(*c);
@@ -1020,6 +1122,16 @@ AckResult Engine::Acknowledge(std::string_view clinic, std::string_view device, 
 void Engine::SetLimits(Limits limits, TimeNs now, Sink& sink) {
   impl_->SetLimits(std::move(limits), now, sink);
 }
+void Engine::BeginCatchUp(TimeNs now, Sink& sink) { impl_->BeginCatchUp(now, sink); }
+void Engine::EndCatchUp(TimeNs now, Sink& sink) { impl_->EndCatchUp(now, sink); }
+bool Engine::catching_up() const { return impl_->catching_up(); }
+EngineState Engine::Save() const { return impl_->Save(); }
+void Engine::Restore(EngineState state) {
+  // Built aside, so that an inconsistent state leaves this engine as it was.
+  auto restored = std::make_unique<Impl>(impl_->limits(), impl_->options());
+  restored->Restore(std::move(state));
+  impl_ = std::move(restored);
+}
 const Limits& Engine::limits() const { return impl_->limits(); }
 const Counters& Engine::counters() const { return impl_->counters(); }
 void Engine::ForEachClinic(const std::function<void(const ClinicStats&)>& fn) const {
@@ -1035,6 +1147,7 @@ void Engine::ForEachOpenSession(const std::function<void(const SessionEvent&)>& 
   impl_->ForEachOpenSession(fn);
 }
 std::size_t Engine::device_count() const { return impl_->device_count(); }
+Engine::TableSizes Engine::table_sizes() const { return impl_->table_sizes(); }
 TimeNs Engine::now() const { return impl_->now(); }
 
 }  // namespace needlewatch::engine

@@ -195,6 +195,31 @@ c = Cap()
 steady(c, 0, 1000, "S-im1", "perioral", depth=0.6)
 scen["implicit-session-by-telemetry"] = c
 
+# Speed limits whose `for` differs by zone (replayed with zone-change-mid-for.config.yaml):
+# CONTRACT §3 v1.1, a pending condition takes the `for` of each sample's zone.
+# 45 Hz on the cheek from +0.1 s (pending, `for: 2s`); from +1.0 s 38 Hz on the periorbital zone
+# (`for: 0s`): raised at +1.0 s with that sample; back within range at +1.6 s. Then 200 Hz on the
+# cheek from +3.0 s (due +5.0 s), on the scalp (`for: 3s`) from +3.5 s: raised at +6.0 s (first
+# offending sample + the scalp's `for`), cleared at +6.2 s.
+ZONE_FOR_CONFIG = """limits:
+  default:
+    speed_hz: {min: 50, max: 150, for: 2s}
+  zones:
+    periorbital: {speed_hz: {max: 120, for: 0s}}
+    scalp: {speed_hz: {for: 3s}}
+"""
+c = Cap()
+c.start(0, "S-zc1", "cheek")
+steady(c, 100, 1000, "S-zc1", "cheek", speed=45.0)
+steady(c, 1000, 1600, "S-zc1", "periorbital", speed=38.0)
+steady(c, 1600, 3000, "S-zc1", "periorbital", speed=100.0)
+steady(c, 3000, 3500, "S-zc1", "cheek", speed=200.0)
+steady(c, 3500, 6200, "S-zc1", "scalp", speed=200.0)
+steady(c, 6200, 7000, "S-zc1", "scalp", speed=120.0)
+c.end(7000, "S-zc1")
+scen["zone-change-mid-for"] = c
+write("zone-change-mid-for.config.yaml", ZONE_FOR_CONFIG)
+
 for name, cap in scen.items():
     text = cap.text()
     if name == "malformed-payloads-counted":

@@ -1,7 +1,7 @@
 // The daemon's configuration (one YAML file: mqtt, http, outputs, record, engine, log, limits)
 // and its loader. Every key, its default and its meaning are documented in
-// config/needlewatch.yaml at the top of the repository. Loading is a pure function of the text;
-// thread-compatible.
+// config/needlewatch.yaml at the top of the repository. Loading is a pure function of the text,
+// except that engine.registry_file, when set, is read as part of it; thread-compatible.
 #ifndef NEEDLEWATCH_CONFIG_CONFIG_H_
 #define NEEDLEWATCH_CONFIG_CONFIG_H_
 
@@ -118,7 +118,10 @@ struct Config {
   HttpConfig http;
   OutputsConfig outputs;
   RecordConfig record;
-  engine::EngineOptions engine;  // engine.evict_idle_after
+  // engine.evict_idle_after, late_after, max_devices; the registry file's clinics and devices
+  // (engine.registry_file) in known_clinics/known_devices. `assigned` is the daemon's to set.
+  engine::EngineOptions engine;
+  std::string registry_file;     // engine.registry_file as written ("" = none)
   LogConfig log;
   engine::Limits limits;         // built-in defaults (config/limits.yaml) unless `limits:` given
   std::string source;            // the file it came from ("" for built-in defaults)

@@ -43,6 +43,9 @@ struct AlarmEvent {
   TimeNs at = 0;                    // when this transition happened
   std::optional<double> value;      // offending value (mm, Hz, or seconds); null for offline
   std::optional<double> limit;      // the limit it broke (same unit); null for offline
+  // Determined more than EngineOptions::late_after after `at` (engine now − at): only during
+  // catch-up, for a late message or a deadline that waited for its device's messages.
+  bool late = false;
 };
 
 enum class SessionEndReason : std::uint8_t {
@@ -95,6 +98,8 @@ struct AcceptedInfo {
   std::string_view clinic;
   std::string_view device;
   TimeNs at = 0;           // the engine's time for it (receive time)
+  TimeNs effective_at = 0; // the time its rules ran on: `at`, or earlier for a late message
+  bool late = false;       // judged late during catch-up (effective_at is device-corrected)
   std::int64_t ts_ms = 0;  // the device's clock (`ts`), for latency and skew figures
   double depth_mm = 0;     // telemetry only
   double speed_hz = 0;     // telemetry only
