@@ -1385,6 +1385,28 @@ class PenFleet:
             raise WaitTimeout(f"{e}: {left()} of {self.sent_count()} still unacknowledged: "
                               f"{stuck}") from None
 
+    def drain_into(self, daemon, marker_depth=0.777, timeout=60.0):
+        """After stop(): waits until every message is acknowledged, then publishes one last
+        sample per pen (depth `marker_depth`, speed 100) and waits until `daemon`'s
+        needlewatch_needle_depth_meters shows it for every pen. mosquitto keeps one publisher's
+        messages in order towards one subscriber, so the daemon has then had its chance at
+        everything before. Returns whether it saw every marker within `timeout` (a test then
+        counts what is missing rather than fail here)."""
+        self.wait_all_acked(30)
+        for p in self.pens:
+            p.publish_next(marker_depth, 100.0, qos=self.qos)
+        self.wait_all_acked(30)
+
+        def seen():
+            m = daemon.metrics()
+            return all(metric_value(m, "needlewatch_needle_depth_meters", clinic=p.clinic,
+                                    device=p.device) == marker_depth / 1000 for p in self.pens)
+        try:
+            wait_until(seen, timeout, "every pen's last sample to reach the engine", 0.2)
+            return True
+        except WaitTimeout:
+            return False
+
     def disconnect(self):
         for p in self.pens:
             p.disconnect()
@@ -1444,6 +1466,20 @@ def command_help(*args):
 def daemon_has_flag(flag):
     """Whether `needlewatch run --help` lists `flag` (e.g. "--state.dir")."""
     return re.search(re.escape(flag) + r"\b", command_help("run")) is not None
+
+
+def daemon_exposes(workdir, name, **labels):
+    """Whether a freshly started daemon's /metrics has a series `name` with `labels` (e.g. a
+    pre-created rejection reason): a feature probe that needs no broker (the daemon serves
+    HTTP while it retries the connection)."""
+    d = Daemon(workdir, f"mqtt://{HOST}:{free_port()}", name="feature-probe")
+    d.start(ready=False)
+    try:
+        status, body = d.http("GET", "/metrics")
+        return status == 200 and metric_value(parse_metrics(body.decode()), name,
+                                              **labels) is not None
+    finally:
+        d.stop()
 
 
 def needs_feature(test, present, feature):

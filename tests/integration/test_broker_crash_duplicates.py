@@ -22,9 +22,14 @@ import unittest
 import nwtest
 from test_broker_restart import CLINIC, report, run_broker_crash
 
+FEATURE = ("duplicate detection in the engine, counted as "
+           "needlewatch_messages_rejected_total{reason=\"duplicate\"} (issue 12 item 3)")
+
 
 class BrokerCrashDuplicatesTest(nwtest.NwTestCase):
     def test_redeliveries_after_broker_sigkill_are_counted_as_duplicates(self):
+        nwtest.needs_feature(self, nwtest.daemon_exposes(
+            self.workdir, "needlewatch_messages_rejected_total", reason="duplicate"), FEATURE)
         run = run_broker_crash(self, resend_last=True)
         print(f"\n{report(run)}", file=sys.stderr)
         repeats = sum(len(s) - len(set(s)) for s in run.processed.values())
@@ -33,10 +38,6 @@ class BrokerCrashDuplicatesTest(nwtest.NwTestCase):
         m = run.metrics
         counted = nwtest.metric_value(m, "needlewatch_messages_rejected_total",
                                       reason="duplicate")
-        nwtest.needs_feature(self, counted is not None,
-                             "duplicate detection in the engine, counted as "
-                             "needlewatch_messages_rejected_total{reason=\"duplicate\"} "
-                             "(issue 12 item 3)")
         self.assertEqual(counted, repeats,
                          "each redelivery in the recording counted once as a duplicate")
         self.assertEqual(nwtest.metric_value(m, "needlewatch_sequence_gaps_total",
