@@ -66,12 +66,13 @@ def start_broker(workdir, name="mosquitto"):
 
 
 def run_load(port, devices, rate, qos, duration, prefix, clinic="bench", background=False,
-             on_connected=None):
+             on_connected=None, extra=()):
     """Runs the load generator; returns its JSON result (or the Popen with background=True).
-    on_connected() is called once every device is connected, just before publishing starts."""
+    on_connected() is called once every device is connected, just before publishing starts.
+    extra: more `pub` flags (e.g. ["--storm-depth", "1.5"])."""
     argv = LOAD + ["pub", "--port", str(port), "--devices", str(devices), "--rate", str(rate),
             "--qos", str(qos), "--duration", str(duration), "--prefix", prefix,
-            "--clinic", clinic, "--inflight", "100"]
+            "--clinic", clinic, "--inflight", "100", *extra]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline().strip()  # "connected": every device is up, publishing starts
     if line != "connected":

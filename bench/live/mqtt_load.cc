@@ -3,10 +3,12 @@
 // generator topped out near 10,000 msg/s on the shared 2-core machine.
 //
 //   nw-mqtt-load pub --port P --devices N --rate R --qos Q --duration S [--inflight W]
-//                    [--clinic C] [--prefix X]
+//                    [--clinic C] [--prefix X] [--storm-depth D]
 //     N devices, one TCP connection each, publish protocol/README.md, Payloads telemetry (seq +1 per device) to
 //     clinic/{C}/device/{X}{i:05}/telemetry at R messages/s in total, round robin. QoS 1: at
-//     most W unacknowledged per connection; a device at its window is skipped. Prints
+//     most W unacknowledged per connection; a device at its window is skipped. Depth is
+//     0.5 mm; with --storm-depth every odd seq carries D instead (an alarm storm: with a limit
+//     between the two, every sample changes an alarm). Prints
 //     {"sent","acked","skipped","seconds","rate"}.
 //   nw-mqtt-load sub --port P [--topic F] [--qos Q] [--expect N] [--timeout S] [--idle S]
 //     Counts PUBLISH packets (acknowledging QoS 1); prints "ready" after the SUBACK, then
@@ -199,6 +201,8 @@ int RunPub(const std::map<std::string, std::string>& f) {
   const int window = std::stoi(Flag(f, "--inflight", "20"));
   const std::string clinic = Flag(f, "--clinic", "bench");
   const std::string prefix = Flag(f, "--prefix", "d");
+  const std::string storm_depth = Flag(f, "--storm-depth", "");
+  const double odd_depth = storm_depth.empty() ? 0.5 : std::stod(storm_depth);
   RaiseFileLimit(static_cast<rlim_t>(devices) + 1000);
 
   std::vector<int> fds(devices);
@@ -269,8 +273,8 @@ int RunPub(const std::map<std::string, std::string>& f) {
       const int plen = std::snprintf(
           payload, sizeof payload,
           "{\"v\":1,\"seq\":%u,\"ts\":%lld,\"session\":\"%s\",\"zone\":\"cheek\","
-          "\"depth_mm\":0.5,\"speed_hz\":100.0}",
-          seq[d], ts, sessions[d].c_str());
+          "\"depth_mm\":%g,\"speed_hz\":100.0}",
+          seq[d], ts, sessions[d].c_str(), seq[d] % 2 == 1 ? odd_depth : 0.5);
       pkt.assign(1, static_cast<char>(0x30 | (qos << 1)));
       AppendRemainingLength(pkt, 2 + topics[d].size() + (qos > 0 ? 2 : 0) +
                                      static_cast<std::size_t>(plen));

@@ -451,14 +451,15 @@ class Mosquitto(Service):
     (TLS+user+ACL) when `users` ({name: password}) is given. `tls=True` also makes the TLS
     material (self.tls["ca"] is what clients trust). `acl` is the ACL file text (default: every
     user may read and write everything). `persistence=True` keeps the database in the
-    subdirectory across restarts: autosave after every change (so SIGKILL loses as little as
-    mosquitto allows), or every second with autosave_on_changes=False (see wait_saved()).
+    subdirectory across restarts with the settings docker/mosquitto.conf ships (a save every
+    1-2 s, room for a persistent session's backlog: bench/README.md, "Durability and
+    overload"); autosave_on_changes=True saves after every change instead (see wait_saved()).
     `extra` lines are appended to the global section (e.g.
     "max_queued_messages 100000"). `verbose` logs every packet (log_type all).
     """
 
     def __init__(self, workdir, users=None, acl=None, tls=False, persistence=False,
-                 autosave_on_changes=True, extra=(), verbose=False, nofile=None,
+                 autosave_on_changes=False, extra=(), verbose=False, nofile=None,
                  name="mosquitto"):
         self.name = name
         self.dir = fixture_dir(workdir, name)
@@ -482,7 +483,8 @@ class Mosquitto(Service):
         ]
         if persistence:
             lines += ["autosave_interval 1",
-                      f"autosave_on_changes {'true' if autosave_on_changes else 'false'}"]
+                      f"autosave_on_changes {'true' if autosave_on_changes else 'false'}",
+                      "max_inflight_messages 1000", "max_queued_messages 100000"]
         lines += (["log_type all"] if verbose else
                   ["log_type error", "log_type warning", "log_type notice", "log_type information"])
         lines += list(extra)
@@ -529,7 +531,7 @@ class Mosquitto(Service):
 
     def wait_saved(self, timeout=10.0):
         """Waits for two database saves logged after now: everything the broker had
-        acknowledged before this call is then on disk (needs autosave_on_changes=False)."""
+        acknowledged before this call is then on disk (with the default time-based saves)."""
         rx = r"Saving in-memory database"
         self.child.wait_for_line(rx, timeout, start=self.child.line_count())
         self.child.wait_for_line(rx, timeout, start=self.child.last_match_index + 1)
@@ -1435,3 +1437,261 @@ class NwTestCase(unittest.TestCase):
                 print(f"\n--- mqtt client on port {f.port}: {len(f.messages)} messages, last:\n"
                       + "\n".join(repr(m) for m in f.messages[-10:]), file=sys.stderr)
         sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Crash, durability and overload (issue 12): pens that know which of their seqs the broker
+# acknowledged, the daemon's own recording read back per device and seq, feature probes.
+
+
+class SeqPen:
+    """A pen on its own MQTT connection publishing CONTRACT §2 telemetry, seq +1 per message.
+
+    `sent` holds (seq, paho mid) in publish order. A QoS 1 message counts as acknowledged once
+    paho saw its PUBACK (on_publish with its mid; MqttClient.acked_mids); paho keeps
+    every unacknowledged QoS 1 message and sends it again (DUP) after its automatic reconnect,
+    also messages published while it was disconnected, so in the end every one is acknowledged
+    by some broker instance, some of them twice over (a PUBACK lost with a killed broker).
+    """
+
+    def __init__(self, port, clinic, device, session=None, zone="cheek", client_id=None,
+                 clean_session=True):
+        self.clinic, self.device = clinic, device
+        self.session = session or f"S-{device}"
+        self.zone = zone
+        self.client = MqttClient(port, client_id=client_id or f"pen-{clinic}-{device}",
+                                 clean_session=clean_session)
+        self.topic = device_topic(clinic, device, "telemetry")
+        self.seq = 0
+        self.sent = []
+
+    def connect(self, timeout=10.0):
+        self.client.connect(timeout)
+        return self
+
+    def publish_next(self, depth_mm=0.2, speed_hz=100.0, qos=1):
+        """Publishes the next sample without waiting; returns its seq."""
+        self.seq += 1
+        info = self.client.publish_async(
+            self.topic, telemetry(self.seq, self.session, self.zone, depth_mm, speed_hz), qos=qos)
+        if len(self.sent) >= 65535:  # paho's mids wrap: a mid would stand for two seqs
+            raise AssertionError(f"{self.device}: more than 65,535 messages on one pen")
+        self.sent.append((self.seq, info.mid))
+        return self.seq
+
+    def resend_last(self, depth_mm=0.2, speed_hz=100.0, qos=1):
+        """Publishes the last seq once more, as a pen does that saw no PUBACK for it: a QoS 1
+        redelivery by the device (same session and seq, a new ts). Returns the seq."""
+        info = self.client.publish_async(
+            self.topic, telemetry(self.seq, self.session, self.zone, depth_mm, speed_hz), qos=qos)
+        self.sent.append((self.seq, info.mid))
+        return self.seq
+
+    def acked(self):
+        """Seqs whose PUBACK arrived (a set)."""
+        done = self.client.acked_mids
+        return {s for s, mid in self.sent if mid in done}
+
+    def unacked(self):
+        done = self.client.acked_mids
+        return [s for s, mid in self.sent if mid not in done]
+
+    def disconnect(self):
+        self.client.disconnect()
+
+
+class PenFleet:
+    """`n` SeqPens publishing `rate` messages/s in total, round robin, from one thread.
+
+    sample(pen_index, seq) -> (depth_mm, speed_hz) shapes the stream (default: safe values);
+    clinic(pen_index) names each pen's clinic (default "c12" for all; one clinic per pen makes
+    needlewatch_sequence_gaps_total{clinic} a per-pen figure). Devices are "p00", "p01", ….
+    Pacing sleeps until the next message is due (load pacing, not synchronisation); a slow
+    machine publishes late in a burst rather than fewer messages.
+    """
+
+    def __init__(self, port, n=20, rate=1000.0, sample=None, clinic=None, qos=1, prefix="p",
+                 client_id_prefix="pen"):
+        clinic = clinic or (lambda i: "c12")
+        self.pens = [SeqPen(port, clinic(i), f"{prefix}{i:02d}",
+                            client_id=f"{client_id_prefix}-{prefix}{i:02d}") for i in range(n)]
+        self.rate = rate
+        self.qos = qos
+        self.sample = sample or (lambda i, seq: (0.2, 100.0))
+        self._stop = threading.Event()
+        self._thread = None
+        self.started_at = self.stopped_at = None
+        self.errors = []
+
+    def connect(self):
+        for p in self.pens:
+            p.connect()
+        return self
+
+    def start(self):
+        """Starts publishing in a thread (connects first when not connected)."""
+        if not all(p.client.connected for p in self.pens):
+            self.connect()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="pen-fleet")
+        self._thread.start()
+        return self
+
+    def _run(self):
+        n = len(self.pens)
+        self.started_at = t0 = time.monotonic()
+        sent = 0
+        try:
+            while not self._stop.is_set():
+                due = int((time.monotonic() - t0) * self.rate)
+                while sent < due and not self._stop.is_set():
+                    i = sent % n
+                    pen = self.pens[i]
+                    depth, speed = self.sample(i, pen.seq + 1)
+                    pen.publish_next(depth, speed, qos=self.qos)
+                    sent += 1
+                time.sleep(0.001)
+        except Exception as e:  # noqa: BLE001 - reported by stop()
+            self.errors.append(e)
+        self.stopped_at = time.monotonic()
+
+    def stop(self, timeout=10.0):
+        """Stops publishing; raises what the publishing thread raised, if anything."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+        if self.errors:
+            raise AssertionError(f"pen fleet failed: {self.errors[0]!r}")
+
+    def sent_count(self):
+        return sum(len(p.sent) for p in self.pens)
+
+    def acked(self):
+        """{device: set of acknowledged seqs}."""
+        return {p.device: p.acked() for p in self.pens}
+
+    def wait_all_acked(self, timeout=30.0):
+        """Waits until every published message was acknowledged (paho resends after reconnects)."""
+        def left():
+            return sum(len(p.unacked()) for p in self.pens)
+        try:
+            wait_until(lambda: left() == 0, timeout, "every pen message to be PUBACKed", 0.05)
+        except WaitTimeout as e:
+            stuck = {p.device: seq_ranges(p.unacked()) for p in self.pens if p.unacked()}
+            raise WaitTimeout(f"{e}: {left()} of {self.sent_count()} still unacknowledged: "
+                              f"{stuck}") from None
+
+    def drain_into(self, daemon, marker_depth=0.777, timeout=60.0):
+        """After stop(): waits until every message is acknowledged, then publishes one last
+        sample per pen (depth `marker_depth`, speed 100) and waits until `daemon`'s
+        needlewatch_needle_depth_meters shows it for every pen. mosquitto keeps one publisher's
+        messages in order towards one subscriber, so the daemon has then had its chance at
+        everything before. Returns whether it saw every marker within `timeout` (a test then
+        counts what is missing rather than fail here)."""
+        self.wait_all_acked(30)
+        for p in self.pens:
+            p.publish_next(marker_depth, 100.0, qos=self.qos)
+        self.wait_all_acked(30)
+
+        def seen():
+            m = daemon.metrics()
+            return all(metric_value(m, "needlewatch_needle_depth_meters", clinic=p.clinic,
+                                    device=p.device) == marker_depth / 1000 for p in self.pens)
+        try:
+            wait_until(seen, timeout, "every pen's last sample to reach the engine", 0.2)
+            return True
+        except WaitTimeout:
+            return False
+
+    def disconnect(self):
+        for p in self.pens:
+            p.disconnect()
+
+
+def export_recording(paths):
+    """`needlewatch recordings export --format jsonl` of a recording directory or files: the
+    records as dicts (receive_ns, time, topic, qos, retain, payload), in the export's order."""
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    r = subprocess.run([needlewatch_bin(), "recordings", "export", "--format", "jsonl"] + paths,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"recordings export failed ({r.returncode}): {r.stderr[-800:]}")
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+_TELEMETRY_TOPIC_RE = re.compile(r"^[^/]+/([^/]+)/device/([^/]+)/(telemetry|event)$")
+
+
+def recorded_seqs(records):
+    """{(clinic, device): [seq, …]} of the device telemetry and event messages in a recording,
+    in the order the daemon handled them, repeats (redeliveries) included. Records whose
+    payload has no integer seq are left out."""
+    out = {}
+    for r in records:
+        m = _TELEMETRY_TOPIC_RE.match(r.get("topic", ""))
+        if not m:
+            continue
+        try:
+            seq = json.loads(r["payload"]).get("seq")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(seq, int):
+            out.setdefault((m.group(1), m.group(2)), []).append(seq)
+    return out
+
+
+def seq_ranges(seqs):
+    """Sorted ints as compact "a-b" ranges, for failure messages."""
+    out, seqs = [], sorted(seqs)
+    i = 0
+    while i < len(seqs):
+        j = i
+        while j + 1 < len(seqs) and seqs[j + 1] == seqs[j] + 1:
+            j += 1
+        out.append(str(seqs[i]) if i == j else f"{seqs[i]}-{seqs[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def command_help(*args):
+    """The --help text of `needlewatch ARGS…` (for feature probes)."""
+    r = subprocess.run([needlewatch_bin(), *args, "--help"], capture_output=True, text=True)
+    return r.stdout + r.stderr
+
+
+def daemon_has_flag(flag):
+    """Whether `needlewatch run --help` lists `flag` (e.g. "--state.dir")."""
+    return re.search(re.escape(flag) + r"\b", command_help("run")) is not None
+
+
+def daemon_exposes(workdir, name, **labels):
+    """Whether a freshly started daemon's /metrics has a series `name` with `labels` (e.g. a
+    pre-created rejection reason): a feature probe that needs no broker (the daemon serves
+    HTTP while it retries the connection)."""
+    d = Daemon(workdir, f"mqtt://{HOST}:{free_port()}", name="feature-probe")
+    d.start(ready=False)
+    try:
+        status, body = d.http("GET", "/metrics")
+        return status == 200 and metric_value(parse_metrics(body.decode()), name,
+                                              **labels) is not None
+    finally:
+        d.stop()
+
+
+def needs_feature(test, present, feature):
+    """Fails `test` at once, naming the feature, when it is missing from the daemon under test:
+    a test of behaviour not merged yet fails loudly instead of passing on nothing."""
+    if not present:
+        test.fail(f"NEEDS FEATURE: {feature} -- the needlewatch under test ({needlewatch_bin()}) "
+                  f"does not have it")
+
+
+def rss_mib(pid):
+    """Resident set size of a process in MiB (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
