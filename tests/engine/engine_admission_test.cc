@@ -1,6 +1,7 @@
 // Duplicates (QoS 1 redeliveries, issue 12 item 3), admission (shard filter, registry, bound on
 // devices: issue 13 item 4) and the bounded name tables.
 #include "needlewatch/engine/engine.h"
+#include "needlewatch/engine/state.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -58,18 +59,59 @@ TEST(EngineDuplicates, SerialNumberArithmeticDecidesWhatIsAfter) {
   h.Raw(Sec(0.1), kTopic, Tel(0xFFFFFFFFu));
   h.Raw(Sec(0.2), kTopic, Tel(3));  // after 0xFFFFFFFF (wrapped): a gap of 3, accepted
   EXPECT_EQ(h.engine.counters().seq_gaps, 1u);
-  h.Raw(Sec(0.3), kTopic, Tel(0xFFFFFFFFu));  // before 3: a redelivery
-  h.Raw(Sec(0.4), kTopic, Tel(2));            // before 3
+  h.Raw(Sec(0.3), kTopic, Tel(0xFFFFFFFFu));  // before 3, handled: a redelivery
+  h.Raw(Sec(0.4), kTopic, Tel(2));            // before 3, never handled: reordered, accepted
   h.Raw(Sec(0.5), kTopic, Tel(3));            // 3 again
+  h.Raw(Sec(0.55), kTopic, Tel(2));           // 2 again: handled now
   EXPECT_EQ(Rejected(h.engine, protocol::Reject::kDuplicate), 3u);
+  EXPECT_EQ(h.engine.counters().reordered, 1u);
   // Exactly 2^31 ahead is undefined in RFC 1982: kept, as a gap.
   h.Raw(Sec(0.6), kTopic, Tel(3 + 0x80000000u));
   EXPECT_EQ(Rejected(h.engine, protocol::Reject::kDuplicate), 3u);
   EXPECT_EQ(h.engine.counters().seq_gaps, 2u);
-  // More than 2^31 ahead is behind.
+  // More than 2^31 ahead is behind, further than the engine remembers: a redelivery.
   h.Raw(Sec(0.7), kTopic, Tel(3 + 0x80000000u + 0x80000001u));
   EXPECT_EQ(Rejected(h.engine, protocol::Reject::kDuplicate), 4u);
-  EXPECT_EQ(h.engine.counters().accepted, 4u);
+  EXPECT_EQ(h.engine.counters().accepted, 5u);
+}
+
+// A restarted broker may deliver its saved queue after newer messages (seen with mosquitto
+// 2.0 after a SIGKILL: #253, then #203-#252). What was never handled is accepted, not lost.
+TEST(EngineDuplicates, AReorderedDeliveryIsAcceptedAndItsExcursionRaised) {
+  Harness h;
+  h.Raw(Sec(0), kTopic, Tel(1));
+  h.Raw(Sec(0.1), kTopic, Tel(2));
+  h.Raw(Sec(0.2), kTopic, Tel(5));  // 3 and 4 are still on their way: a gap
+  EXPECT_EQ(h.engine.counters().seq_gaps, 1u);
+  h.sink.Clear();
+  h.Raw(Sec(0.3), kTopic, Tel(3));
+  EXPECT_THAT(h.sink.lines, IsEmpty());  // older than #5: no condition changes
+  // #4 was over the cheek's 1.5 mm: raised, and cleared at once since #5 is within; the high
+  // alarm latches for acknowledgement.
+  h.Raw(Sec(0.4), kTopic, Tel(4, 1.6));
+  EXPECT_EQ(h.StateOf(AlarmKind::kDepthExceeded), AlarmState::kLatched);
+  EXPECT_EQ(h.engine.counters().reordered, 2u);
+  EXPECT_EQ(h.engine.counters().accepted, 5u);
+  EXPECT_EQ(Rejected(h.engine, protocol::Reject::kDuplicate), 0u);
+  // Now they are handled: again is a redelivery; so is anything further back than 256.
+  h.Raw(Sec(0.5), kTopic, Tel(4, 1.6));
+  h.Raw(Sec(0.6), kTopic, Tel(3));
+  h.Raw(Sec(0.7), kTopic, Tel(400));
+  h.Raw(Sec(0.8), kTopic, Tel(400 - 257));
+  EXPECT_EQ(Rejected(h.engine, protocol::Reject::kDuplicate), 3u);
+  h.Raw(Sec(0.9), kTopic, Tel(400 - 256));  // within the window, never handled
+  EXPECT_EQ(h.engine.counters().reordered, 3u);
+  std::vector<SessionEvent> open;
+  h.engine.ForEachOpenSession([&](const SessionEvent& e) { open.push_back(e); });
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].samples, 7u);
+  // The window survives Save/Restore.
+  Harness r;
+  r.engine.Restore(h.engine.Save());
+  r.Raw(Sec(1.0), kTopic, Tel(400 - 256));
+  r.Raw(Sec(1.1), kTopic, Tel(400 - 255));
+  EXPECT_EQ(Rejected(r.engine, protocol::Reject::kDuplicate), 4u);
+  EXPECT_EQ(r.engine.counters().reordered, 4u);
 }
 
 TEST(EngineDuplicates, OnlyTheOpenSessionWithAValidBaselineCounts) {
@@ -106,8 +148,8 @@ TEST(EngineDuplicates, IsTheLastCheck) {
   // earlier seq is unknown_session_end.
   h.Raw(Sec(0.1), kTopic, TelemetryPayload(3, "S1", "cheek", 11, 100));
   h.Raw(Sec(0.2), kEventTopic, EndPayload(3, "S0"));
-  // A session_end of the open session with an earlier seq is a redelivery.
-  h.Raw(Sec(0.3), kEventTopic, EndPayload(3, "S1"));
+  // A session_end of the open session with a seq already handled is a redelivery.
+  h.Raw(Sec(0.3), kEventTopic, EndPayload(7, "S1"));
   EXPECT_THAT(h.sink.rejects,
               ElementsAre("bad_field/telemetry", "unknown_session_end/event", "duplicate/event"));
   EXPECT_EQ(h.engine.counters().sessions_ended, 0u);

@@ -1639,6 +1639,32 @@ def recorded_seqs(records):
     return out
 
 
+def forward_jumps(records):
+    """How many sequence gaps the engine counts for a recording: per (clinic, device), in the
+    order handled, accepted messages whose seq is ahead of the latest by more than one
+    (reordered ones, behind the latest, are not jumps). `online` restarts are not modelled."""
+    latest, jumps = {}, 0
+    for r in records:
+        if r.get("reject"):
+            continue
+        m = _TELEMETRY_TOPIC_RE.match(r.get("topic", ""))
+        if not m:
+            continue
+        try:
+            seq = json.loads(r["payload"]).get("seq")
+        except (ValueError, AttributeError):
+            continue
+        key = (m.group(1), m.group(2))
+        if not isinstance(seq, int):
+            continue
+        last = latest.get(key)
+        if last is None or seq > last:
+            if last is not None and seq != last + 1:
+                jumps += 1
+            latest[key] = seq
+    return jumps
+
+
 def seq_ranges(seqs):
     """Sorted ints as compact "a-b" ranges, for failure messages."""
     out, seqs = [], sorted(seqs)

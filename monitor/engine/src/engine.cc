@@ -528,15 +528,22 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
       return;
     }
   }
-  // A QoS 1 redelivery: the open session's seq again, or an earlier one.
+  // A QoS 1 redelivery: a seq of the open session the engine handled already, or one too far
+  // back to know (kSeqWindow). An earlier seq it has not handled is a reordered delivery (a
+  // restarted broker may send its saved queue after newer messages): accepted, out of order.
+  std::uint32_t reordered_behind = 0;  // > 0: seq is this far behind the device's latest
   if (slot && (is_telemetry || is_event)) {
     const Device& d = devices_[*slot];
     const std::uint32_t seq = is_telemetry ? decoded_.telemetry.seq : decoded_.event.seq;
     const std::string_view session =
         is_telemetry ? decoded_.telemetry.session : decoded_.event.session;
     if (d.seq_valid && !SeqAfter(seq, d.last_seq) && d.session_open && d.session == session) {
-      Reject(protocol::Reject::kDuplicate, t.channel, topic, kDuplicateDetail, now, sink);
-      return;
+      const std::uint32_t behind = d.last_seq - seq;  // wraps like the counter
+      if (behind == 0 || behind > internal::kSeqWindow || d.seq_seen[behind - 1]) {
+        Reject(protocol::Reject::kDuplicate, t.channel, topic, kDuplicateDetail, now, sink);
+        return;
+      }
+      reordered_behind = behind;
     }
   }
 
@@ -580,7 +587,13 @@ void Engine::Impl::OnMessage(std::string_view topic, std::string_view payload, T
   d.last_message_at = at;
   late_context_ = late;
 
-  switch (t.channel) {
+  if (reordered_behind > 0) {
+    // Older than what the device sent since: it changes no current condition, but what it
+    // shows is not lost (ApplyReorderedSample). An event out of order changes nothing.
+    d.seq_seen[reordered_behind - 1] = true;
+    ++counters_.reordered;
+    if (is_telemetry) ApplyReorderedSample(*slot, decoded_.telemetry, at, sink);
+  } else switch (t.channel) {
     case protocol::Channel::kTelemetry:
       CheckSeq(*slot, decoded_.telemetry.seq, at, sink);
       ApplyTelemetry(*slot, decoded_.telemetry, at, sink);
@@ -624,8 +637,52 @@ void Engine::Impl::CheckSeq(std::uint32_t slot, std::uint32_t seq, TimeNs now, S
     ++clinics_[d.clinic].seq_gaps;
     sink.OnSeqGap(SeqGapInfo{clinic_names_.Name(d.clinic), d.name, expected, seq, now});
   }
+  if (!d.seq_valid || seq == d.last_seq) {
+    d.seq_seen.set();  // a new baseline: nothing before it belongs to this count
+  } else {
+    const std::uint32_t ahead = seq - d.last_seq;
+    if (ahead > internal::kSeqWindow) {
+      d.seq_seen.reset();
+    } else {
+      d.seq_seen <<= ahead;
+      d.seq_seen[ahead - 1] = true;  // the previous latest
+    }
+  }
   d.last_seq = seq;
   d.seq_valid = true;
+}
+
+// A sample delivered after newer ones of its session (reordered by a broker). It counts in the
+// session's figures; the current conditions stay with the newer samples. An excursion it shows
+// for a rule without `for` is not lost: the alarm is raised (late) and, when the latest sample
+// is within that limit, cleared at once, so a latching rule stays latched for acknowledgement.
+void Engine::Impl::ApplyReorderedSample(std::uint32_t slot, const protocol::Telemetry& t,
+                                        TimeNs now, Sink& sink) {
+  const std::uint32_t zone = InternZone(t.zone);
+  if (!zone_known_[zone]) ++counters_.unknown_zone;
+  {
+    Device& d = devices_[slot];
+    d.max_depth = std::max(d.max_depth, t.depth_mm);
+    d.max_speed = std::max(d.max_speed, t.speed_hz);
+    ++d.samples;
+  }
+  const bool outer_late = late_context_;
+  late_context_ = true;
+  const ZoneLimits& z = Zone(zone);
+  for (AlarmKind kind : kSampleRules) {
+    const Device& d = devices_[slot];
+    const std::size_t k = Index(kind);
+    const internal::Verdict v = internal::Judge(kind, z, t.depth_mm, t.speed_hz);
+    if (!v.offending || z.Rule(kind).for_ns > 0 || IsActive(d, kind) || d.PendingOn(k)) continue;
+    Raise(slot, kind, zone, v.value, v.limit, now, sink);
+    const Device& after = devices_[slot];
+    if (!internal::Judge(kind, Zone(after.last_zone), after.last_depth, after.last_speed)
+             .offending &&
+        IsActive(after, kind)) {
+      Clear(slot, kind, now, sink);
+    }
+  }
+  late_context_ = outer_late;
 }
 
 void Engine::Impl::ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry& t, TimeNs now,

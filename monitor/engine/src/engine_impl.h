@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <bitset>
 #include <deque>
 #include <functional>
 #include <limits>
@@ -57,6 +58,12 @@ inline constexpr std::array<AlarmKind, kSampleRuleCount> kSampleRules = {
 
 // A session lists at most this many distinct zones; later new zones are judged but not listed.
 inline constexpr std::size_t kMaxSessionZones = 32;
+// How far behind a device's latest seq the engine remembers which seqs it handled: a message
+// up to this far back that it has not handled is a reordered delivery (accepted), one it has
+// handled, or one further back, is a redelivery (rejected as duplicate). 256 covers what a
+// restarted broker reorders (tests/integration/test_broker_crash_duplicates.py).
+inline constexpr std::size_t kSeqWindow = 256;
+inline constexpr std::size_t kSeqWindowWords = kSeqWindow / 64;
 // The zone and operator tables are swept of names nothing refers to once they hold this many,
 // or twice as many as after the previous sweep.
 inline constexpr std::size_t kMinSweep = 1024;
@@ -184,6 +191,7 @@ struct Device {
   bool has_offset = false;
   bool lagging = false;
   std::uint32_t last_seq = 0;
+  std::bitset<kSeqWindow> seq_seen;  // bit i: seq last_seq − 1 − i was handled
   TimeNs last_message_at = 0;
   TimeNs last_eff = 0;         // the device's own clock: latest message or raise
   std::int64_t offset_ns = 0;  // baseline of receive time − ts
@@ -355,6 +363,8 @@ class Engine::Impl {
               std::string_view detail, TimeNs now, Sink& sink);
   void CheckSeq(std::uint32_t slot, std::uint32_t seq, TimeNs now, Sink& sink);
   void ApplyTelemetry(std::uint32_t slot, const protocol::Telemetry& t, TimeNs now, Sink& sink);
+  void ApplyReorderedSample(std::uint32_t slot, const protocol::Telemetry& t, TimeNs now,
+                            Sink& sink);
   void ApplyEvent(std::uint32_t slot, const protocol::Event& e, TimeNs now, Sink& sink);
   void ApplyStatus(std::uint32_t slot, const protocol::Status& s, TimeNs now, Sink& sink);
   void EvaluateSampleRule(std::uint32_t slot, AlarmKind kind, Verdict v,

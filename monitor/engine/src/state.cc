@@ -88,6 +88,9 @@ EngineState Engine::Impl::Save() const {
     ds.online = d.online;
     ds.seq_valid = d.seq_valid;
     ds.last_seq = d.last_seq;
+    for (std::size_t i = 0; i < internal::kSeqWindow; ++i) {
+      if (d.seq_seen[i]) ds.seq_seen[i / 64] |= std::uint64_t{1} << (i % 64);
+    }
     ds.last_message_at = d.last_message_at;
     ds.has_offset = d.has_offset;
     ds.offset_ns = d.offset_ns;
@@ -186,6 +189,9 @@ void Engine::Impl::Restore(EngineState s) {
     d.online = ds.online;
     d.seq_valid = ds.seq_valid;
     d.last_seq = ds.last_seq;
+    for (std::size_t i = 0; i < internal::kSeqWindow; ++i) {
+      d.seq_seen[i] = ((ds.seq_seen[i / 64] >> (i % 64)) & 1U) != 0;
+    }
     d.last_message_at = ds.last_message_at;
     d.has_offset = ds.has_offset;
     d.offset_ns = ds.offset_ns;

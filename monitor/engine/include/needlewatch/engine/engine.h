@@ -75,6 +75,7 @@ struct Counters {
   std::uint64_t sessions_ended = 0;
   std::uint64_t devices_evicted = 0;
   std::uint64_t late_messages = 0;   // accepted during catch-up and judged late
+  std::uint64_t reordered = 0;       // accepted after newer seqs of their session (not gaps)
 };
 
 // A per-clinic view for metrics. A clinic is forgotten (and its stats with it) when its last

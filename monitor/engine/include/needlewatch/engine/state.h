@@ -11,6 +11,7 @@
 #ifndef NEEDLEWATCH_ENGINE_STATE_H_
 #define NEEDLEWATCH_ENGINE_STATE_H_
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -79,6 +80,9 @@ struct DeviceState {
   bool online = true;
   bool seq_valid = false;  // false after `online` until the next seq
   std::uint32_t last_seq = 0;
+  // Which of the 256 seqs before last_seq were handled: bit i of word i / 64 is seq
+  // last_seq − 1 − i (a reordered delivery of an unhandled one is still accepted).
+  std::array<std::uint64_t, 4> seq_seen{};
   TimeNs last_message_at = 0;
   // Clock-offset baseline (receive time − ts), learned outside catch-up.
   bool has_offset = false;
