@@ -40,8 +40,15 @@ class FakeOutputs : public Outputs {
     return true;
   }
   void Record(record::RawMessage&& m) override { recorded.push_back(std::move(m)); }
+  bool SyncAudit() override {
+    syncs_at.push_back({audit.size(), published.size()});
+    return !sync_fails;
+  }
 
   std::vector<Publication> published;
+  // Per SyncAudit call: how many audit lines and publications there were at that moment.
+  std::vector<std::pair<std::size_t, std::size_t>> syncs_at;
+  bool sync_fails = false;
   std::vector<std::string> audit;
   std::vector<record::RawMessage> recorded;
   bool audit_fails = false;
@@ -293,6 +300,42 @@ TEST_F(Fixture, AlarmTopicsAreConflatedPerBatchWhileTheAuditKeepsEveryTransition
   int depth_lines = 0;
   for (const json& j : out.AuditOfType("alarm")) depth_lines += j["alarm"] == "depth_exceeded";
   EXPECT_EQ(depth_lines, 2);  // raised and latched
+}
+
+TEST_F(Fixture, TheBatchsAuditLinesAreSyncedOnceBeforeItsAlarmTopicsGoOut) {
+  cfg.mqtt.instance = "nw1";
+  LiveMonitor m(cfg, "", clock, out);
+  m.HandleMessage(kTopic, testing::Telemetry(1, "S1", "forehead", 3.0, 100), 1, false);
+  m.HandleMessage(kTopic, testing::Telemetry(2, "S1", "forehead", 0.1, 100), 1, false);
+  const std::size_t published_before = out.published.size();
+  const std::size_t audited = out.audit.size();
+  out.syncs_at.clear();
+  m.Flush();
+  // One group commit for the whole batch, with every line in it and nothing of it published.
+  ASSERT_EQ(out.syncs_at.size(), 1u);
+  EXPECT_EQ(out.syncs_at[0].first, audited);
+  EXPECT_EQ(out.syncs_at[0].second, published_before);
+  EXPECT_GT(out.published.size(), published_before);
+  // A failed sync is a failing audit log: the monitor's own alarm says so.
+  out.sync_fails = true;
+  m.HandleMessage(kTopic, testing::Telemetry(3, "S1", "forehead", 3.0, 100), 1, false);
+  m.Flush();
+  const auto failing = out.On("needlewatch/nw1/alarm/audit_log_failing");
+  ASSERT_EQ(failing.size(), 1u);
+  EXPECT_EQ(json::parse(failing[0].payload)["state"], "active");
+  EXPECT_EQ(m.audit_write_errors(), 1u);
+}
+
+TEST_F(Fixture, AnAcknowledgementIsSyncedBeforeItIsAnswered) {
+  LiveMonitor m(cfg, "", clock, out);
+  m.HandleMessage(kTopic, testing::Telemetry(1, "S1", "forehead", 3.0, 100), 1, false);
+  m.HandleMessage(kTopic, testing::Telemetry(2, "S1", "forehead", 0.1, 100), 1, false);
+  m.Flush();
+  out.syncs_at.clear();
+  const AckOutcome o = m.Acknowledge({"c1", "d1", engine::AlarmKind::kDepthExceeded}, "ana", "");
+  ASSERT_NE(o.result, engine::AckResult::kNotFound);
+  ASSERT_FALSE(out.syncs_at.empty());
+  EXPECT_EQ(out.syncs_at.back().first, out.audit.size());  // the ack line included
 }
 
 TEST_F(Fixture, EveryConnectPublishesEveryHeldAlarmAgain) {

@@ -113,14 +113,28 @@ bool AuditLog::Reopen(std::string* error) {
   return true;
 }
 
+bool AuditLog::Sync() {
+  if (file_ == nullptr || !sync_pending_) return true;
+  sync_pending_ = false;
+  if (::fsync(::fileno(file_)) != 0 && errno != EINVAL) {
+    ++write_errors_;
+    return false;
+  }
+  return true;
+}
+
 bool AuditLog::Append(std::string_view line) {
   if (file_ == nullptr) return true;
   bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() &&
             std::fputc('\n', file_) != EOF && std::fflush(file_) == 0;
-  const bool sync = fsync_ == config::AuditFsync::kAlways ||
-                    (fsync_ == config::AuditFsync::kTransitions && AuditLineIsTransition(line));
+  if (fsync_ == config::AuditFsync::kTransitions && AuditLineIsTransition(line)) {
+    sync_pending_ = true;  // synced by Sync(), once per batch
+  }
   // EINVAL: a file that cannot be synced (a pipe, /dev/stderr); nothing to wait for there.
-  if (ok && sync && ::fsync(::fileno(file_)) != 0 && errno != EINVAL) ok = false;
+  if (ok && fsync_ == config::AuditFsync::kAlways && ::fsync(::fileno(file_)) != 0 &&
+      errno != EINVAL) {
+    ok = false;
+  }
   if (!ok) {
     ++write_errors_;
     std::clearerr(file_);

@@ -49,7 +49,10 @@ bool AuditLineIsTransition(std::string_view line);
 
 // An append-only file of lines. Each Append writes one line and flushes it to the OS, so a
 // crash of the process loses at most the line being written; with fsync (set_fsync) a crash of
-// the machine does not lose the lines that were synced either.
+// the machine does not lose the lines that were synced either. Under kTransitions the fsync is
+// a group commit: Append marks the file dirty and Sync() syncs once for every line since (the
+// daemon calls it at the end of each batch, before the batch's alarm topics go out, and before
+// answering an acknowledgement); under kAlways every Append syncs at once.
 class AuditLog {
  public:
   AuditLog() = default;
@@ -73,6 +76,10 @@ class AuditLog {
   // flush or fsync fails; true when written or when the log is off.
   bool Append(std::string_view line);
 
+  // fsyncs the file if a line that needs it was appended since the last Sync. False (and a
+  // write error counted) when the fsync fails; true otherwise, and when the log is off.
+  bool Sync();
+
   void Close();
   bool enabled() const { return file_ != nullptr; }
   std::uint64_t write_errors() const { return write_errors_; }
@@ -82,6 +89,7 @@ class AuditLog {
   std::string path_;
   config::AuditFsync fsync_ = config::AuditFsync::kTransitions;
   std::uint64_t write_errors_ = 0;
+  bool sync_pending_ = false;  // a line that needs an fsync was written since the last Sync
 };
 
 }  // namespace needlewatch::daemon

@@ -69,6 +69,7 @@ class DaemonOutputs : public Outputs {
  public:
   bool Publish(const Publication& p) override { return mqtt != nullptr && mqtt->Publish(p); }
   bool Audit(std::string_view line) override { return audit.Append(line); }
+  bool SyncAudit() override { return audit.Sync(); }
   void Record(record::RawMessage&& m) override {
     if (recorder) recorder->Submit(std::move(m));
   }
@@ -237,10 +238,10 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   ev.on_connected = [this](bool) { monitor_.SetConnected(true); };
   ev.on_connection_lost = [this](const std::string&) { monitor_.SetConnected(false); };
   ev.on_message = [this](InboundMessage&& m) {
-    if (!stopping_) monitor_.HandleMessage(m.topic, m.payload, m.qos, m.retain);
+    // Also while stopping: MqttClient::Stop drains what Paho acknowledged (issue 12 item 7).
+    monitor_.HandleMessage(m.topic, m.payload, m.qos, m.retain);
   };
   ev.on_batch_end = [this] {
-    if (stopping_) return;
     monitor_.Flush();  // alarm topics: the latest state per topic of the whole batch
     ArmTick();
   };

@@ -92,6 +92,7 @@ AckOutcome LiveMonitor::Acknowledge(const AckRequest& req, std::string_view user
                                    {"alarm", alarm}, {"result", name},
                                    {"user", user}, {"remote", remote}});
   out_.Record(std::move(record));
+  SyncAudit();  // the acknowledgement is on disk before it is answered
   return outcome;
 }
 
@@ -191,6 +192,8 @@ void LiveMonitor::SendHalt(HeldHalt h) {
 }
 
 void LiveMonitor::Flush() {
+  // The batch's audit lines are durable before its alarm topics go out (group commit).
+  SyncAudit();
   for (auto& [topic, payload] : to_publish_) {
     Publication p;
     p.topic = topic;
@@ -294,6 +297,16 @@ void LiveMonitor::Audit(const std::string& line) {
                                           {"errors", audit_write_errors_}});
   }
   SetMonitorAlarm(audit_failing_, !ok, static_cast<double>(audit_write_errors_));
+}
+
+void LiveMonitor::SyncAudit() {
+  const bool ok = out_.SyncAudit();
+  if (!ok) ++audit_write_errors_;
+  if (!ok && !audit_failing_.active()) {
+    log::Error("audit log sync failed", {{"path", cfg_.outputs.audit_log},
+                                         {"errors", audit_write_errors_}});
+  }
+  if (!ok) SetMonitorAlarm(audit_failing_, true, static_cast<double>(audit_write_errors_));
 }
 
 void LiveMonitor::SetMonitorAlarm(MonitorAlarm& alarm, bool active,

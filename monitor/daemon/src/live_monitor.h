@@ -50,6 +50,8 @@ class Outputs {
   virtual bool Publish(const Publication& p) = 0;
   // Appends one audit line; false when the write failed (counted by the implementation).
   virtual bool Audit(std::string_view line) = 0;
+  // Makes the audit lines appended so far durable (one fsync for a batch); false on failure.
+  virtual bool SyncAudit() { return true; }
   // Hands one record to the recorder (no-op when recording is off).
   virtual void Record(record::RawMessage&& m) = 0;
 };
@@ -146,6 +148,7 @@ class LiveMonitor : private engine::Sink {
   // broker holds): one that disagrees with the monitor is set right (see HandleMessage).
   void CheckAlarmTopic(std::string_view topic, std::string_view payload);
   void Audit(const std::string& line);
+  void SyncAudit();
   void SetMonitorAlarm(MonitorAlarm& alarm, bool active, std::optional<double> value);
   void PublishMonitorAlarm(const MonitorAlarm& alarm, std::optional<Publication> change);
 
