@@ -278,6 +278,15 @@ TEST(ConfigErrorTest, UnknownKeysAtEveryLevel) {
               HasSubstr("t.yaml:2: mqtt.tls.cafile: expected one of the keys"));
 }
 
+TEST(ConfigErrorTest, MaxPacketSizeFitsAContractPayloadOrIsOff) {
+  EXPECT_EQ(LoadOk("").mqtt.max_packet_size, 65536u);
+  EXPECT_EQ(LoadOk("mqtt: {max_packet_size: 0}").mqtt.max_packet_size, 0u);
+  EXPECT_EQ(LoadOk("mqtt: {max_packet_size: 1048576}").mqtt.max_packet_size, 1048576u);
+  EXPECT_EQ(OneError("mqtt:\n  max_packet_size: 4096\n"),
+            "t.yaml:2: mqtt.max_packet_size: expected 0 (no limit) or 8192 to 268435455 bytes, "
+            "got 4096");
+}
+
 TEST(ConfigErrorTest, DuplicateKey) {
   EXPECT_EQ(OneError("limits:\n  zones:\n    nose: {}\n    nose: {}\n"),
             "t.yaml:4: limits.zones.nose: expected each key once, got a duplicate");

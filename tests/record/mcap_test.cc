@@ -5,6 +5,8 @@
 #include <cstring>
 #include <random>
 
+#include <sys/stat.h>
+
 #include "needlewatch/record/mcap_reader.h"
 #include "needlewatch/record/mcap_writer.h"
 #include "test_util.h"
@@ -121,6 +123,16 @@ TEST(McapRoundTrip, OutOfOrderTimesAreReturnedInLogTimeOrderStableOnTies) {
   ExpectSameMessages(ReadAll(*reader), want);
   EXPECT_EQ(reader->start_ns(), want.front().receive_ns);
   EXPECT_EQ(reader->end_ns(), want.back().receive_ns);
+}
+
+TEST(McapFile, IsCreatedReadableByOwnerAndGroupOnly) {
+  TempDir dir;
+  const mode_t old = ::umask(0);  // the file's own mode, not the test runner's umask
+  WriteAll(dir.File("m.mcap"), {}, McapWriterOptions{});
+  ::umask(old);
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.File("m.mcap").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
 TEST(McapRoundTrip, EmptyFileIsCompleteWithNoMessages) {

@@ -349,7 +349,8 @@ class Loader {
     if (!CheckMap(n, "mqtt",
                   {"url", "instance", "client_id", "topic_root", "subscriptions", "qos",
                    "version", "clean_session", "keepalive", "reconnect_min", "reconnect_max",
-                   "username_file", "password_file", "tls", "inbox_capacity"})) {
+                   "username_file", "password_file", "tls", "inbox_capacity",
+                   "max_packet_size"})) {
       return;
     }
     if (auto v = n["url"]) {
@@ -420,6 +421,18 @@ class Loader {
     if (auto v = n["inbox_capacity"]) {
       if (auto q = GetInt(v, "mqtt.inbox_capacity", 16, 1 << 24)) {
         c.inbox_capacity = static_cast<std::size_t>(*q);
+      }
+    }
+    if (auto v = n["max_packet_size"]) {
+      // At least a contract payload (4096 bytes) with its topic and header; at most MQTT's
+      // 268,435,455 (0 = announce none).
+      if (auto q = GetInt(v, "mqtt.max_packet_size", 0, 268435455)) {
+        if (*q != 0 && *q < 8192) {
+          Error(LineOf(v), "mqtt.max_packet_size", "0 (no limit) or 8192 to 268435455 bytes",
+                std::to_string(*q));
+        } else {
+          c.max_packet_size = static_cast<std::uint32_t>(*q);
+        }
       }
     }
     if (auto v = n["username_file"]) Assign(GetString(v, "mqtt.username_file"), c.username_file);

@@ -153,6 +153,7 @@ bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,
   if (o->subscriptions.empty()) o->subscriptions.push_back(m.topic_root + "/+/device/+/+");
   if (cfg.outputs.alarm_topics) o->watch = AlarmWatchFilters(o->subscriptions, m.topic_root);
   o->inbox_capacity = m.inbox_capacity;
+  c.maximum_packet_size = m.max_packet_size;
   return true;
 }
 

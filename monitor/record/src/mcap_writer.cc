@@ -67,7 +67,8 @@ std::unique_ptr<McapWriter> McapWriter::Create(const std::string& path,
                                                const McapWriterOptions& options,
                                                std::string* error) {
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (options.fail_if_exists ? O_EXCL : O_TRUNC);
-  int fd = ::open(path.c_str(), flags, 0644);
+  // 0640: a recording holds clinics' raw telemetry; readable by the service's group only.
+  int fd = ::open(path.c_str(), flags, 0640);
   if (fd < 0) {
     if (error != nullptr) *error = "cannot create " + path + ": " + std::strerror(errno);
     return nullptr;

@@ -43,6 +43,10 @@ struct MqttConfig {
   // full, QoS 1 messages wait at the broker (the client stops reading) and QoS 0 ones are
   // dropped and counted; either raises the monitor alarm ingest_overload.
   std::size_t inbox_capacity = 10000;
+  // MQTT 5 Maximum Packet Size announced on connect: the broker does not send the monitor a
+  // packet larger than this (a contract payload is at most 4096 bytes), so a 100 MB payload
+  // never reaches its memory. 0 = no limit announced. Ignored on MQTT 3.1.1.
+  std::uint32_t max_packet_size = 65536;
   // Credentials: never on the command line. From files, or else from the environment
   // variables NEEDLEWATCH_MQTT_USERNAME / NEEDLEWATCH_MQTT_PASSWORD.
   std::string username_file;
