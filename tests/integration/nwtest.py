@@ -1621,11 +1621,9 @@ def export_recording(paths):
 _TELEMETRY_TOPIC_RE = re.compile(r"^[^/]+/([^/]+)/device/([^/]+)/(telemetry|event)$")
 
 
-def recorded_seqs(records):
-    """{(clinic, device): [seq, …]} of the device telemetry and event messages in a recording,
-    in the order the daemon handled them, repeats (redeliveries) included. Records whose
-    payload has no integer seq are left out."""
-    out = {}
+def _device_seqs(records):
+    """(clinic, device), seq, record for each device telemetry or event record with an integer
+    seq, in the recording's order."""
     for r in records:
         m = _TELEMETRY_TOPIC_RE.match(r.get("topic", ""))
         if not m:
@@ -1635,7 +1633,16 @@ def recorded_seqs(records):
         except (ValueError, AttributeError):
             continue
         if isinstance(seq, int):
-            out.setdefault((m.group(1), m.group(2)), []).append(seq)
+            yield (m.group(1), m.group(2)), seq, r
+
+
+def recorded_seqs(records):
+    """{(clinic, device): [seq, …]} of the device telemetry and event messages in a recording,
+    in the order the daemon handled them, repeats (redeliveries) included. Records whose
+    payload has no integer seq are left out."""
+    out = {}
+    for key, seq, _ in _device_seqs(records):
+        out.setdefault(key, []).append(seq)
     return out
 
 
@@ -1644,18 +1651,8 @@ def forward_jumps(records):
     order handled, accepted messages whose seq is ahead of the latest by more than one
     (reordered ones, behind the latest, are not jumps). `online` restarts are not modelled."""
     latest, jumps = {}, 0
-    for r in records:
+    for key, seq, r in _device_seqs(records):
         if r.get("reject"):
-            continue
-        m = _TELEMETRY_TOPIC_RE.match(r.get("topic", ""))
-        if not m:
-            continue
-        try:
-            seq = json.loads(r["payload"]).get("seq")
-        except (ValueError, AttributeError):
-            continue
-        key = (m.group(1), m.group(2))
-        if not isinstance(seq, int):
             continue
         last = latest.get(key)
         if last is None or seq > last:
