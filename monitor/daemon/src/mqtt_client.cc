@@ -8,6 +8,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <future>
 #include "log.h"
 #include "needlewatch/mqtt/paho.h"
 #include "needlewatch/mqtt/tcp_nodelay.h"
@@ -42,6 +44,17 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
 
   bool Start(std::string* error);
   bool Publish(const Publication& p);
+  // Loop → the Paho caller thread. Paho C holds its client mutex while its receive thread runs
+  // our message callback, and that callback waits for room in the inbox when it is full (flow
+  // control): a loop that called Paho (publish, subscribe) then would wait for that mutex and
+  // never drain the inbox — a deadlock seen under an alarm storm at 4,000 msg/s. So the loop
+  // never calls into a connected Paho client itself: publish and subscribe run on this one
+  // thread, in the order posted, and may wait there while the loop keeps draining.
+  template <typename F>
+  void OnPaho(F&& f) {
+    asio::post(paho_, std::forward<F>(f));
+  }
+  void NotePublishFailure(const std::string& topic, const std::string& what);
   void Stop(const Publication& last, std::chrono::milliseconds timeout);
 
   // Paho thread → loop.
@@ -127,7 +140,8 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   asio::steady_timer retry_timer_;
   MqttOptions opts_;
   MqttEvents events_;
-  std::unique_ptr<mqtt::async_client> cli_;
+  std::shared_ptr<mqtt::async_client> cli_;  // shared with jobs on the Paho caller thread
+  asio::thread_pool paho_{1};               // the Paho caller thread (OnPaho)
   mqtt::connect_options connect_options_;  // for cli_; see CreateClient
   std::uint64_t failed_connects_ = 0;
 
@@ -156,7 +170,7 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   std::chrono::milliseconds backoff_;
   std::uint64_t reconnects_ = 0;
   std::uint64_t lost_ = 0;
-  std::uint64_t publish_failures_ = 0;
+  std::atomic<std::uint64_t> publish_failures_{0};
   std::chrono::steady_clock::time_point last_publish_warning_{};
 
   ConnectListener connect_listener_;
@@ -182,7 +196,7 @@ void MqttClient::Impl::CreateClient() {
     create.set_send_while_disconnected(true, true);
     create.set_delete_oldest_messages(true);
     // nullptr persistence: in-memory only, no files in the working directory.
-    cli_ = std::make_unique<mqtt::async_client>(opts_.connect.url.paho_uri, opts_.client_id,
+    cli_ = std::make_shared<mqtt::async_client>(opts_.connect.url.paho_uri, opts_.client_id,
                                                 create, nullptr);
 
     std::weak_ptr<Impl> weak = weak_from_this();
@@ -346,15 +360,18 @@ void MqttClient::Impl::DoSubscribe(bool devices) {
   subscribe_failed_ = false;
   const bool v5 = opts_.connect.version == 5;
   const auto subscribe = [&](const std::string& filter, const mqtt::subscribe_options& o) {
-    try {
-      if (v5) {
-        cli_->subscribe(filter, opts_.qos, nullptr, subscribe_listener_, o);
-      } else {
-        cli_->subscribe(filter, opts_.qos, nullptr, subscribe_listener_);
+    OnPaho([self = shared_from_this(), cli = cli_, filter, o, v5] {
+      try {
+        if (v5) {
+          cli->subscribe(filter, self->opts_.qos, nullptr, self->subscribe_listener_, o);
+        } else {
+          cli->subscribe(filter, self->opts_.qos, nullptr, self->subscribe_listener_);
+        }
+      } catch (const mqtt::exception& e) {
+        const std::string why = "subscribe " + filter + " failed: " + e.what();
+        self->PostToLoop([why](Impl& s) { s.OnSubscribed(false, why); });
       }
-    } catch (const mqtt::exception& e) {
-      OnSubscribed(false, "subscribe " + filter + " failed: " + e.what());
-    }
+    });
   };
   if (devices) {
     // Retained messages only for new subscriptions: a renewed one does not replay them.
@@ -410,18 +427,28 @@ bool MqttClient::Impl::Publish(const Publication& p) {
       msg->set_properties(mqtt::properties{mqtt::property(
           mqtt::property::MESSAGE_EXPIRY_INTERVAL, static_cast<int>(p.expiry_seconds))});
     }
-    cli_->publish(msg);
+    OnPaho([self = shared_from_this(), cli = cli_, msg = std::move(msg)] {
+      try {
+        cli->publish(msg);
+      } catch (const std::exception& e) {
+        const std::string topic = msg->get_topic();
+        const std::string what = e.what();
+        self->PostToLoop([topic, what](Impl& s) { s.NotePublishFailure(topic, what); });
+      }
+    });
     return true;
   } catch (const std::exception& e) {
-    ++publish_failures_;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_publish_warning_ > std::chrono::seconds(10)) {
-      last_publish_warning_ = now;
-      log::Warn("mqtt publish failed", {{"topic", p.topic},
-                                        {"error", e.what()},
-                                        {"failures", publish_failures_}});
-    }
+    NotePublishFailure(p.topic, e.what());
     return p.expiry_seconds == 0;
+  }
+}
+
+void MqttClient::Impl::NotePublishFailure(const std::string& topic, const std::string& what) {
+  const std::uint64_t failures = ++publish_failures_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_publish_warning_ > std::chrono::seconds(10)) {
+    last_publish_warning_ = now;
+    log::Warn("mqtt publish failed", {{"topic", topic}, {"error", what}, {"failures", failures}});
   }
 }
 
@@ -433,15 +460,23 @@ void MqttClient::Impl::Stop(const Publication& last, std::chrono::milliseconds t
   room_.notify_all();
   retry_timer_.cancel();
   if (!cli_) return;
-  try {
-    if (cli_->is_connected()) {
-      cli_->publish(mqtt::make_message(last.topic, last.payload, last.qos, last.retain))
-          ->wait_for(timeout);
-      cli_->disconnect(static_cast<int>(timeout.count()))->wait_for(timeout);
+  // After what the loop published so far (the Paho caller runs jobs in order): the offline
+  // status, then the disconnect. The receive thread no longer waits for room (stopping_), so
+  // Paho's mutex comes free and the loop may wait for this.
+  std::promise<void> done;
+  OnPaho([cli = cli_, &last, timeout, &done] {
+    try {
+      if (cli->is_connected()) {
+        cli->publish(mqtt::make_message(last.topic, last.payload, last.qos, last.retain))
+            ->wait_for(timeout);
+        cli->disconnect(static_cast<int>(timeout.count()))->wait_for(timeout);
+      }
+    } catch (const std::exception& e) {
+      log::Warn("mqtt disconnect failed", {{"error", e.what()}});
     }
-  } catch (const std::exception& e) {
-    log::Warn("mqtt disconnect failed", {{"error", e.what()}});
-  }
+    done.set_value();
+  });
+  done.get_future().wait();
   try {
     cli_->set_message_callback([](mqtt::const_message_ptr) {});
     cli_->set_connected_handler([](const std::string&) {});
@@ -476,6 +511,7 @@ MqttClient::~MqttClient() {
   }
   impl_->room_.notify_all();  // before Paho joins its thread, which may wait for room
   impl_->retry_timer_.cancel();
+  impl_->paho_.join();  // jobs still queued run (they keep the client alive) before it goes
   try {
     impl_->cli_.reset();
   } catch (...) {
@@ -498,6 +534,6 @@ std::uint64_t MqttClient::inbox_dropped() const { return impl_->dropped_.load();
 std::uint64_t MqttClient::inbox_throttled() const { return impl_->throttled_.load(); }
 std::uint64_t MqttClient::reconnects() const { return impl_->reconnects_; }
 std::uint64_t MqttClient::connection_lost() const { return impl_->lost_; }
-std::uint64_t MqttClient::publish_failures() const { return impl_->publish_failures_; }
+std::uint64_t MqttClient::publish_failures() const { return impl_->publish_failures_.load(); }
 
 }  // namespace needlewatch::daemon
