@@ -203,6 +203,7 @@ class DurableStateTest(nwtest.NwTestCase):
         m = sys_watch.wait_message(lambda m: m.json().get("state") == "active", topic=lost_topic,
                                    timeout=20)
         self.assertEqual(m.json()["severity"], "high")
+        self.assertEqual(daemon.metric("needlewatch_state_lost"), 1)
         self.assertEqual(api_alarms(daemon), {})
         lost = [r for r in daemon.log_records() if r.get("msg", "").startswith("durable state lost")]
         self.assertTrue(lost, "the log says why the state was lost")

@@ -303,7 +303,7 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   MqttEvents ev;
   ev.on_connected = [this](bool reconnect) {
     // The broker may hand over what it kept for us: judge it on the devices' clocks.
-    if (reconnect) monitor_.BeginCatchUp("reconnect");
+    if (reconnect && !monitor_.catching_up()) monitor_.BeginCatchUp("reconnect");
     monitor_.SetConnected(true);
   };
   ev.on_subscribed = [this] {
@@ -439,6 +439,8 @@ DaemonStatus Daemon::CurrentStatus() const {
   st.audit_write_errors = outputs_.audit.write_errors();
   st.alarm_topic_corrections = monitor_.alarm_topic_corrections();
   st.halts_expired = monitor_.halts_expired();
+  st.state_lost = monitor_.state_lost();
+  st.state_journal_write_errors = monitor_.journal_write_errors();
   if (recorder_) {
     st.recorder_messages = recorder_->written();
     st.recorder_bytes = recorder_->bytes();

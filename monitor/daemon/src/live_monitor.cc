@@ -417,7 +417,18 @@ void LiveMonitor::CheckAlarmTopic(std::string_view topic, std::string_view paylo
 }
 
 void LiveMonitor::SetConnected(bool connected) {
-  if (!connected) return;
+  if (!connected) {
+    // What the broker keeps for us meanwhile arrives late: the devices' deadlines wait for it
+    // (no false stale or overtime for telemetry that keeps flowing into the broker).
+    if (engine_.catching_up()) {
+      sync_nonce_.clear();  // a sync in flight may be lost with the connection
+      catch_up_deadline_ = 0;
+    } else {
+      BeginCatchUp("disconnect");
+    }
+    Flush();
+    return;
+  }
   for (const auto& [topic, payload] : held_topics_) to_publish_[topic] = payload;
   Flush();
   if (state_lost_since_) PublishStateLost();  // retained, but the broker may have lost it

@@ -97,7 +97,8 @@ class LiveMonitor : private engine::Sink {
   state::Snapshot SaveState();
 
   // Catch-up on a backlog the broker kept (engine.h): recorded, journaled and applied like any
-  // control record. The daemon begins it on restore and on every reconnect, and publishes
+  // control record. The daemon begins it on restore, on a lost connection and on a reconnect
+  // (unless it is catching up already), and publishes
   // SyncPublication() once subscribed: when that message comes back on sync_topic() the
   // backlog before it has been delivered and catch-up ends ("synced"); 10 s after the sync was
   // sent it ends anyway ("timeout").
@@ -130,6 +131,7 @@ class LiveMonitor : private engine::Sink {
   // The broker connection came up (true) or went down (false). On connect every alarm the
   // monitor holds is published again (the broker may have lost its retained store), and held
   // `halt`s still within their expiry are sent; older ones are dropped and audited as expired.
+  // On a loss catch-up begins ("disconnect"): what the broker keeps for us arrives late.
   void SetConnected(bool connected);
 
   // Publishes the alarm topics whose state changed since the last call, each once with its
