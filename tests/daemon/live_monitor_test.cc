@@ -456,6 +456,19 @@ TEST_F(Fixture, ARestoredMonitorHoldsTheSameAlarmsAndRepeatsNoEffect) {
   EXPECT_EQ(out2.recorded.back().topic, control::kCatchUpTopic);
 }
 
+TEST_F(Fixture, ALostConnectionBeginsCatchUpSoTheOutageRaisesNoStale) {
+  LiveMonitor m(cfg, "", clock, out);
+  Sample(m, kT0, 1, 0.1);
+  m.SetConnected(false);
+  EXPECT_TRUE(m.catching_up());
+  ASSERT_FALSE(out.recorded.empty());
+  EXPECT_EQ(out.recorded.back().topic, control::kCatchUpTopic);
+  clock.now = kT0 + 10 * kNsPerSec;  // well past stale_after: the pen's messages wait in the broker
+  m.Tick();
+  EXPECT_TRUE(m.catching_up());
+  EXPECT_TRUE(out.AuditOfType("alarm").empty());
+}
+
 TEST_F(Fixture, CatchUpEndsByTimeoutWhenTheSyncNeverComesBack) {
   LiveMonitor m(cfg, "", clock, out);
   m.BeginCatchUp("reconnect");
