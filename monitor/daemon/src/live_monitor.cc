@@ -324,9 +324,11 @@ void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
   if (cfg_.outputs.halt.enabled) {
     if (auto halt = HaltPublication(root, e, cfg_.outputs.halt.severities,
                                     cfg_.outputs.halt.expiry)) {
+      // A late raise (caught up after the fact) makes a halt as old as what it is about: one
+      // older than its expiry is dropped, never sent late.
       SendHalt({std::move(*halt), e.clinic, e.device, e.session,
                 std::string(engine::AlarmName(e.alarm)),
-                std::string(engine::SeverityName(e.severity)), Stamp(),
+                std::string(engine::SeverityName(e.severity)), e.late ? e.at : Stamp(),
                 cfg_.outputs.halt.expiry});
     }
   }
@@ -347,6 +349,16 @@ void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
 }
 
 void LiveMonitor::SendHalt(HeldHalt h) {
+  const TimeNs now = Stamp();
+  if (now - h.made_at >= h.expiry) {
+    Audit(FormatHaltAudit(now, h.clinic, h.device, h.session, h.alarm, h.severity, "expired",
+                          h.publication.expiry_seconds));
+    log::Error("halt dropped: older than its expiry",
+               {{"clinic", h.clinic}, {"device", h.device}, {"alarm", h.alarm},
+                {"expiry_seconds", h.publication.expiry_seconds}});
+    ++halts_expired_;
+    return;
+  }
   if (out_.Publish(h.publication)) {
     Audit(FormatHaltAudit(Stamp(), h.clinic, h.device, h.session, h.alarm, h.severity, "sent",
                           h.publication.expiry_seconds));
@@ -432,21 +444,9 @@ void LiveMonitor::SetConnected(bool connected) {
   for (const auto& [topic, payload] : held_topics_) to_publish_[topic] = payload;
   Flush();
   if (state_lost_since_) PublishStateLost();  // retained, but the broker may have lost it
-  const TimeNs now = Stamp();
-  std::deque<HeldHalt> held;
+  std::deque<HeldHalt> held;  // sent now, or dropped as expired (SendHalt)
   held.swap(held_halts_);
-  for (HeldHalt& h : held) {
-    if (now - h.made_at >= h.expiry) {
-      Audit(FormatHaltAudit(now, h.clinic, h.device, h.session, h.alarm, h.severity, "expired",
-                            h.publication.expiry_seconds));
-      log::Error("halt dropped: the broker was unreachable for longer than its expiry",
-                 {{"clinic", h.clinic}, {"device", h.device}, {"alarm", h.alarm},
-                  {"expiry_seconds", h.publication.expiry_seconds}});
-      ++halts_expired_;
-      continue;
-    }
-    SendHalt(std::move(h));
-  }
+  for (HeldHalt& h : held) SendHalt(std::move(h));
 }
 
 void LiveMonitor::OnSession(const engine::SessionEvent& e) {
