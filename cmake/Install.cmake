@@ -74,6 +74,7 @@ _nw_replace_once(_nw_config outputs "  audit_log: needlewatch-audit.jsonl"
                                     "  audit_log: /var/log/needlewatch/audit.jsonl")
 _nw_replace_once(_nw_config record "  enabled: false" "  enabled: true")
 _nw_replace_once(_nw_config record "  dir: recordings" "  dir: /var/lib/needlewatch/recordings")
+_nw_replace_once(_nw_config state "  dir: \"\"" "  dir: /var/lib/needlewatch/state")
 file(READ ${_nw_pkg}/needlewatch.yaml.head _nw_head)
 string(SUBSTRING "${_nw_config}" 1 -1 _nw_config)
 file(CONFIGURE OUTPUT ${_nw_gen}/etc/needlewatch.yaml CONTENT "${_nw_head}${_nw_config}" @ONLY)

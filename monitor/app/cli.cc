@@ -163,6 +163,11 @@ int Main(int argc, char** argv) {
            "Record every message into this directory; giving it turns recording on (config: "
            "record.enabled, record.dir)",
            "");
+  OptionalFlag state_dir;
+  run_flag(state_dir, "--state.dir",
+           "Keep alarms, sessions and presence across restarts in this directory (created "
+           "when missing; config: state.dir)",
+           "");
   OptionalFlag web_config;
   run_flag(web_config, "--web.config.file",
            "Web configuration: users with bcrypt hashes, TLS, mutual TLS (Prometheus "
@@ -274,6 +279,7 @@ int Main(int argc, char** argv) {
     o.audit_log = audit_log.Get();
     o.record_dir = record_dir.Get();
     o.web_config_file = web_config.Get();
+    o.state_dir = state_dir.Get();
     return daemon::RunDaemon(o);
   }
   if (replay->parsed()) {

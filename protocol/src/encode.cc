@@ -81,8 +81,9 @@ std::string EncodeStatus(const Status& s) {
 
 std::string EncodeAlarm(const AlarmPayload& a) {
   std::string out;
-  Begin(out, 256 + a.clinic.size() + a.device.size() + a.session.size() + a.zone.size())
-      .Field("alarm", a.alarm)
+  JsonWriter w =
+      Begin(out, 256 + a.clinic.size() + a.device.size() + a.session.size() + a.zone.size());
+  w.Field("alarm", a.alarm)
       .Field("severity", a.severity)
       .Field("state", a.state)
       .Field("clinic", a.clinic)
@@ -94,8 +95,9 @@ std::string EncodeAlarm(const AlarmPayload& a) {
       .Field("raised_at", a.raised_at)
       .Field("ts", a.ts)
       .Field("acknowledged", a.acknowledged)
-      .Field("cleared_at", a.cleared_at)
-      .EndObject();
+      .Field("cleared_at", a.cleared_at);
+  if (a.late) w.Field("late", true);
+  w.EndObject();
   return out;
 }
 

@@ -263,10 +263,26 @@ TEST(ConfigErrorTest, WrongTypeNamesFileLineKeyAndValue) {
             "\"deep\"");
 }
 
+TEST(ConfigErrorTest, StateKeysNameWhatTheyExpect) {
+  EXPECT_EQ(OneError("state: {snapshot_interval: 10}\n"),
+            "t.yaml:1: state.snapshot_interval: expected a non-zero duration with a unit (ms, s, "
+            "m, h), e.g. 3s or 1h30m, got 10");
+  EXPECT_THAT(OneError("state: {dir: [a]}\n"), HasSubstr("t.yaml:1: state.dir: expected"));
+  EXPECT_THAT(OneError("state: {directory: x}\n"),
+              HasSubstr("state.directory: expected one of the keys dir, snapshot_interval"));
+  const LoadResult r = LoadConfigString("state: {dir: /var/lib/nw, snapshot_interval: 2s}\n",
+                                        "t.yaml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->state.dir, "/var/lib/nw");
+  EXPECT_EQ(r.config->state.snapshot_interval, 2 * engine::kNsPerSec);
+  EXPECT_EQ(DefaultConfig().state.dir, "");
+  EXPECT_EQ(DefaultConfig().state.snapshot_interval, 10 * engine::kNsPerSec);
+}
+
 TEST(ConfigErrorTest, UnknownKeysAtEveryLevel) {
   EXPECT_EQ(OneError("mqqt: {}\n"),
-            "t.yaml:1: mqqt: expected one of the keys mqtt, http, outputs, record, engine, log, "
-            "limits, got an unknown key");
+            "t.yaml:1: mqqt: expected one of the keys mqtt, http, outputs, record, state, engine, "
+            "log, limits, got an unknown key");
   EXPECT_THAT(OneError("limits:\n  default:\n    depth_mm: {maximum: 1}\n"),
               HasSubstr("t.yaml:3: limits.default.depth_mm.maximum: expected one of the keys "
                         "max, warn, severity, for, warn_severity, warn_for, got an unknown key"));

@@ -125,5 +125,41 @@ TEST(ApplyRecord, LimitsRecordsApplyUnlessIgnoredAndBadOnesAreReported) {
   EXPECT_EQ(eng.limits().defaults.depth_max_mm, 0.25);
 }
 
+TEST(CatchUpRecord, RoundTripsAndRefusesOtherStates) {
+  std::string error;
+  for (const CatchUpRecord& c : {CatchUpRecord{true, "restore"}, CatchUpRecord{false, "synced"}}) {
+    const std::optional<CatchUpRecord> back = DecodeCatchUp(EncodeCatchUp(c), &error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ(back->begin, c.begin);
+    EXPECT_EQ(back->reason, c.reason);
+  }
+  EXPECT_EQ(EncodeCatchUp({true, "reconnect"}), R"({"state":"begin","reason":"reconnect"})");
+  EXPECT_FALSE(DecodeCatchUp(R"({"state":"maybe"})", &error));
+  EXPECT_NE(error.find("begin"), std::string::npos);
+  const record::RawMessage m = CatchUpMessage({false, "timeout"}, kT0);
+  EXPECT_EQ(m.topic, "$needlewatch/catchup");
+  EXPECT_EQ(m.receive_ns, kT0);
+}
+
+TEST(ApplyRecord, CatchUpRecordsBeginAndEndTheEnginesCatchUp) {
+  engine::Engine eng(config::DefaultConfig().limits);
+  Alarms sink;
+  const record::RawMessage begin = CatchUpMessage({true, "restore"}, kT0);
+  Applied a = ApplyRecord({begin.receive_ns, begin.topic, begin.payload}, eng, sink);
+  EXPECT_EQ(a.kind, RecordKind::kCatchUp);
+  ASSERT_TRUE(a.catch_up);
+  EXPECT_TRUE(eng.catching_up());
+  const record::RawMessage end = CatchUpMessage({false, "synced"}, kT0 + engine::kNsPerSec);
+  a = ApplyRecord({end.receive_ns, end.topic, end.payload}, eng, sink);
+  EXPECT_FALSE(eng.catching_up());
+  EXPECT_EQ(eng.now(), kT0 + engine::kNsPerSec);
+  a = ApplyRecord({kT0 + 2 * engine::kNsPerSec, kCatchUpTopic, "{}"}, eng, sink);
+  EXPECT_EQ(a.kind, RecordKind::kCatchUp);
+  EXPECT_FALSE(a.catch_up);
+  EXPECT_FALSE(a.error.empty());
+  EXPECT_FALSE(eng.catching_up());
+  EXPECT_EQ(eng.now(), kT0 + 2 * engine::kNsPerSec);
+}
+
 }  // namespace
 }  // namespace needlewatch::control

@@ -10,6 +10,8 @@
 
 #include "needlewatch/config/config.h"
 #include "needlewatch/control/apply.h"
+#include "needlewatch/state/journal.h"
+#include "needlewatch/state/snapshot.h"
 #include "test_fleet.h"
 
 namespace needlewatch::daemon {
@@ -44,8 +46,13 @@ class FakeOutputs : public Outputs {
     syncs_at.push_back({audit.size(), published.size()});
     return !sync_fails;
   }
+  bool Journal(std::string_view frames) override {
+    journal.append(frames);
+    return true;
+  }
 
   std::vector<Publication> published;
+  std::string journal;  // every frame handed over
   // Per SyncAudit call: how many audit lines and publications there were at that moment.
   std::vector<std::pair<std::size_t, std::size_t>> syncs_at;
   bool sync_fails = false;
@@ -438,6 +445,109 @@ TEST_F(Fixture, ItsRecordingReplaysToTheSameAlarmsToTheNanosecond) {
   replay.AdvanceTo(kT0 + 9 * kNsPerSec, replayed);  // the live daemon's last tick
   EXPECT_GE(live.size(), 4u);
   EXPECT_EQ(replayed.lines, live);
+}
+
+// Durable state: a monitor restored from a snapshot and the journal after it holds what the
+// first one held, re-does none of its effects, and continues like it.
+TEST_F(Fixture, ARestoredMonitorHoldsTheSameAlarmsAndRepeatsNoEffect) {
+  std::string error;
+  LiveMonitor first(cfg, "", clock, out);
+  first.RestoreState({});  // a first start: fresh, journaling on
+  first.Start();
+  Sample(first, kT0 + 1 * kNsPerSec, 1, 3.0);
+  Sample(first, kT0 + 2 * kNsPerSec, 2, 0.1);  // depth_exceeded latched
+  state::Snapshot snapshot = first.SaveState();
+  out.journal.clear();
+  Sample(first, kT0 + 3 * kNsPerSec, 3, 3.0);  // depth_exceeded active again (journal only)
+  clock.now = kT0 + 4 * kNsPerSec;
+  first.Acknowledge({"c1", "d1", engine::AlarmKind::kDepthExceeded}, "alice", "x");
+  ASSERT_FALSE(out.journal.empty());
+
+  FakeOutputs out2;
+  LiveMonitor second(cfg, "", clock, out2);
+  state::Loaded loaded;
+  loaded.snapshot = state::DecodeSnapshot(state::EncodeSnapshot(snapshot), &error);
+  ASSERT_TRUE(loaded.snapshot) << error;
+  loaded.journal = state::DecodeJournal(out.journal).records;
+  ASSERT_EQ(loaded.journal.size(), 2u);
+  clock.now = kT0 + 10 * kNsPerSec;
+  const LiveMonitor::RestoreOutcome r = second.RestoreState(std::move(loaded));
+  EXPECT_TRUE(r.restored);
+  EXPECT_EQ(r.lost, "");
+  EXPECT_EQ(r.journal_records, 2u);
+  EXPECT_EQ(AlarmsJson(second.engine()), AlarmsJson(first.engine()));
+  EXPECT_NE(AlarmsJson(second.engine()).find(R"("acknowledged":true)"), std::string::npos);
+  EXPECT_TRUE(out2.published.empty());
+  EXPECT_TRUE(out2.audit.empty());
+  // Catch-up begins (recorded, so a replay does the same); the limits follow.
+  EXPECT_TRUE(second.catching_up());
+  second.Start();
+  ASSERT_EQ(out2.recorded.size(), 2u);
+  EXPECT_EQ(out2.recorded[0].topic, control::kCatchUpTopic);
+  EXPECT_EQ(out2.recorded[1].topic, control::kLimitsTopic);
+  // On connect it publishes what it holds, exactly what the first one last published.
+  second.SetConnected(true);
+  ASSERT_EQ(out2.On(kAlarmTopic).size(), 1u);
+  EXPECT_EQ(out2.On(kAlarmTopic)[0].payload, out.On(kAlarmTopic).back().payload);
+  // The sync message coming back ends catch-up.
+  const Publication sync = second.SyncPublication();
+  EXPECT_EQ(sync.topic, "needlewatch/default/sync");
+  second.HandleMessage(sync.topic, "not it", 1, false);
+  EXPECT_TRUE(second.catching_up());
+  second.HandleMessage(sync.topic, sync.payload, 1, false);
+  EXPECT_FALSE(second.catching_up());
+  EXPECT_EQ(out2.recorded.back().topic, control::kCatchUpTopic);
+}
+
+TEST_F(Fixture, ALostConnectionBeginsCatchUpSoTheOutageRaisesNoStale) {
+  LiveMonitor m(cfg, "", clock, out);
+  Sample(m, kT0, 1, 0.1);
+  m.SetConnected(false);
+  EXPECT_TRUE(m.catching_up());
+  ASSERT_FALSE(out.recorded.empty());
+  EXPECT_EQ(out.recorded.back().topic, control::kCatchUpTopic);
+  clock.now = kT0 + 10 * kNsPerSec;  // well past stale_after: the pen's messages wait in the broker
+  m.Tick();
+  EXPECT_TRUE(m.catching_up());
+  EXPECT_TRUE(out.AuditOfType("alarm").empty());
+}
+
+TEST_F(Fixture, CatchUpEndsByTimeoutWhenTheSyncNeverComesBack) {
+  LiveMonitor m(cfg, "", clock, out);
+  m.BeginCatchUp("reconnect");
+  m.SyncPublication();
+  clock.now = kT0 + LiveMonitor::kCatchUpTimeout - 1;
+  m.Tick();
+  EXPECT_TRUE(m.catching_up());
+  clock.now = kT0 + LiveMonitor::kCatchUpTimeout;
+  m.Tick();
+  EXPECT_FALSE(m.catching_up());
+}
+
+TEST_F(Fixture, StateThatCannotBeRestoredRaisesStateLostAndStartsFresh) {
+  LiveMonitor m(cfg, "", clock, out);
+  state::Loaded loaded;
+  loaded.snapshot.emplace();
+  loaded.snapshot->engine.version = 99;  // Restore refuses it
+  loaded.snapshot->limits_yaml = cfg.text;
+  const LiveMonitor::RestoreOutcome r = m.RestoreState(std::move(loaded));
+  EXPECT_FALSE(r.restored);
+  EXPECT_NE(r.lost, "");
+  EXPECT_TRUE(m.state_lost());
+  const auto pubs = out.On("needlewatch/default/alarm/state_lost");
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_EQ(json::parse(pubs[0].payload)["state"], "active");
+  EXPECT_EQ(json::parse(pubs[0].payload)["severity"], "high");
+  m.SetConnected(true);  // published again: the broker may not have it
+  EXPECT_EQ(out.On("needlewatch/default/alarm/state_lost").size(), 2u);
+  EXPECT_EQ(m.engine().device_count(), 0u);
+  // It is persisted, and clears after its hold.
+  EXPECT_TRUE(m.SaveState().state_lost_since);
+  clock.now = kT0 + LiveMonitor::kStateLostHold;
+  m.Tick();
+  EXPECT_FALSE(m.state_lost());
+  EXPECT_EQ(json::parse(out.On("needlewatch/default/alarm/state_lost").back().payload)["state"],
+            "cleared");
 }
 
 }  // namespace

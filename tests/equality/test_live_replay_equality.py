@@ -235,6 +235,42 @@ class LiveReplayEqualityTest(nwtest.NwTestCase):
                          "with the old limits 0.9 never exceeds")
         self.assertEqual({r["result"] for r in old["limits"]}, {"ignored"})
 
+    def test_a_reconnect_catch_up_replays_equal(self):
+        """Issue 12: the daemon is cut off from a broker that keeps its session (another client
+        takes its client id over and leaves), a pen goes out of its speed range meanwhile, and
+        the daemon reconnects 4 s later: it judges the backlog on the pen's clock (the alarm is
+        `late`, raised when it happened) between two `$needlewatch/catchup` records, so a replay
+        of the recording gives the very same alarms."""
+        config = "mqtt: {reconnect_min: 4s, reconnect_max: 4s}\n" + CONFIG.replace(
+            "for: 300ms", "for: 1s").replace("max_duration: 3s", "max_duration: 60s").replace(
+            "warn_after: 1500ms", "warn_after: 50s").replace("stale_after: 500ms",
+                                                              "stale_after: 3s")
+        self.start_live(config=config)
+        d = nwtest.Device(self.client, CLINIC, "pk")
+        c = nwtest.Device(self.client, CLINIC, "pc")
+        d.online()
+        d.start_session("S-k1", "cheek")
+        for _ in range(10):  # live: the daemon learns the pen's clock offset
+            d.sample("S-k1", "cheek", 0.5)
+            time.sleep(SAMPLE_PERIOD)
+        self.daemon.wait_metric("needlewatch_messages_accepted_total", lambda v: v and v >= 12)
+        thief = nwtest.MqttClient(self.broker.port, client_id=f"needlewatch-{self.daemon.instance}",
+                                  clean_session=False)
+        thief.connect()
+        thief.disconnect()  # the session stays, the daemon is away until its backoff is over
+        for speed in [100.0] * 5 + [200.0] * 20 + [100.0] * 5:
+            d.sample("S-k1", "cheek", 0.5, speed)
+            time.sleep(SAMPLE_PERIOD)
+        self.watcher.wait_message(nwtest.alarm_state("cleared"), timeout=20,
+                                  topic=alarm_topic(CLINIC, "pk", "speed_out_of_range"))
+        d.end_session("S-k1")
+        c.online()
+        audit, metrics, report = self.stop_and_replay(statuses=2)
+        late = [e for e in audit if e.get("type") == "alarm" and e.get("late")]
+        self.assertTrue(late, "the excursion was judged late, on the pen's clock")
+        self.compare_alarms(audit, report, kinds={"speed_out_of_range"})
+        self.compare_counts(metrics, report)
+
     def test_a_zone_change_in_the_middle_of_a_for_replays_equal(self):
         """CONTRACT §3 v1.1: a pending speed condition takes the `for` of each sample's zone.
         Pending on the cheek (`for: 2s`), the pen moves to the periorbital zone (`for: 0s`) and

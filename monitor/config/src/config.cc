@@ -164,13 +164,14 @@ class Loader {
       return Finish(std::move(config));
     }
     if (!CheckMap(root, "(document)",
-                  {"mqtt", "http", "outputs", "record", "engine", "log", "limits"})) {
+                  {"mqtt", "http", "outputs", "record", "state", "engine", "log", "limits"})) {
       return Finish(std::move(config));
     }
     if (auto n = root["mqtt"]) ReadMqtt(n, config.mqtt);
     if (auto n = root["http"]) ReadHttp(n, config.http);
     if (auto n = root["outputs"]) ReadOutputs(n, config.outputs);
     if (auto n = root["record"]) ReadRecord(n, config.record);
+    if (auto n = root["state"]) ReadState(n, config.state);
     std::string registry_file;
     if (auto n = root["engine"]) ReadEngine(n, config.engine, registry_file);
     if (auto n = root["log"]) ReadLog(n, config.log);
@@ -628,6 +629,16 @@ class Loader {
     }
     if (auto v = n["zstd_level"]) {
       if (auto z = GetInt(v, "record.zstd_level", 1, 19)) c.zstd_level = static_cast<int>(*z);
+    }
+  }
+
+  void ReadState(const YAML::Node& n, StateConfig& c) {
+    if (!CheckMap(n, "state", {"dir", "snapshot_interval"})) return;
+    if (auto v = n["dir"]) {
+      if (!v.IsNull()) Assign(GetString(v, "state.dir"), c.dir);
+    }
+    if (auto v = n["snapshot_interval"]) {
+      Assign(GetDuration(v, "state.snapshot_interval", false), c.snapshot_interval);
     }
   }
 

@@ -49,6 +49,18 @@ void ApplyLimits(const RecordView& r, engine::Engine& engine, engine::Sink& sink
   out.limits_result = "applied";
 }
 
+void ApplyCatchUp(const RecordView& r, engine::Engine& engine, engine::Sink& sink, Applied& out) {
+  out.kind = RecordKind::kCatchUp;
+  out.catch_up = DecodeCatchUp(r.payload, &out.error);
+  if (!out.catch_up) {
+    engine.AdvanceTo(r.at, sink);
+  } else if (out.catch_up->begin) {
+    engine.BeginCatchUp(r.at, sink);
+  } else {
+    engine.EndCatchUp(r.at, sink);
+  }
+}
+
 }  // namespace
 
 bool IsControlTopic(std::string_view topic) { return topic.starts_with("$needlewatch/"); }
@@ -64,6 +76,8 @@ Applied ApplyRecord(const RecordView& r, engine::Engine& engine, engine::Sink& s
     ApplyAck(r, engine, sink, out);
   } else if (r.topic == kLimitsTopic) {
     ApplyLimits(r, engine, sink, options, out);
+  } else if (r.topic == kCatchUpTopic) {
+    ApplyCatchUp(r, engine, sink, out);
   } else {
     out.kind = RecordKind::kUnknownControl;
     out.error = "unknown control record";

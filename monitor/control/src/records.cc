@@ -40,6 +40,13 @@ std::string EncodeLimits(const LimitsRecord& l) {
   return out;
 }
 
+std::string EncodeCatchUp(const CatchUpRecord& c) {
+  std::string out;
+  protocol::JsonWriter w(out);
+  w.BeginObject().Field("state", c.begin ? "begin" : "end").Field("reason", c.reason).EndObject();
+  return out;
+}
+
 std::optional<AckRecord> DecodeAck(std::string_view payload, std::string* error) {
   const auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
   AckRecord a;
@@ -64,6 +71,19 @@ std::optional<LimitsRecord> DecodeLimits(std::string_view payload, std::string* 
   return l;
 }
 
+std::optional<CatchUpRecord> DecodeCatchUp(std::string_view payload, std::string* error) {
+  const auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  CatchUpRecord c;
+  std::string state;
+  if (!j.is_object() || !GetString(j, "state", &state) || (state != "begin" && state != "end")) {
+    *error = "expected a JSON object with \"state\": \"begin\" or \"end\"";
+    return std::nullopt;
+  }
+  c.begin = state == "begin";
+  GetString(j, "reason", &c.reason);
+  return c;
+}
+
 namespace {
 
 record::RawMessage ControlMessage(std::string_view topic, std::string payload,
@@ -83,6 +103,10 @@ record::RawMessage AckMessage(const AckRecord& a, engine::TimeNs at) {
 
 record::RawMessage LimitsMessage(const LimitsRecord& l, engine::TimeNs at) {
   return ControlMessage(kLimitsTopic, EncodeLimits(l), at);
+}
+
+record::RawMessage CatchUpMessage(const CatchUpRecord& c, engine::TimeNs at) {
+  return ControlMessage(kCatchUpTopic, EncodeCatchUp(c), at);
 }
 
 std::string_view AckResultName(engine::AckResult r) {

@@ -22,6 +22,7 @@ Publication AlarmPublication(std::string_view root, const engine::AlarmEvent& e)
   p.raised_at = engine::NsToSeconds(e.raised_at);
   p.ts = engine::NsToSeconds(e.at);
   p.acknowledged = e.acknowledged;
+  p.late = e.late;
   if (e.cleared_at) p.cleared_at = engine::NsToSeconds(*e.cleared_at);
   Publication out;
   out.topic = protocol::AlarmTopic(root, e.clinic, e.device, p.alarm);

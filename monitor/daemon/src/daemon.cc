@@ -22,6 +22,7 @@
 #include "needlewatch/mqtt/connect.h"
 #include "needlewatch/protocol/topic.h"
 #include "needlewatch/record/recorder.h"
+#include "needlewatch/state/state_dir.h"
 #include "routes.h"
 #include "sd_notify.h"
 #include "run_config.h"
@@ -73,8 +74,15 @@ class DaemonOutputs : public Outputs {
   void Record(record::RawMessage&& m) override {
     if (recorder) recorder->Submit(std::move(m));
   }
+  bool Journal(std::string_view frames) override {
+    std::string error;
+    if (state == nullptr || state->Append(frames, &error)) return true;
+    log::Error("state journal write failed", {{"error", error}});
+    return false;
+  }
 
   MqttClient* mqtt = nullptr;
+  state::StateDir* state = nullptr;
   AuditLog audit;
   record::Recorder* recorder = nullptr;
 };
@@ -85,6 +93,7 @@ class Daemon {
       : signals_(io_),
         tick_(io_),
         watchdog_(io_),
+        snapshot_timer_(io_),
         cfg_(std::move(cfg)),
         config_path_(std::move(config_path)),
         web_(std::move(web)),
@@ -94,6 +103,11 @@ class Daemon {
 
  private:
   bool StartRecorder();
+  // Durable state (state.dir): opens the directory and restores from it (before the monitor's
+  // Start), SaveState writes a snapshot (after Start, every state.snapshot_interval, at stop).
+  bool StartState();
+  bool SaveState();
+  void ArmSnapshot();
   bool StartHttp();
   bool StartMqtt(const broker::BrokerUrl& url);
   void AwaitSignal();
@@ -117,6 +131,7 @@ class Daemon {
   // systemd's watchdog (WatchdogSec=): fed from the loop, so a stuck loop gets the daemon
   // restarted. Half the interval systemd asks for.
   asio::steady_timer watchdog_;
+  asio::steady_timer snapshot_timer_;
   std::chrono::microseconds watchdog_every_{0};
   bool tick_armed_ = false;
   TimeNs tick_target_ = 0;
@@ -130,6 +145,7 @@ class Daemon {
   DaemonOutputs outputs_;
   LiveMonitor monitor_;
   std::unique_ptr<record::Recorder> recorder_;
+  std::unique_ptr<state::StateDir> state_;
   std::unique_ptr<MqttClient> mqtt_;
   std::unique_ptr<HttpServer> http_;
   double start_time_seconds_ = 0;
@@ -160,9 +176,11 @@ int Daemon::Run() {
     log::Error("startup failed", {{"error", error}});
     return 1;
   }
-  if (!StartRecorder()) return 1;
+  if (!StartRecorder() || !StartState()) return 1;
   monitor_.Start();
+  if (state_ && !SaveState()) return 1;
   if (!StartHttp() || !StartMqtt(*url)) return 1;
+  ArmSnapshot();
 
   AwaitSignal();
   ArmTick();
@@ -180,6 +198,7 @@ int Daemon::Run() {
       log::Error("event loop handler failed", {{"error", e.what()}});
     }
   }
+  if (state_) SaveState();  // a graceful stop restarts without replaying a journal
   if (recorder_) recorder_->Stop();
   outputs_.audit.Close();
   log::Info("stopped");
@@ -210,6 +229,52 @@ bool Daemon::StartRecorder() {
   return true;
 }
 
+bool Daemon::StartState() {
+  if (cfg_.state.dir.empty()) return true;
+  std::string error;
+  state_ = state::StateDir::Open(cfg_.state.dir, &error);
+  if (!state_) {
+    log::Error("startup failed", {{"error", error}});
+    return false;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const LiveMonitor::RestoreOutcome r = monitor_.RestoreState(state_->Load());
+  log::Info("state", {{"dir", cfg_.state.dir},
+                      {"restored", r.restored},
+                      {"journal_records", static_cast<unsigned long long>(r.journal_records)},
+                      {"seconds", std::chrono::duration<double>(
+                                      std::chrono::steady_clock::now() - t0).count()}});
+  outputs_.state = state_.get();
+  return true;
+}
+
+bool Daemon::SaveState() {
+  const auto t0 = std::chrono::steady_clock::now();
+  state::Snapshot snapshot = monitor_.SaveState();
+  snapshot.journal_generation = state_->next_generation();
+  std::string error;
+  if (!state_->WriteSnapshot(state::EncodeSnapshot(snapshot), &error)) {
+    log::Error("state snapshot not written", {{"error", error}});
+    return false;
+  }
+  log::Debug("state snapshot written",
+             {{"generation", snapshot.journal_generation},
+              {"seconds", std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - t0).count()}});
+  return true;
+}
+
+void Daemon::ArmSnapshot() {
+  if (!state_ || stopping_) return;
+  snapshot_timer_.expires_after(std::chrono::nanoseconds(cfg_.state.snapshot_interval));
+  snapshot_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    monitor_.Flush();  // the journal holds everything until the snapshot is safely written
+    SaveState();
+    ArmSnapshot();
+  });
+}
+
 bool Daemon::StartHttp() {
   http_ = std::make_unique<HttpServer>(
       io_, [this](const HttpRequest& r) { return Route(r, monitor_, CurrentStatus(), access_); },
@@ -234,8 +299,17 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
     return false;
   }
   o.online = [this] { return StatusMessage(true); };
+  // The sync topic rides in the persistent session with the device filters (LiveMonitor).
+  o.subscriptions.push_back(monitor_.sync_topic());
   MqttEvents ev;
-  ev.on_connected = [this](bool) { monitor_.SetConnected(true); };
+  ev.on_connected = [this](bool reconnect) {
+    // The broker may hand over what it kept for us: judge it on the devices' clocks.
+    if (reconnect && !monitor_.catching_up()) monitor_.BeginCatchUp("reconnect");
+    monitor_.SetConnected(true);
+  };
+  ev.on_subscribed = [this] {
+    if (monitor_.catching_up()) mqtt_->Publish(monitor_.SyncPublication());
+  };
   ev.on_connection_lost = [this](const std::string&) { monitor_.SetConnected(false); };
   ev.on_message = [this](InboundMessage&& m) {
     // Also while stopping: MqttClient::Stop drains what Paho acknowledged (issue 12 item 7).
@@ -315,6 +389,7 @@ void Daemon::Shutdown() {
   stopping_ = true;
   sd::Stopping();
   watchdog_.cancel();
+  snapshot_timer_.cancel();
   // Stop accepting first, then say goodbye on MQTT, then let run() return.
   if (http_) http_->Stop();
   tick_.cancel();
@@ -365,6 +440,8 @@ DaemonStatus Daemon::CurrentStatus() const {
   st.audit_write_errors = outputs_.audit.write_errors();
   st.alarm_topic_corrections = monitor_.alarm_topic_corrections();
   st.halts_expired = monitor_.halts_expired();
+  st.state_lost = monitor_.state_lost();
+  st.state_journal_write_errors = monitor_.journal_write_errors();
   if (recorder_) {
     st.recorder_messages = recorder_->written();
     st.recorder_bytes = recorder_->bytes();

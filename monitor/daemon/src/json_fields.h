@@ -30,7 +30,8 @@ inline void WriteOptionalTime(protocol::JsonWriter& w, std::string_view key,
 }
 
 // The members shared by engine::AlarmEvent and engine::AlarmView: alarm, severity, state,
-// acknowledged, clinic, device, session, zone, value, limit, raised_at(_ns), cleared_at(_ns).
+// acknowledged, clinic, device, session, zone, value, limit, raised_at(_ns), cleared_at(_ns),
+// late (v1.1: judged after the fact, on a backlog caught up after a restart or reconnect).
 template <typename Alarm>
 void WriteAlarmFields(protocol::JsonWriter& w, const Alarm& a) {
   w.Field("alarm", engine::AlarmName(a.alarm))
@@ -45,6 +46,7 @@ void WriteAlarmFields(protocol::JsonWriter& w, const Alarm& a) {
       .Field("limit", a.limit);
   WriteTime(w, "raised_at", a.raised_at);
   WriteOptionalTime(w, "cleared_at", a.cleared_at);
+  w.Field("late", a.late);
 }
 
 }  // namespace needlewatch::daemon

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <stdexcept>
 #include <utility>
 
 #include "audit_log.h"
@@ -13,6 +14,7 @@
 #include "needlewatch/protocol/encode.h"
 #include "needlewatch/protocol/reject.h"
 #include "needlewatch/protocol/topic.h"
+#include "needlewatch/state/journal.h"
 
 namespace needlewatch::daemon {
 namespace {
@@ -38,7 +40,10 @@ LiveMonitor::LiveMonitor(const config::Config& cfg, std::string config_path, Clo
       engine_(cfg.limits, EngineOptionsOf(cfg)),
       // Event ids grow across restarts: a page's Last-Event-ID from an earlier process is older
       // than anything this one kept, so the page refetches instead of resuming wrongly.
-      floor_({.first_event_id = static_cast<std::uint64_t>(clock.Now() / 1000)}) {}
+      floor_({.first_event_id = static_cast<std::uint64_t>(clock.Now() / 1000)}),
+      limits_yaml_(cfg_.text),
+      limits_source_(config_path_),
+      sync_topic_("needlewatch/" + cfg_.mqtt.instance + "/sync") {}
 
 TimeNs LiveMonitor::Stamp() {
   last_stamp_ = std::max(last_stamp_, clock_.Now());
@@ -46,8 +51,155 @@ TimeNs LiveMonitor::Stamp() {
 }
 
 void LiveMonitor::Start() {
-  // The engine starts with these limits already; the record lets a replay start with them too.
-  out_.Record(control::LimitsMessage({"start", config_path_, cfg_.text}, Stamp()));
+  // Applied like any limits record (the engine has them already unless restored from a
+  // snapshot saved with others), so a replay of the recording, and a restore, agree.
+  limits_yaml_ = cfg_.text;
+  limits_source_ = config_path_;
+  ApplyOwn(control::LimitsMessage({"start", config_path_, cfg_.text}, Stamp()));
+}
+
+control::Applied LiveMonitor::ApplyOwn(record::RawMessage&& record) {
+  const control::Applied applied =
+      control::ApplyRecord({record.receive_ns, record.topic, record.payload}, engine_, *this);
+  Journal(record.receive_ns, record.topic, record.payload);
+  out_.Record(std::move(record));
+  return applied;
+}
+
+void LiveMonitor::Journal(TimeNs at, std::string_view topic, std::string_view payload) {
+  if (journal_on_) state::AppendFrame(journal_batch_, at, topic, payload);
+}
+
+LiveMonitor::RestoreOutcome LiveMonitor::RestoreState(state::Loaded loaded) {
+  RestoreOutcome out;
+  journal_on_ = true;
+  out.lost = loaded.lost;
+  if (!loaded.note.empty()) log::Info("state", {{"note", loaded.note}});
+  if (loaded.snapshot) {
+    state::Snapshot& s = *loaded.snapshot;
+    replaying_ = true;
+    try {
+      if (s.limits_yaml != cfg_.text) {
+        // Restore needs the limits the state was saved with; Start() then applies today's.
+        config::LoadResult saved = config::LoadConfigString(
+            s.limits_yaml, s.limits_source.empty() ? "saved limits" : s.limits_source);
+        if (!saved.ok()) {
+          throw std::invalid_argument(
+              "its limits do not load: " +
+              (saved.errors.empty() ? std::string("invalid") : saved.errors.front()));
+        }
+        engine_.SetLimits(std::move(saved.config->limits), 0, *this);
+      }
+      engine_.Restore(std::move(s.engine));
+      out.restored = true;
+    } catch (const std::exception& e) {
+      out.lost = std::string("snapshot not restored: ") + e.what();
+      engine_.SetLimits(cfg_.limits, 0, *this);  // the engine is still empty
+    }
+    if (out.restored) {
+      held_topics_.clear();
+      for (auto& [topic, payload] : s.alarm_topics) held_topics_[topic] = std::move(payload);
+      state_lost_since_ = s.state_lost_since;
+      limits_yaml_ = std::move(s.limits_yaml);
+      limits_source_ = std::move(s.limits_source);
+      last_stamp_ = std::max(last_stamp_, engine_.now());
+      for (const state::JournalRecord& r : loaded.journal) ReplayRecord(r);
+      out.journal_records = loaded.journal.size();
+      last_stamp_ = std::max(last_stamp_, engine_.now());
+    }
+    replaying_ = false;
+  }
+  if (!out.lost.empty()) {
+    log::Error("durable state lost: starting without it",
+               {{"reason", out.lost}, {"restored", out.restored}});
+    SetStateLost(Stamp());
+  }
+  if (out.restored) {
+    std::size_t alarms = 0;
+    engine_.ForEachAlarm([&](const engine::AlarmView&) { ++alarms; });
+    log::Info("state restored",
+              {{"devices", static_cast<unsigned long long>(engine_.device_count())},
+               {"alarms", static_cast<unsigned long long>(alarms)},
+               {"journal_records", static_cast<unsigned long long>(out.journal_records)},
+               {"snapshot_bytes", static_cast<unsigned long long>(loaded.snapshot_bytes)},
+               {"journal_bytes", static_cast<unsigned long long>(loaded.journal_bytes)}});
+    BeginCatchUp("restore");
+  }
+  return out;
+}
+
+void LiveMonitor::ReplayRecord(const state::JournalRecord& r) {
+  if (r.topic == control::kAckTopic) {
+    std::string error;
+    if (auto ack = control::DecodeAck(r.payload, &error)) acknowledging_user_ = ack->user;
+  }
+  const control::Applied applied = control::ApplyRecord({r.at, r.topic, r.payload}, engine_, *this);
+  acknowledging_user_.clear();
+  if (applied.kind == control::RecordKind::kLimits && applied.limits_result == "applied") {
+    limits_yaml_ = applied.limits->yaml;
+    limits_source_ = applied.limits->source;
+  }
+}
+
+state::Snapshot LiveMonitor::SaveState() {
+  state::Snapshot s;
+  s.saved_at = Stamp();
+  s.limits_source = limits_source_;
+  s.limits_yaml = limits_yaml_;
+  s.engine = engine_.Save();
+  s.alarm_topics.assign(held_topics_.begin(), held_topics_.end());
+  std::sort(s.alarm_topics.begin(), s.alarm_topics.end());
+  s.state_lost_since = state_lost_since_;
+  journal_batch_.clear();
+  return s;
+}
+
+void LiveMonitor::BeginCatchUp(std::string_view reason) {
+  ApplyOwn(control::CatchUpMessage({true, std::string(reason)}, Stamp()));
+  sync_nonce_.clear();
+  catch_up_deadline_ = 0;
+  log::Info("catch-up begins", {{"reason", reason},
+                                {"devices", static_cast<unsigned long long>(
+                                                engine_.device_count())}});
+}
+
+void LiveMonitor::EndCatchUp(std::string_view reason) {
+  if (!engine_.catching_up()) return;
+  sync_nonce_.clear();
+  catch_up_deadline_ = 0;
+  ApplyOwn(control::CatchUpMessage({false, std::string(reason)}, Stamp()));
+  Flush();
+  log::Info("catch-up ended", {{"reason", reason},
+                               {"late_messages", engine_.counters().late_messages}});
+}
+
+Publication LiveMonitor::SyncPublication() {
+  const TimeNs now = Stamp();
+  sync_nonce_ = std::to_string(now);
+  catch_up_deadline_ = now + kCatchUpTimeout;
+  Publication p;
+  p.topic = sync_topic_;
+  p.payload = sync_nonce_;
+  p.qos = 1;
+  p.retain = false;
+  return p;
+}
+
+void LiveMonitor::SetStateLost(std::optional<TimeNs> since) {
+  if (since == state_lost_since_) return;
+  const bool was = state_lost_since_.has_value();
+  state_lost_since_ = since;
+  if (since || was) PublishStateLost();
+}
+
+void LiveMonitor::PublishStateLost() {
+  const TimeNs now = Stamp();
+  const bool active = state_lost_since_.has_value();
+  log::Write(active ? log::Level::kError : log::Level::kInfo, "monitor alarm",
+             {{"alarm", "state_lost"}, {"state", active ? "active" : "cleared"}});
+  out_.Publish(MonitorAlarmPublication(cfg_.mqtt.instance, "state_lost", engine::Severity::kHigh,
+                                       active, state_lost_since_.value_or(now), now,
+                                       std::nullopt, std::nullopt));
 }
 
 void LiveMonitor::HandleMessage(std::string_view topic, std::string_view payload, int qos,
@@ -56,12 +208,18 @@ void LiveMonitor::HandleMessage(std::string_view topic, std::string_view payload
     CheckAlarmTopic(topic, payload);
     return;
   }
+  if (topic == sync_topic_) {
+    // Our own sync message back: what the broker held for us before it has been delivered.
+    if (!sync_nonce_.empty() && payload == sync_nonce_) EndCatchUp("synced");
+    return;
+  }
   const TimeNs now = Stamp();
   const auto t0 = std::chrono::steady_clock::now();
   last_reject_ = protocol::Reject::kNone;
   control::ApplyRecord({now, topic, payload}, engine_, *this);
   const auto t1 = std::chrono::steady_clock::now();
   metrics_.ObserveProcessing(std::chrono::duration<double>(t1 - t0).count());
+  Journal(now, topic, payload);
   // A rejected message is recorded truncated on its own channel (record/rejected.h): junk
   // cannot fill the recording, and replay rejects it again for the same reason.
   record::RawMessage raw;
@@ -84,6 +242,9 @@ AckOutcome LiveMonitor::Acknowledge(const AckRequest& req, std::string_view user
       control::ApplyRecord({record.receive_ns, record.topic, record.payload}, engine_, *this);
   acknowledging_user_.clear();
   outcome.result = applied.ack_result.value_or(engine::AckResult::kNotFound);
+  if (outcome.result != engine::AckResult::kNotFound) {
+    Journal(record.receive_ns, record.topic, record.payload);
+  }
   Flush();
   if (outcome.result == engine::AckResult::kNotFound) return outcome;
   const std::string_view name = control::AckResultName(outcome.result);
@@ -120,6 +281,9 @@ bool LiveMonitor::Reload(const config::LoadResult& loaded) {
     return false;
   }
   ++reloads_ok_;
+  limits_yaml_ = loaded.config->text;
+  limits_source_ = config_path_;
+  Journal(record.receive_ns, record.topic, record.payload);
   floor_.OnLimitsChanged();
   Flush();
   out_.Record(std::move(record));
@@ -131,13 +295,16 @@ bool LiveMonitor::Reload(const config::LoadResult& loaded) {
 }
 
 void LiveMonitor::Tick() {
-  engine_.AdvanceTo(Stamp(), *this);
+  const TimeNs now = Stamp();
+  engine_.AdvanceTo(now, *this);
+  if (catch_up_deadline_ != 0 && now >= catch_up_deadline_) EndCatchUp("timeout");
+  if (state_lost_since_ && now - *state_lost_since_ >= kStateLostHold) SetStateLost(std::nullopt);
   Flush();
 }
 
 void LiveMonitor::OnAccepted(const engine::AcceptedInfo& m) {
   floor_.OnAccepted(m);
-  if (m.ts_ms > 0) {
+  if (m.ts_ms > 0 && !replaying_) {
     metrics_.ObserveIngestLatency(engine::NsToSeconds(m.at) - static_cast<double>(m.ts_ms) / 1e3);
   }
 }
@@ -152,14 +319,17 @@ void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
     } else {
       held_topics_[p.topic] = p.payload;
     }
-    to_publish_[std::move(p.topic)] = std::move(p.payload);
+    if (!replaying_) to_publish_[std::move(p.topic)] = std::move(p.payload);
   }
+  if (replaying_) return;  // published, audited and logged in the life that journaled it
   if (cfg_.outputs.halt.enabled) {
     if (auto halt = HaltPublication(root, e, cfg_.outputs.halt.severities,
                                     cfg_.outputs.halt.expiry)) {
+      // A late raise (caught up after the fact) makes a halt as old as what it is about: one
+      // older than its expiry is dropped, never sent late.
       SendHalt({std::move(*halt), e.clinic, e.device, e.session,
                 std::string(engine::AlarmName(e.alarm)),
-                std::string(engine::SeverityName(e.severity)), Stamp(),
+                std::string(engine::SeverityName(e.severity)), e.late ? e.at : Stamp(),
                 cfg_.outputs.halt.expiry});
     }
   }
@@ -180,6 +350,16 @@ void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
 }
 
 void LiveMonitor::SendHalt(HeldHalt h) {
+  const TimeNs now = Stamp();
+  if (now - h.made_at >= h.expiry) {
+    Audit(FormatHaltAudit(now, h.clinic, h.device, h.session, h.alarm, h.severity, "expired",
+                          h.publication.expiry_seconds));
+    log::Error("halt dropped: older than its expiry",
+               {{"clinic", h.clinic}, {"device", h.device}, {"alarm", h.alarm},
+                {"expiry_seconds", h.publication.expiry_seconds}});
+    ++halts_expired_;
+    return;
+  }
   if (out_.Publish(h.publication)) {
     Audit(FormatHaltAudit(Stamp(), h.clinic, h.device, h.session, h.alarm, h.severity, "sent",
                           h.publication.expiry_seconds));
@@ -192,6 +372,19 @@ void LiveMonitor::SendHalt(HeldHalt h) {
 }
 
 void LiveMonitor::Flush() {
+  // The journal first: nothing goes out that a restart would not know about.
+  if (!journal_batch_.empty()) {
+    if (!out_.Journal(journal_batch_)) {
+      ++journal_write_errors_;
+      const TimeNs now = Stamp();
+      if (last_journal_error_log_ == 0 || now - last_journal_error_log_ >= kRejectWarnInterval) {
+        last_journal_error_log_ = now;
+        log::Error("state journal write failed: a restart now would lose recent changes",
+                   {{"errors", journal_write_errors_}});
+      }
+    }
+    journal_batch_.clear();
+  }
   // The batch's audit lines are durable before its alarm topics go out (group commit).
   SyncAudit();
   for (auto& [topic, payload] : to_publish_) {
@@ -239,28 +432,29 @@ void LiveMonitor::CheckAlarmTopic(std::string_view topic, std::string_view paylo
 }
 
 void LiveMonitor::SetConnected(bool connected) {
-  if (!connected) return;
+  if (!connected) {
+    // What the broker keeps for us meanwhile arrives late: the devices' deadlines wait for it
+    // (no false stale or overtime for telemetry that keeps flowing into the broker).
+    if (engine_.catching_up()) {
+      sync_nonce_.clear();  // a sync in flight may be lost with the connection
+      catch_up_deadline_ = 0;
+    } else {
+      BeginCatchUp("disconnect");
+    }
+    Flush();
+    return;
+  }
   for (const auto& [topic, payload] : held_topics_) to_publish_[topic] = payload;
   Flush();
-  const TimeNs now = Stamp();
-  std::deque<HeldHalt> held;
+  if (state_lost_since_) PublishStateLost();  // retained, but the broker may have lost it
+  std::deque<HeldHalt> held;  // sent now, or dropped as expired (SendHalt)
   held.swap(held_halts_);
-  for (HeldHalt& h : held) {
-    if (now - h.made_at >= h.expiry) {
-      Audit(FormatHaltAudit(now, h.clinic, h.device, h.session, h.alarm, h.severity, "expired",
-                            h.publication.expiry_seconds));
-      log::Error("halt dropped: the broker was unreachable for longer than its expiry",
-                 {{"clinic", h.clinic}, {"device", h.device}, {"alarm", h.alarm},
-                  {"expiry_seconds", h.publication.expiry_seconds}});
-      ++halts_expired_;
-      continue;
-    }
-    SendHalt(std::move(h));
-  }
+  for (HeldHalt& h : held) SendHalt(std::move(h));
 }
 
 void LiveMonitor::OnSession(const engine::SessionEvent& e) {
   floor_.OnSession(e);
+  if (replaying_) return;
   if (!e.started && e.ended_at) {
     metrics_.ObserveSessionDuration(e.clinic, engine::NsToSeconds(*e.ended_at - e.started_at));
   }
@@ -271,6 +465,7 @@ void LiveMonitor::OnSession(const engine::SessionEvent& e) {
 
 void LiveMonitor::OnReject(const engine::RejectInfo& r) {
   last_reject_ = r.reason;
+  if (replaying_) return;
   const std::string_view reason = protocol::RejectName(r.reason);
   log::Debug("message rejected", {{"topic", r.topic}, {"reason", reason}, {"detail", r.detail}});
   // Warn at most once per interval, with how many were rejected since the last warning.
@@ -285,6 +480,7 @@ void LiveMonitor::OnReject(const engine::RejectInfo& r) {
 }
 
 void LiveMonitor::OnSeqGap(const engine::SeqGapInfo& g) {
+  if (replaying_) return;
   log::Debug("sequence gap", {{"clinic", g.clinic}, {"device", g.device},
                               {"expected", g.expected}, {"got", g.got}});
 }

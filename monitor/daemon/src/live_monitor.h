@@ -26,9 +26,11 @@
 #include "metrics.h"
 #include "monitor_alarm.h"
 #include "needlewatch/config/config.h"
+#include "needlewatch/control/apply.h"
 #include "needlewatch/engine/engine.h"
 #include "needlewatch/protocol/reject.h"
 #include "needlewatch/record/raw_message.h"
+#include "needlewatch/state/state_dir.h"
 
 namespace needlewatch::daemon {
 
@@ -54,6 +56,13 @@ class Outputs {
   virtual bool SyncAudit() { return true; }
   // Hands one record to the recorder (no-op when recording is off).
   virtual void Record(record::RawMessage&& m) = 0;
+  // Durable state on: makes the journal frames (state/journal.h) of the records applied since
+  // the last call durable, before the publications they caused go out (one write and one
+  // fdatasync per batch). False when the write failed (counted by the monitor).
+  virtual bool Journal(std::string_view frames) {
+    (void)frames;
+    return true;
+  }
 };
 
 // The result of an acknowledgement.
@@ -69,8 +78,42 @@ class LiveMonitor : private engine::Sink {
   LiveMonitor(const LiveMonitor&) = delete;
   LiveMonitor& operator=(const LiveMonitor&) = delete;
 
-  // Records the limits in force at start (the first record of every recording).
+  // Applies and records the limits in force at start (a replay starts with them too).
   void Start();
+
+  // Durable state (monitor/state/README.md); before Start(). Continues from `loaded`: the
+  // snapshot restored into the engine (with the limits it was saved with), the journal
+  // replayed through control::ApplyRecord with every effect held back (no publication, audit
+  // line, log line or metric: they happened in the earlier life), then catch-up begun
+  // ("restore"). State that was there but cannot be used starts fresh and raises the monitor
+  // alarm `state_lost` (high). From here on every applied record is journaled.
+  struct RestoreOutcome {
+    bool restored = false;
+    std::size_t journal_records = 0;
+    std::string lost;  // why state was lost ("" = nothing lost)
+  };
+  RestoreOutcome RestoreState(state::Loaded loaded);
+  // Everything needed to continue (the caller sets journal_generation). The journal frames not
+  // yet written are dropped: the snapshot holds their effect (call Flush() first to keep them
+  // in the current journal until the snapshot is safely written).
+  state::Snapshot SaveState();
+
+  // Catch-up on a backlog the broker kept (engine.h): recorded, journaled and applied like any
+  // control record. The daemon begins it on restore, on a lost connection and on a reconnect
+  // (unless it is catching up already), and publishes
+  // SyncPublication() once subscribed: when that message comes back on sync_topic() the
+  // backlog before it has been delivered and catch-up ends ("synced"); 10 s after the sync was
+  // sent it ends anyway ("timeout").
+  void BeginCatchUp(std::string_view reason);
+  void EndCatchUp(std::string_view reason);
+  bool catching_up() const { return engine_.catching_up(); }
+  Publication SyncPublication();
+  const std::string& sync_topic() const { return sync_topic_; }
+  static constexpr engine::TimeNs kCatchUpTimeout = 10 * engine::kNsPerSec;
+  // `state_lost` stays active this long (persisted across restarts meanwhile).
+  static constexpr engine::TimeNs kStateLostHold = 3600 * engine::kNsPerSec;
+  bool state_lost() const { return state_lost_since_.has_value(); }
+  std::uint64_t journal_write_errors() const { return journal_write_errors_; }
 
   // One message as received from the broker. The views need live only during the call. A
   // message on one of the monitor's own alarm topics is not for the engine: it shows what the
@@ -90,6 +133,7 @@ class LiveMonitor : private engine::Sink {
   // The broker connection came up (true) or went down (false). On connect every alarm the
   // monitor holds is published again (the broker may have lost its retained store), and held
   // `halt`s still within their expiry are sent; older ones are dropped and audited as expired.
+  // On a loss catch-up begins ("disconnect"): what the broker keeps for us arrives late.
   void SetConnected(bool connected);
 
   // Publishes the alarm topics whose state changed since the last call, each once with its
@@ -149,6 +193,14 @@ class LiveMonitor : private engine::Sink {
   void CheckAlarmTopic(std::string_view topic, std::string_view payload);
   void Audit(const std::string& line);
   void SyncAudit();
+  // Appends a journal frame for an applied record (durable state on).
+  void Journal(engine::TimeNs at, std::string_view topic, std::string_view payload);
+  // Applies, journals and records one control record the monitor made.
+  control::Applied ApplyOwn(record::RawMessage&& record);
+  // One journal record of an earlier life, effects held back.
+  void ReplayRecord(const state::JournalRecord& r);
+  void SetStateLost(std::optional<engine::TimeNs> since);
+  void PublishStateLost();
   void SetMonitorAlarm(MonitorAlarm& alarm, bool active, std::optional<double> value);
   void PublishMonitorAlarm(const MonitorAlarm& alarm, std::optional<Publication> change);
 
@@ -174,6 +226,19 @@ class LiveMonitor : private engine::Sink {
   std::unordered_map<std::string, std::string> held_topics_;
   std::unordered_map<std::string, std::string> to_publish_;
   std::uint64_t alarm_topic_corrections_ = 0;
+
+  // Durable state.
+  bool journal_on_ = false;
+  bool replaying_ = false;         // journal replay: effects held back
+  std::string journal_batch_;      // frames not yet handed to Outputs::Journal
+  std::uint64_t journal_write_errors_ = 0;
+  engine::TimeNs last_journal_error_log_ = 0;
+  std::string limits_yaml_;        // the configuration document of the limits in force
+  std::string limits_source_;
+  std::optional<engine::TimeNs> state_lost_since_;
+  std::string sync_topic_;
+  std::string sync_nonce_;         // the sync message in flight ("" = none)
+  engine::TimeNs catch_up_deadline_ = 0;
 
   std::deque<HeldHalt> held_halts_;  // oldest first
   std::uint64_t halts_expired_ = 0;

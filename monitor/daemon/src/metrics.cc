@@ -371,6 +371,12 @@ void TranslateDaemon(const DaemonStats& s, std::vector<MetricFamily>& out) {
   single("needlewatch_halts_expired_total",
          "Halt commands dropped unsent because the broker was away longer than their expiry.",
          MetricType::Counter, static_cast<double>(s.halts_expired));
+  single("needlewatch_state_lost",
+         "1 while the monitor alarm state_lost is active: durable state could not be restored.",
+         MetricType::Gauge, s.state_lost ? 1 : 0);
+  single("needlewatch_state_journal_write_errors_total",
+         "Batches whose durable-state journal write failed (a restart would miss them).",
+         MetricType::Counter, static_cast<double>(s.state_journal_write_errors));
   MetricFamily build = Family("needlewatch_build_info", "Build information; always 1.",
                               MetricType::Gauge);
   AddValue(build, {{"version", s.version}}, 1);

@@ -42,6 +42,8 @@ struct DaemonStats {
   std::uint64_t ingest_blocked = 0;       // times the inbox was full and Paho was held back
   std::uint64_t alarm_topic_corrections = 0;  // retained alarm topics set right again
   std::uint64_t halts_expired = 0;        // halts dropped unsent after their expiry
+  bool state_lost = false;                // the monitor alarm state_lost is active
+  std::uint64_t state_journal_write_errors = 0;  // journal batches not made durable
   double start_time_seconds = 0;          // process start, Unix seconds
   std::string version;
 };

@@ -29,6 +29,7 @@ bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::s
   if (options.log_level) cfg->log.level = *options.log_level;
   if (options.log_format) cfg->log.format = *options.log_format;
   if (options.audit_log) cfg->outputs.audit_log = *options.audit_log;
+  if (options.state_dir) cfg->state.dir = *options.state_dir;
   if (options.record_dir) {
     cfg->record.enabled = true;
     cfg->record.dir = *options.record_dir;

@@ -109,6 +109,11 @@ class Run {
       report_.acks.push_back(std::move(row));
       return;
     }
+    // Catch-up concerns every device (late messages, held deadlines): kept with any selection.
+    if (m.topic == control::kCatchUpTopic) {
+      Apply(m);
+      return;
+    }
     if (!selection_.KeepTopic(m.topic)) return;
     Apply(m);
   }

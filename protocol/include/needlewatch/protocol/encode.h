@@ -34,6 +34,9 @@ struct AlarmPayload {
   double ts = 0;                      // time of this transition
   bool acknowledged = false;          // extension: true once acknowledged
   std::optional<double> cleared_at;   // extension: when the condition cleared
+  // v1.1: judged after the fact (a backlog caught up after a restart or reconnect); written
+  // as "late":true only when set.
+  bool late = false;
 };
 std::string EncodeAlarm(const AlarmPayload& a);
 

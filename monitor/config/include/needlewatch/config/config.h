@@ -1,4 +1,5 @@
-// The daemon's configuration (one YAML file: mqtt, http, outputs, record, engine, log, limits)
+// The daemon's configuration (one YAML file: mqtt, http, outputs, record, state, engine, log,
+// limits)
 // and its loader. Every key, its default and its meaning are documented in
 // config/needlewatch.yaml at the top of the repository. Loading is a pure function of the text,
 // except that engine.registry_file, when set, is read as part of it; thread-compatible.
@@ -112,6 +113,14 @@ struct RecordConfig {
   int zstd_level = 3;
 };
 
+// Durable state (monitor/state/README.md): alarms, sessions and presence survive a restart.
+struct StateConfig {
+  std::string dir;  // "" = no durable state (a restart starts empty)
+  // A snapshot is written this often (and at a graceful stop); between snapshots every record
+  // goes to the journal.
+  engine::TimeNs snapshot_interval = 10 * engine::kNsPerSec;
+};
+
 struct LogConfig {
   std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "json";  // json or text
@@ -122,6 +131,7 @@ struct Config {
   HttpConfig http;
   OutputsConfig outputs;
   RecordConfig record;
+  StateConfig state;
   // engine.evict_idle_after, late_after, max_devices; the registry file's clinics and devices
   // (engine.registry_file) in known_clinics/known_devices. `assigned` is the daemon's to set.
   engine::EngineOptions engine;

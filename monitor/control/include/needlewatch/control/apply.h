@@ -28,7 +28,7 @@ struct ApplyOptions {
   bool ignore_recorded_limits = false;
 };
 
-enum class RecordKind : std::uint8_t { kMessage, kAck, kLimits, kUnknownControl };
+enum class RecordKind : std::uint8_t { kMessage, kAck, kLimits, kCatchUp, kUnknownControl };
 
 struct Applied {
   RecordKind kind = RecordKind::kMessage;
@@ -39,6 +39,8 @@ struct Applied {
   // kLimits: "applied", "ignored" or "bad_limits", with the record and why.
   std::optional<LimitsRecord> limits;
   std::string limits_result;
+  // kCatchUp: what it did (nullopt when malformed: only the clock moved).
+  std::optional<CatchUpRecord> catch_up;
   // Why a control record could not be applied.
   std::string error;
   // kLimits, applied: the topic root of the recorded configuration (replay compares it with

@@ -6,6 +6,10 @@
 //                        an operator acknowledged an alarm (user: who, when known)
 //   $needlewatch/limits  {"reason":"start"|"reload","source":<config file or "">,"yaml":<doc>}
 //                        the limits in force from this instant (at start and after each reload)
+//   $needlewatch/catchup {"state":"begin"|"end","reason":…}
+//                        the engine's catch-up on a backlog the broker kept (restore, reconnect)
+//                        begins or ends (engine.h BeginCatchUp/EndCatchUp); reason: "restore",
+//                        "reconnect", "synced", "timeout"
 //
 // `$needlewatch/…` topics exist only in recordings; they are never broker topics. Pure;
 // thread-safe.
@@ -23,6 +27,7 @@ namespace needlewatch::control {
 
 inline constexpr std::string_view kAckTopic = record::kAckTopic;
 inline constexpr std::string_view kLimitsTopic = record::kLimitsTopic;
+inline constexpr std::string_view kCatchUpTopic = "$needlewatch/catchup";
 
 struct AckRecord {
   std::string clinic;
@@ -37,16 +42,24 @@ struct LimitsRecord {
   std::string yaml;    // the configuration document the limits were loaded from
 };
 
+struct CatchUpRecord {
+  bool begin = true;   // "begin" or "end"
+  std::string reason;
+};
+
 std::string EncodeAck(const AckRecord& a);
+std::string EncodeCatchUp(const CatchUpRecord& c);
 std::string EncodeLimits(const LimitsRecord& l);
 
 // nullopt with `error` saying what was expected when the payload is not such a record.
 std::optional<AckRecord> DecodeAck(std::string_view payload, std::string* error);
 std::optional<LimitsRecord> DecodeLimits(std::string_view payload, std::string* error);
+std::optional<CatchUpRecord> DecodeCatchUp(std::string_view payload, std::string* error);
 
 // The record as the recorder stores it, at `at`.
 record::RawMessage AckMessage(const AckRecord& a, engine::TimeNs at);
 record::RawMessage LimitsMessage(const LimitsRecord& l, engine::TimeNs at);
+record::RawMessage CatchUpMessage(const CatchUpRecord& c, engine::TimeNs at);
 
 // "acknowledged", "cleared", "already_acknowledged", "not_found".
 std::string_view AckResultName(engine::AckResult r);
