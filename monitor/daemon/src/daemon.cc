@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "audit_log.h"
+#include "floor_model.h"
 #include "http_server.h"
 #include "live_monitor.h"
 #include "log.h"
@@ -84,6 +86,8 @@ class Daemon {
       : signals_(io_),
         tick_(io_),
         watchdog_(io_),
+        floor_frames_(io_),
+        floor_pings_(io_),
         cfg_(std::move(cfg)),
         config_path_(std::move(config_path)),
         web_(std::move(web)),
@@ -94,6 +98,11 @@ class Daemon {
  private:
   bool StartRecorder();
   bool StartHttp();
+  // The floor page's live stream: the model's frames to every open event stream, a devices
+  // frame every kFrameInterval while pens change, a ping every kPingInterval.
+  void StartFloor();
+  void ArmFloorTimer(asio::steady_timer& timer, std::chrono::milliseconds every,
+                     std::function<void()> fn);
   bool StartMqtt(const broker::BrokerUrl& url);
   void AwaitSignal();
   void ArmTick();
@@ -117,6 +126,8 @@ class Daemon {
   // restarted. Half the interval systemd asks for.
   asio::steady_timer watchdog_;
   std::chrono::microseconds watchdog_every_{0};
+  asio::steady_timer floor_frames_;
+  asio::steady_timer floor_pings_;
   bool tick_armed_ = false;
   TimeNs tick_target_ = 0;
   bool stopping_ = false;
@@ -162,6 +173,7 @@ int Daemon::Run() {
   if (!StartRecorder()) return 1;
   monitor_.Start();
   if (!StartHttp() || !StartMqtt(*url)) return 1;
+  StartFloor();
 
   AwaitSignal();
   ArmTick();
@@ -223,6 +235,27 @@ bool Daemon::StartHttp() {
   log::Info("http listening", {{"address", bound}});
   LogWebAccess(access_, web_, bound);
   return true;
+}
+
+void Daemon::StartFloor() {
+  monitor_.floor().set_listener([this](const FloorModel::Frame& f) { http_->Broadcast(f); });
+  ArmFloorTimer(floor_frames_, kFrameInterval, [this] {
+    FloorModel& floor = monitor_.floor();
+    if (floor.has_pending_devices()) floor.FlushDevices(monitor_.engine(), monitor_.Stamp());
+  });
+  ArmFloorTimer(floor_pings_, kPingInterval, [this] {
+    http_->Broadcast(std::make_shared<const std::string>(FloorModel::PingFrame(monitor_.Stamp())));
+  });
+}
+
+void Daemon::ArmFloorTimer(asio::steady_timer& timer, std::chrono::milliseconds every,
+                           std::function<void()> fn) {
+  timer.expires_after(every);
+  timer.async_wait([this, &timer, every, fn = std::move(fn)](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;  // cancelled at shutdown
+    fn();
+    ArmFloorTimer(timer, every, fn);
+  });
 }
 
 bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
@@ -314,6 +347,8 @@ void Daemon::Shutdown() {
   stopping_ = true;
   sd::Stopping();
   watchdog_.cancel();
+  floor_frames_.cancel();
+  floor_pings_.cancel();
   // Stop accepting first, then say goodbye on MQTT, then let run() return.
   if (http_) http_->Stop();
   tick_.cancel();
@@ -364,6 +399,13 @@ DaemonStatus Daemon::CurrentStatus() const {
   st.audit_write_errors = outputs_.audit.write_errors();
   st.alarm_topic_corrections = monitor_.alarm_topic_corrections();
   st.halts_expired = monitor_.halts_expired();
+  if (http_) {
+    const StreamStats streams = http_->stream_stats();
+    st.event_streams_open = streams.open;
+    st.event_streams_opened = streams.opened;
+    st.event_streams_dropped_slow = streams.dropped_slow;
+    st.event_streams_refused = streams.refused;
+  }
   if (recorder_) {
     st.recorder_messages = recorder_->written();
     st.recorder_bytes = recorder_->bytes();
