@@ -5,17 +5,21 @@ Debian's chromium driven through puppeteer-core (driver.js, a JSON-lines bridge:
 decides and asserts, the driver only acts). Scenario: two pages open on the board; an unsafe
 sample turns the pen's tile red on both, live; the alarm latches; a nurse (HTTP basic auth)
 clicks Acknowledge; the audit log names her, the retained alarm topic shows the alarm ended,
-the API agrees, and the second page sees it go without reloading. Screenshots are kept in
-$NW_ARTIFACTS_DIR (ctest: <build>/tests/browser/artifacts).
+the API agrees, and the second page sees it go without reloading; each page shows the alarm
+within a second of its raise. A second scenario takes a page offline while its stream is
+dropped and an alarm is raised: the reconnect (Last-Event-ID) delivers it from the stream,
+without a refetch. A third, without a browser, reads the stream over HTTPS with a bcrypt user.
+Screenshots are kept in $NW_ARTIFACTS_DIR (ctest: <build>/tests/browser/artifacts).
 
-Until the daemon serves the page (GET / answers 404) the test is skipped with that reason; it
-runs by itself once the routes are wired.
+A daemon that does not serve the page (GET / answers 404) skips the browser scenarios.
 """
 
 import base64
 import json
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -363,6 +367,52 @@ class FloorPageTest(nwtest.NwTestCase):
         self.assertEqual(metric("needlewatch_http_event_streams_opened_total"), opened + 1)
         self.assertEqual(metric("needlewatch_http_event_streams"), 1)
         self.assertEqual(browser.call("console", page="r"), [])
+
+
+    def test_the_stream_over_https_carries_alarms_and_the_web_configurations_headers(self):
+        """No browser: the event stream through the TLS listener, with a bcrypt user."""
+        broker = self.start(nwtest.Mosquitto(self.workdir))
+        tls = nwtest.make_tls_material(nwtest.fixture_dir(self.workdir, "web-tls"))
+        web = ("tls_server_config:\n"
+               f"  cert_file: {tls['cert']}\n  key_file: {tls['key']}\n"
+               "http_server_config:\n  headers:\n    Strict-Transport-Security: max-age=300\n"
+               f"basic_auth_users:\n  {USER}: {nwtest.bcrypt_hash(PASSWORD)}\n")
+        daemon = self.start(nwtest.WebDaemon(self.workdir, broker.url, web_config=web,
+                                             auth=(USER, PASSWORD), tls_ca=tls["ca"],
+                                             config=nwtest.limits_config(stale_after="1h")))
+        ctx = ssl.create_default_context(cafile=tls["ca"])
+
+        def open_stream(auth):
+            s = ctx.wrap_socket(socket.create_connection((nwtest.HOST, daemon.port), timeout=10),
+                                server_hostname=nwtest.HOST)
+            self.addCleanup(s.close)
+            s.sendall(f"GET /api/v1/events HTTP/1.1\r\nHost: {nwtest.HOST}:{daemon.port}\r\n"
+                      f"Authorization: {auth}\r\n\r\n".encode())
+            return s
+
+        def read_until(s, needle, got=b""):
+            while needle not in got:
+                chunk = s.recv(65536)  # the socket's 10 s timeout bounds each wait
+                if not chunk:
+                    break
+                got += chunk
+            return got
+
+        self.assertIn(b" 401 ", read_until(open_stream("Basic bm9ib2R5Ong="), b"\r\n\r\n"))
+        s = open_stream(AUTH["Authorization"])
+        got = read_until(s, b"retry: 2000\n\n")
+        head = got.split(b"\r\n\r\n", 1)[0].decode().lower()
+        self.assertTrue(head.startswith("http/1.1 200 ok"), head)
+        self.assertIn("content-type: text/event-stream", head)
+        self.assertIn("strict-transport-security: max-age=300", head)
+        pen = nwtest.Device(self.mqtt(broker.port), CLINIC, "pen-t")
+        pen.online()
+        pen.sample("S-T", "forehead", 0.9, 100)
+        got = read_until(s, b'"alarm":"depth_exceeded"', got)
+        alarms = [json.loads(e.split("\ndata: ", 1)[1]) for e in got.decode().split("\n\n")
+                  if "\nevent: alarm\ndata: " in e]
+        self.assertIn(("raised", "pen-t", "depth_exceeded"),
+                      [(a["transition"], a["alarm"]["device"], a["alarm"]["alarm"]) for a in alarms])
 
 
 if __name__ == "__main__":

@@ -238,7 +238,9 @@ bool Daemon::StartHttp() {
 }
 
 void Daemon::StartFloor() {
-  monitor_.floor().set_listener([this](const FloorModel::Frame& f) { http_->Broadcast(f); });
+  monitor_.floor().set_listener([this](const FloorModel::Frame& f) {
+    if (http_) http_->Broadcast(f);
+  });
   ArmFloorTimer(floor_frames_, kFrameInterval, [this] {
     FloorModel& floor = monitor_.floor();
     if (floor.has_pending_devices()) floor.FlushDevices(monitor_.engine(), monitor_.Stamp());
