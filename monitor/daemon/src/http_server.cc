@@ -167,8 +167,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   // Closes the longest-idle connection where a bound would be exceeded by one more from `ip`.
   // False when that is impossible (every connection there is answering a request).
   bool MakeRoom(const std::string& ip);
-  std::vector<std::shared_ptr<SessionBase>> OpenSessions() const;
-  std::vector<std::shared_ptr<SessionBase>> OpenStreams() const;
+  // The connections of `sessions` still open (locked: none leaves while the caller holds them).
+  static std::vector<std::shared_ptr<SessionBase>> Open(
+      const std::map<std::uint64_t, std::weak_ptr<SessionBase>>& sessions);
+  std::vector<std::shared_ptr<SessionBase>> OpenSessions() const { return Open(sessions_); }
+  std::vector<std::shared_ptr<SessionBase>> OpenStreams() const { return Open(streams_); }
 
   asio::io_context& io_;
   asio::thread_pool worker_{1};       // renders bodies (/metrics)
@@ -688,21 +691,11 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   DoAccept();
 }
 
-std::vector<std::shared_ptr<HttpServer::Impl::SessionBase>> HttpServer::Impl::OpenSessions()
-    const {
+std::vector<std::shared_ptr<HttpServer::Impl::SessionBase>> HttpServer::Impl::Open(
+    const std::map<std::uint64_t, std::weak_ptr<SessionBase>>& sessions) {
   std::vector<std::shared_ptr<SessionBase>> open;
-  open.reserve(sessions_.size());
-  for (const auto& [id, weak] : sessions_) {
-    if (auto s = weak.lock(); s && !s->closed()) open.push_back(std::move(s));
-  }
-  return open;
-}
-
-std::vector<std::shared_ptr<HttpServer::Impl::SessionBase>> HttpServer::Impl::OpenStreams()
-    const {
-  std::vector<std::shared_ptr<SessionBase>> open;
-  open.reserve(streams_.size());
-  for (const auto& [id, weak] : streams_) {
+  open.reserve(sessions.size());
+  for (const auto& [id, weak] : sessions) {
     if (auto s = weak.lock(); s && !s->closed()) open.push_back(std::move(s));
   }
   return open;
