@@ -154,6 +154,7 @@ def start_daemon(workdir, broker):
 
 def step(broker, daemon, pages, a):
     log(f"{pages} pages, {a.rate} msg/s")
+    dropped_before = daemon.metric("needlewatch_http_event_streams_dropped_total") or 0
     load = benchlib.run_load(broker.port, a.devices, a.rate, 0, a.probes * a.probe_ms / 1000 + 12,
                              f"f{pages}d", clinic="bench", background=True)
     time.sleep(3)  # the load reaches its rate and every pen has an open session
@@ -175,7 +176,9 @@ def step(broker, daemon, pages, a):
     if probe.returncode != 0:
         raise RuntimeError(f"probe failed: {probe.stderr[-800:]}")
     mqtt = json.loads(probe.stdout.strip().splitlines()[-1])
+    dropped = (daemon.metric("needlewatch_http_event_streams_dropped_total") or 0) - dropped_before
     row = {"pages": pages, "rate": round(achieved["rate"]), "daemon_cpu": daemon_cpu,
+           "dropped": int(dropped),
            "broker_cpu": broker_cpu, "pages_cpu": round(sum(pages_cpu), 1) if pages_cpu else None,
            "rss": rss, "probes": a.probes,
            "mqtt_p50": round(mqtt["p50_ms"], 2), "mqtt_p99": round(mqtt["p99_ms"], 2)}
@@ -197,7 +200,8 @@ def step(broker, daemon, pages, a):
 COLS = [("open pages", "pages"), ("load msg/s", "rate"), ("daemon CPU %", "daemon_cpu"),
         ("daemon RSS MiB", "rss"), ("KiB/s per page", "kib_s"), ("probes", "probes"),
         ("raises per parsing page", "received"), ("raise → page p50 ms", "p50"),
-        ("p99 ms", "p99"), ("max ms", "max"), ("MQTT topic p50 ms", "mqtt_p50"),
+        ("p99 ms", "p99"), ("max ms", "max"), ("streams dropped as slow", "dropped"),
+        ("MQTT topic p50 ms", "mqtt_p50"),
         ("MQTT p99 ms", "mqtt_p99"), ("broker CPU %", "broker_cpu"),
         ("page readers CPU %", "pages_cpu")]
 
@@ -247,7 +251,9 @@ def main():
         f"first {PARSERS} connections; the other pages only read their bytes. *page readers*: "
         "this harness's own reading processes (they share the machine with the daemon, the "
         "broker and the load generator: a step whose load msg/s falls short of the target was "
-        "starved of CPU and its figures are not the daemon's).", "",
+        "starved of CPU and its figures are not the daemon's). *Streams dropped as slow*: pages "
+        "the daemon disconnected because they fell more than its per-stream queue behind (the "
+        "harness does not reconnect them, so their bytes stop and KiB/s falls).", "",
         benchlib.table(rows, COLS), ""])
     if a.out:
         with open(a.out, "w") as f:

@@ -3,8 +3,9 @@
 //   {"id":1,"op":"open","page":"a","url":"http://…","auth":{"username":…,"password":…}}
 //   -> {"id":1,"ok":true,"result":…}   or   {"id":1,"ok":false,"error":"…"}
 // Ops: open, wait (selector, optional text, timeout_ms), click (selector), eval (expression,
-// its JSON-able value is the result), screenshot (path, full_page), console (the page's console
-// errors and failed requests so far), close (the browser; the process then exits).
+// its JSON-able value is the result), screenshot (path, full_page), offline (offline: true or
+// false; the page's network, as DevTools emulates it), console (the page's console errors and
+// failed requests so far), close (the browser; the process then exits).
 // Everything the test asserts is decided in Python; this file only acts and reports.
 'use strict';
 
@@ -81,6 +82,11 @@ const ops = {
     await p.bringToFront();
     await p.screenshot({path, fullPage: !!full_page});
     return path;
+  },
+  async offline({page: name, offline}) {
+    const {page: p} = await page(name);
+    await p.setOfflineMode(!!offline);
+    return true;
   },
   async console({page: name}) {
     return (await page(name)).log.slice();

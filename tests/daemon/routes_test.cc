@@ -47,6 +47,10 @@ struct Routes : ::testing::Test {
                     std::vector<std::pair<std::string, std::string>> headers = {}) {
     HttpRequest req;
     req.method = std::move(method);
+    if (const std::size_t q = target.find('?'); q != std::string::npos) {
+      req.query = target.substr(q + 1);
+      target.resize(q);
+    }
     req.target = std::move(target);
     req.body = std::move(body);
     req.remote = "127.0.0.1:40000";
@@ -172,6 +176,142 @@ TEST_F(Routes, UnknownPathsAre404ListingTheEndpoints) {
   const HttpResponse r = Call("GET", "/nope");
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(r.body.find("/api/v1/alarms"), std::string::npos);
+}
+
+// --- The floor page and its API ---
+
+std::string HeaderOf(const HttpResponse& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+TEST_F(Routes, TheFloorPageIsServedWithItsSecurityHeadersAndRevalidatedByETag) {
+  HttpResponse r = Call("GET", "/");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(r.body.find("<html"), std::string::npos);
+  EXPECT_NE(HeaderOf(r, "Content-Security-Policy").find("default-src 'none'"), std::string::npos);
+  EXPECT_EQ(HeaderOf(r, "X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(HeaderOf(r, "Cache-Control"), "no-cache");
+  const std::string etag = HeaderOf(r, "ETag");
+  ASSERT_FALSE(etag.empty());
+
+  r = Call("GET", "/", "", {{"if-none-match", etag}});
+  EXPECT_EQ(r.status, 304);
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_EQ(HeaderOf(r, "ETag"), etag);
+  EXPECT_EQ(Call("GET", "/index.html", "", {{"if-none-match", etag}}).status, 304);
+  EXPECT_EQ(Call("GET", "/", "", {{"if-none-match", "\"other\""}}).status, 200);
+
+  r = Call("GET", "/floor.js");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.content_type.find("javascript"), std::string::npos);
+  EXPECT_NE(HeaderOf(r, "ETag"), etag);
+  EXPECT_EQ(Call("HEAD", "/floor.css").status, 200);
+  EXPECT_EQ(Call("POST", "/").status, 405);
+  EXPECT_EQ(Call("GET", "/floor.js.map").status, 404);
+}
+
+TEST_F(Routes, TheFloorPageAndItsApiHaveTheApisAuthenticationAndHostRules) {
+  access.users = true;
+  for (const char* path : {"/", "/floor.js", "/api/v1/devices", "/api/v1/alarms/history",
+                           "/api/v1/whoami", "/api/v1/events"}) {
+    EXPECT_EQ(Call("GET", path).status, 401) << path;
+  }
+  user = "nurse1";
+  EXPECT_EQ(Call("GET", "/").status, 200);
+  EXPECT_EQ(Call("GET", "/", "", {{"host", "evil.example"}}).status, 403);
+  EXPECT_EQ(Call("GET", "/api/v1/events", "", {{"host", "evil.example"}}).status, 403);
+}
+
+TEST_F(Routes, WhoamiSaysWhoAcknowledgesAndWhetherItIsAccepted) {
+  EXPECT_EQ(json::parse(Call("GET", "/api/v1/whoami").body),
+            json::parse(R"({"user":"local","can_ack":true})"));
+  access.loopback_only = false;  // no users, not loopback-only: acknowledgements are refused
+  EXPECT_EQ(json::parse(Call("GET", "/api/v1/whoami").body),
+            json::parse(R"({"user":null,"can_ack":false})"));
+  user = "nurse1";  // e.g. the CN of a verified client certificate
+  EXPECT_EQ(json::parse(Call("GET", "/api/v1/whoami").body),
+            json::parse(R"({"user":"nurse1","can_ack":true})"));
+  EXPECT_EQ(Call("POST", "/api/v1/whoami").status, 405);
+}
+
+TEST_F(Routes, DevicesListsEveryPenWithItsReading) {
+  LatchDepthAlarm();
+  const HttpResponse r = Call("GET", "/api/v1/devices");
+  ASSERT_EQ(r.status, 200);
+  const json body = json::parse(r.body);
+  ASSERT_EQ(body["devices"].size(), 1u);
+  EXPECT_EQ(body["devices"][0]["device"], "d1");
+  EXPECT_EQ(body["devices"][0]["depth_mm"], 0.1);
+  EXPECT_EQ(body["event_id"], monitor.floor().last_event_id());
+  EXPECT_EQ(Call("DELETE", "/api/v1/devices").status, 405);
+}
+
+TEST_F(Routes, HistoryListsTodaysAlarmsWithWhoAcknowledgedAndRejectsABadSince) {
+  LatchDepthAlarm();
+  user = "nurse1";
+  const char* ack = R"({"clinic":"c1","device":"d1","alarm":"depth_exceeded"})";
+  ASSERT_EQ(Call("POST", "/api/v1/alarms/ack", ack, {{"content-type", "application/json"}}).status,
+            200);
+  // Default: since the start of the local day (the clock is fixed at kT0).
+  json body = json::parse(Call("GET", "/api/v1/alarms/history").body);
+  EXPECT_EQ(body["since_ns"], StartOfLocalDay(kT0));
+  const auto depth = std::find_if(body["alarms"].begin(), body["alarms"].end(), [](const json& a) {
+    return a["alarm"] == "depth_exceeded";
+  });
+  ASSERT_NE(depth, body["alarms"].end()) << body;
+  EXPECT_EQ((*depth)["acknowledged_by"], "nurse1");
+  EXPECT_FALSE((*depth)["ended_at"].is_null());
+  // Ended before `since`: not listed.
+  const std::string later = std::to_string(kT0 / engine::kNsPerSec + 60);
+  body = json::parse(Call("GET", "/api/v1/alarms/history?since=" + later).body);
+  EXPECT_TRUE(body["alarms"].empty());
+  const HttpResponse bad = Call("GET", "/api/v1/alarms/history?since=yesterday");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("since"), std::string::npos);
+}
+
+std::string Joined(const HttpResponse& r) {
+  std::string all;
+  for (const SharedText& f : r.frames) all += *f;
+  return all;
+}
+
+TEST_F(Routes, EventsStartsWithThePreambleAndResumesAfterTheGivenId) {
+  HttpResponse r = Call("GET", "/api/v1/events");
+  ASSERT_TRUE(r.event_stream);
+  ASSERT_EQ(r.frames.size(), 1u);  // no id: live events only
+  EXPECT_EQ(*r.frames[0], FloorModel::StreamPreamble());
+
+  const std::uint64_t before = monitor.floor().last_event_id();
+  LatchDepthAlarm();  // raised, then latched: two alarm events
+  const std::string id = std::to_string(before);
+  // The page's first connection names the id of the bodies it fetched.
+  r = Call("GET", "/api/v1/events?last_event_id=" + id);
+  ASSERT_TRUE(r.event_stream);
+  std::string all = Joined(r);
+  EXPECT_EQ(all.rfind(FloorModel::StreamPreamble(), 0), 0u);
+  EXPECT_NE(all.find("\"transition\":\"raised\""), std::string::npos);
+  EXPECT_NE(all.find("\"transition\":\"latched\""), std::string::npos);
+  EXPECT_LT(all.find("\"transition\":\"raised\""), all.find("\"transition\":\"latched\""));
+  EXPECT_NE(all.find("id: " + std::to_string(before + 1) + "\n"), std::string::npos);
+
+  // A browser's reconnect sends Last-Event-ID, which wins over the (older) query parameter.
+  const std::string newest = std::to_string(monitor.floor().last_event_id());
+  r = Call("GET", "/api/v1/events?last_event_id=" + id, "", {{"last-event-id", newest}});
+  EXPECT_EQ(Joined(r).find("event: alarm"), std::string::npos);
+
+  // An id that is not one: a reset (refetch), never a silent gap.
+  r = Call("GET", "/api/v1/events", "", {{"last-event-id", "garbage"}});
+  EXPECT_NE(Joined(r).find("event: reset"), std::string::npos);
+  r = Call("GET", "/api/v1/events?last_event_id=x1");
+  EXPECT_FALSE(r.event_stream);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("last_event_id"), std::string::npos);
+  EXPECT_EQ(Call("POST", "/api/v1/events").status, 405);
 }
 
 // --- Acknowledgements per CONTRACT §3 v1.1 ---

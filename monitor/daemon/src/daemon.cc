@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "audit_log.h"
+#include "floor_model.h"
 #include "http_server.h"
 #include "live_monitor.h"
 #include "log.h"
@@ -94,6 +96,8 @@ class Daemon {
         tick_(io_),
         watchdog_(io_),
         snapshot_timer_(io_),
+        floor_frames_(io_),
+        floor_pings_(io_),
         cfg_(std::move(cfg)),
         config_path_(std::move(config_path)),
         web_(std::move(web)),
@@ -109,6 +113,11 @@ class Daemon {
   bool SaveState();
   void ArmSnapshot();
   bool StartHttp();
+  // The floor page's live stream: the model's frames to every open event stream, a devices
+  // frame every kFrameInterval while pens change, a ping every kPingInterval.
+  void StartFloor();
+  void ArmFloorTimer(asio::steady_timer& timer, std::chrono::milliseconds every,
+                     std::function<void()> fn);
   bool StartMqtt(const broker::BrokerUrl& url);
   void AwaitSignal();
   void ArmTick();
@@ -133,6 +142,8 @@ class Daemon {
   asio::steady_timer watchdog_;
   asio::steady_timer snapshot_timer_;
   std::chrono::microseconds watchdog_every_{0};
+  asio::steady_timer floor_frames_;
+  asio::steady_timer floor_pings_;
   bool tick_armed_ = false;
   TimeNs tick_target_ = 0;
   bool stopping_ = false;
@@ -181,6 +192,7 @@ int Daemon::Run() {
   if (state_ && !SaveState()) return 1;
   if (!StartHttp() || !StartMqtt(*url)) return 1;
   ArmSnapshot();
+  StartFloor();
 
   AwaitSignal();
   ArmTick();
@@ -291,6 +303,29 @@ bool Daemon::StartHttp() {
   return true;
 }
 
+void Daemon::StartFloor() {
+  monitor_.floor().set_listener([this](const FloorModel::Frame& f) {
+    if (http_) http_->Broadcast(f);
+  });
+  ArmFloorTimer(floor_frames_, kFrameInterval, [this] {
+    FloorModel& floor = monitor_.floor();
+    if (floor.has_pending_devices()) floor.FlushDevices(monitor_.engine(), monitor_.Stamp());
+  });
+  ArmFloorTimer(floor_pings_, kPingInterval, [this] {
+    http_->Broadcast(std::make_shared<const std::string>(FloorModel::PingFrame(monitor_.Stamp())));
+  });
+}
+
+void Daemon::ArmFloorTimer(asio::steady_timer& timer, std::chrono::milliseconds every,
+                           std::function<void()> fn) {
+  timer.expires_after(every);
+  timer.async_wait([this, &timer, every, fn = std::move(fn)](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;  // cancelled at shutdown
+    fn();
+    ArmFloorTimer(timer, every, fn);
+  });
+}
+
 bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   std::string error;
   MqttOptions o;
@@ -390,6 +425,8 @@ void Daemon::Shutdown() {
   sd::Stopping();
   watchdog_.cancel();
   snapshot_timer_.cancel();
+  floor_frames_.cancel();
+  floor_pings_.cancel();
   // Stop accepting first, then say goodbye on MQTT, then let run() return.
   if (http_) http_->Stop();
   tick_.cancel();
@@ -442,6 +479,13 @@ DaemonStatus Daemon::CurrentStatus() const {
   st.halts_expired = monitor_.halts_expired();
   st.state_lost = monitor_.state_lost();
   st.state_journal_write_errors = monitor_.journal_write_errors();
+  if (http_) {
+    const StreamStats streams = http_->stream_stats();
+    st.event_streams_open = streams.open;
+    st.event_streams_opened = streams.opened;
+    st.event_streams_dropped_slow = streams.dropped_slow;
+    st.event_streams_refused = streams.refused;
+  }
   if (recorder_) {
     st.recorder_messages = recorder_->written();
     st.recorder_bytes = recorder_->bytes();

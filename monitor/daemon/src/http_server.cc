@@ -9,15 +9,18 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <array>
 #include <cctype>
 #include <map>
 #include <type_traits>
 #include <vector>
 
 #include "api.h"
+#include "event_stream.h"
 #include "http_auth.h"
 #include "log.h"
 
@@ -139,7 +142,24 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   HttpResponse Handle(const HttpRequest& req);
   // Runs r.render on the worker thread, then done(r) on the loop.
   void RenderOffLoop(HttpResponse r, std::function<void(HttpResponse)> done);
-  void Forget(std::uint64_t id) { sessions_.erase(id); }
+  void Forget(std::uint64_t id) {
+    sessions_.erase(id);
+    streams_.erase(id);
+  }
+
+  // Event streams, on the loop. AdmitStream: false (counted) when one more from `ip` would
+  // exceed a stream bound; else the caller must AddStream.
+  bool AdmitStream(const std::string& ip);
+  void AddStream(std::uint64_t id, std::weak_ptr<SessionBase> s) {
+    streams_[id] = std::move(s);
+    ++streams_opened_;
+  }
+  void NoteSlowStream(const char* why) {
+    ++streams_dropped_slow_;
+    slow_stream_.Note(why);
+  }
+  void Broadcast(const SharedText& frame);
+  StreamStats stream_stats() const;
 
  private:
   void DoAccept();
@@ -147,7 +167,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   // Closes the longest-idle connection where a bound would be exceeded by one more from `ip`.
   // False when that is impossible (every connection there is answering a request).
   bool MakeRoom(const std::string& ip);
-  std::vector<std::shared_ptr<SessionBase>> OpenSessions() const;
+  // The connections of `sessions` still open (locked: none leaves while the caller holds them).
+  static std::vector<std::shared_ptr<SessionBase>> Open(
+      const std::map<std::uint64_t, std::weak_ptr<SessionBase>>& sessions);
+  std::vector<std::shared_ptr<SessionBase>> OpenSessions() const { return Open(sessions_); }
+  std::vector<std::shared_ptr<SessionBase>> OpenStreams() const { return Open(streams_); }
 
   asio::io_context& io_;
   asio::thread_pool worker_{1};       // renders bodies (/metrics)
@@ -162,6 +186,12 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::size_t pending_auth_ = 0;
   std::uint64_t next_id_ = 0;
   std::map<std::uint64_t, std::weak_ptr<SessionBase>> sessions_;  // open connections
+  std::map<std::uint64_t, std::weak_ptr<SessionBase>> streams_;   // those that are event streams
+  std::uint64_t streams_opened_ = 0;
+  std::uint64_t streams_dropped_slow_ = 0;
+  std::uint64_t streams_refused_ = 0;
+  RateLimitedWarning slow_stream_{"http event stream dropped: client too slow"};
+  RateLimitedWarning stream_refused_{"http event stream refused"};
   RateLimitedWarning evicted_{"http connection closed to make room"};
   RateLimitedWarning refused_{"http connection refused"};
   RateLimitedWarning accept_failed_{"http accept failed"};
@@ -181,12 +211,16 @@ class HttpServer::Impl::SessionBase {
 
   virtual void Begin() = 0;
   virtual void Close() = 0;
+  // An event stream: queue one frame for writing (drops the client when it is too far behind).
+  virtual void Push(const SharedText& frame) = 0;
 
   const std::string& ip() const { return ip_; }
   bool closed() const { return closed_; }
   // Not answering a request (waiting for one, or reading it): may be closed to make room.
   bool idle() const { return !busy_ && !closed_; }
   SteadyTime idle_since() const { return idle_since_; }
+  // An event stream (never idle): outside the connection bounds, in the streams' own.
+  bool streaming() const { return streaming_; }
 
  protected:
   std::weak_ptr<Impl> server_;
@@ -195,6 +229,7 @@ class HttpServer::Impl::SessionBase {
   std::string remote_;  // "ip:port"
   bool busy_ = false;
   bool closed_ = false;
+  bool streaming_ = false;
   SteadyTime idle_since_ = std::chrono::steady_clock::now();
 };
 
@@ -347,6 +382,10 @@ class HttpServer::Impl::Session : public SessionBase,
     }
     trusted_ = trusted_ || !req.user.empty() || !server->settings()->auth.enabled();
     HttpResponse out = server->Handle(req);
+    if (out.event_stream) {
+      BeginStream(std::move(out));
+      return;
+    }
     if (out.render) {
       server->RenderOffLoop(std::move(out), [self = this->shared_from_this()](HttpResponse r) {
         self->Send(std::move(r));
@@ -391,6 +430,100 @@ class HttpServer::Impl::Session : public SessionBase,
     DoRead();
   }
 
+  // --- Event stream: from here on the connection only writes frames (and reads only to
+  // notice the client going). Everything below runs on the loop.
+
+  // Registered in the same handler as the route that made r.frames, so no broadcast frame
+  // falls in between.
+  void BeginStream(HttpResponse r) {
+    auto server = server_.lock();
+    if (!server || closed_) {
+      Close();
+      return;
+    }
+    if (!server->AdmitStream(ip_)) {
+      HttpResponse busy;
+      busy.status = 503;
+      busy.body = ErrorJson("too many event streams open; retry later");
+      busy.headers.emplace_back("Retry-After", "5");
+      Send(std::move(busy));
+      return;
+    }
+    const HttpServerOptions& o = server->options();
+    streaming_ = true;
+    busy_ = true;
+    queue_ = FrameQueue(o.stream_queue_frames, o.stream_queue_bytes);
+    std::vector<std::pair<std::string, std::string>> headers = server->settings()->headers;
+    headers.insert(headers.end(), r.headers.begin(), r.headers.end());
+    // The head and the first frames go out in one write, whatever their size.
+    in_flight_.clear();
+    in_flight_.push_back(std::make_shared<const std::string>(EventStreamHead(headers)));
+    for (SharedText& f : r.frames) in_flight_.push_back(std::move(f));
+    server->AddStream(id_, this->weak_from_this());
+    Lowest().expires_never();  // no read deadline; each write sets its own (WriteInFlight)
+    WatchClose();
+    WriteInFlight();
+  }
+
+  void Push(const SharedText& frame) override {
+    if (closed_ || !streaming_) return;
+    if (!queue_.Push(frame)) {
+      DropSlow("its queue is full");
+      return;
+    }
+    if (!writing_) {
+      in_flight_ = queue_.TakeAll();
+      WriteInFlight();
+    }
+  }
+
+  void WriteInFlight() {
+    auto server = server_.lock();
+    if (!server || closed_) return;
+    writing_ = true;
+    buffers_.clear();
+    for (const SharedText& f : in_flight_) buffers_.push_back(asio::buffer(*f));
+    // Only the write is timed (a read is pending): a client that takes nothing for this long
+    // is gone or stuck.
+    Lowest().expires_after(server->options().idle_timeout);
+    asio::async_write(stream_, buffers_,
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->OnStreamWrite(ec);
+                      });
+  }
+
+  void OnStreamWrite(beast::error_code ec) {
+    writing_ = false;
+    in_flight_.clear();
+    if (ec) {
+      if (ec == beast::error::timeout) DropSlow("a write timed out");
+      Close();
+      return;
+    }
+    if (closed_ || queue_.empty()) return;
+    in_flight_ = queue_.TakeAll();
+    WriteInFlight();
+  }
+
+  // Reads (and discards) until the client closes or the connection fails.
+  void WatchClose() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) {
+                                self->Close();
+                                return;
+                              }
+                              self->WatchClose();
+                            });
+  }
+
+  void DropSlow(const char* why) {
+    if (closed_) return;
+    if (auto server = server_.lock()) server->NoteSlowStream(why);
+    log::Debug("http event stream dropped", {{"remote", remote_}, {"reason", why}});
+    Close();
+  }
+
   Stream stream_;
   std::shared_ptr<ssl::context> tls_;  // keeps the context of this connection alive
   beast::flat_buffer buffer_;
@@ -401,6 +534,12 @@ class HttpServer::Impl::Session : public SessionBase,
   bool keep_alive_ = false;
   unsigned version_ = 11;
   bool head_ = false;  // the request being answered is a HEAD
+  // Event stream.
+  FrameQueue queue_;
+  std::vector<SharedText> in_flight_;  // being written
+  std::vector<asio::const_buffer> buffers_;
+  std::array<char, 512> discard_{};
+  bool writing_ = false;
 };
 
 bool HttpServer::Impl::Configure(const WebConfig& web, std::string* error) {
@@ -451,6 +590,8 @@ bool HttpServer::Impl::Configure(const WebConfig& web, std::string* error) {
   }
   const bool switched = (s->tls != nullptr) != tls_enabled();
   settings_ = std::move(s);
+  // Streams were authenticated under the old users: they reconnect (and resume) under the new.
+  for (auto& stream : OpenStreams()) stream->Close();
   if (switched) {
     // Open connections of the other kind: idle ones end now, busy ones after their answer.
     for (auto& session : OpenSessions()) {
@@ -550,14 +691,41 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   DoAccept();
 }
 
-std::vector<std::shared_ptr<HttpServer::Impl::SessionBase>> HttpServer::Impl::OpenSessions()
-    const {
+std::vector<std::shared_ptr<HttpServer::Impl::SessionBase>> HttpServer::Impl::Open(
+    const std::map<std::uint64_t, std::weak_ptr<SessionBase>>& sessions) {
   std::vector<std::shared_ptr<SessionBase>> open;
-  open.reserve(sessions_.size());
-  for (const auto& [id, weak] : sessions_) {
+  open.reserve(sessions.size());
+  for (const auto& [id, weak] : sessions) {
     if (auto s = weak.lock(); s && !s->closed()) open.push_back(std::move(s));
   }
   return open;
+}
+
+bool HttpServer::Impl::AdmitStream(const std::string& ip) {
+  std::size_t total = 0;
+  std::size_t from_ip = 0;
+  for (const auto& s : OpenStreams()) {
+    ++total;
+    from_ip += s->ip() == ip ? 1 : 0;
+  }
+  if (total < options_.max_streams && from_ip < options_.max_streams_per_client) return true;
+  ++streams_refused_;
+  stream_refused_.Note(total >= options_.max_streams ? "max_streams" : "max_streams_per_client");
+  return false;
+}
+
+void HttpServer::Impl::Broadcast(const SharedText& frame) {
+  // Locked first: a stream closed by Push must not leave the map while it is walked.
+  for (const auto& s : OpenStreams()) s->Push(frame);
+}
+
+StreamStats HttpServer::Impl::stream_stats() const {
+  StreamStats st;
+  st.open = OpenStreams().size();
+  st.opened = streams_opened_;
+  st.dropped_slow = streams_dropped_slow_;
+  st.refused = streams_refused_;
+  return st;
 }
 
 bool HttpServer::Impl::MakeRoom(const std::string& ip) {
@@ -567,6 +735,10 @@ bool HttpServer::Impl::MakeRoom(const std::string& ip) {
   SessionBase* oldest_idle = nullptr;     // of all
   SessionBase* oldest_idle_ip = nullptr;  // of this address
   for (const auto& s : open) {
+    if (s->streaming()) {  // in the streams' own bounds (AdmitStream)
+      --total;
+      continue;
+    }
     const bool same = s->ip() == ip;
     from_ip += same ? 1 : 0;
     if (!s->idle()) continue;
@@ -705,6 +877,10 @@ bool HttpServer::Start(const std::string& address, std::string* bound, std::stri
 bool HttpServer::loopback() const { return impl_->loopback(); }
 
 void HttpServer::Stop() { impl_->Stop(); }
+
+void HttpServer::Broadcast(const SharedText& frame) { impl_->Broadcast(frame); }
+
+StreamStats HttpServer::stream_stats() const { return impl_->stream_stats(); }
 
 std::optional<HttpRequest> ParseHttpRequest(std::string_view bytes, std::string* error) {
   Parser p;

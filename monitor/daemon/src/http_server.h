@@ -16,6 +16,15 @@
 // connections can never lock out a scrape or an acknowledgement; a connection whose request
 // is being answered is never closed for another.
 //
+// Server-Sent Events (a route answering with HttpResponse::event_stream): the connection then
+// leaves the pool above for the streams' own, bounded by `max_streams` and
+// `max_streams_per_client` (over either: 503 with Retry-After), so long-lived pages never take
+// the room of API clients nor are closed to make room for them. Each stream has its own bounded
+// queue (FrameQueue); Broadcast() appends a frame to every stream's queue, and a client that
+// falls behind its queue's bound or does not take a write within `idle_timeout` is dropped
+// (counted; it reconnects and resumes from its Last-Event-ID). A new web configuration (SIGHUP)
+// closes every stream, so each reconnects under the users now in force.
+//
 // Not thread-safe: construct, Configure, Start and Stop on the io_context thread (or before
 // run()).
 #ifndef NEEDLEWATCH_DAEMON_HTTP_SERVER_H_
@@ -23,6 +32,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -52,6 +62,21 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{30000};
   // bcrypt checks waiting for the worker; more get 503 until it catches up.
   std::size_t max_pending_auth = 16;
+  // Event streams (GET /api/v1/events), outside max_connections: open at once, and from one
+  // IP address (a wall of displays behind one NAT, or the benchmark, shares an address).
+  std::size_t max_streams = 128;
+  std::size_t max_streams_per_client = 64;
+  // Per stream: frames and bytes waiting to be written before the client is dropped as slow.
+  std::size_t stream_queue_frames = 4096;
+  std::size_t stream_queue_bytes = 8 << 20;
+};
+
+// The event streams' figures (metrics).
+struct StreamStats {
+  std::size_t open = 0;            // streams open now
+  std::uint64_t opened = 0;        // streams started
+  std::uint64_t dropped_slow = 0;  // closed because the client fell behind
+  std::uint64_t refused = 0;       // refused over max_streams / max_streams_per_client
 };
 
 class HttpServer {
@@ -80,6 +105,10 @@ class HttpServer {
 
   // Stops accepting and closes every open connection. Idempotent.
   void Stop();
+
+  // Queues `frame` on every open event stream (on the io_context thread).
+  void Broadcast(const SharedText& frame);
+  StreamStats stream_stats() const;
 
  private:
   class Impl;

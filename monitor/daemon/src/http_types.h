@@ -5,12 +5,16 @@
 #define NEEDLEWATCH_DAEMON_HTTP_TYPES_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace needlewatch::daemon {
+
+// Text written unchanged to many connections (an event-stream frame): made once, shared.
+using SharedText = std::shared_ptr<const std::string>;
 
 struct HttpRequest {
   std::string method;         // "GET", "POST", ...
@@ -43,6 +47,13 @@ struct HttpResponse {
   // not touch loop-thread state: give it a copy of what it needs). An exception from it
   // becomes a 500.
   std::function<std::string()> render;
+  // A Server-Sent Events stream (GET only): the server answers 200 text/event-stream with these
+  // headers, writes `frames` in order, and then every frame it is asked to broadcast, until the
+  // client goes, falls too far behind, or the server stops. `body`, `render` and
+  // `content_type` are not used. The server registers the stream before it handles anything
+  // else, so nothing broadcast after the route ran is missed.
+  bool event_stream = false;
+  std::vector<SharedText> frames;
 };
 
 }  // namespace needlewatch::daemon

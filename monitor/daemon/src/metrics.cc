@@ -377,6 +377,17 @@ void TranslateDaemon(const DaemonStats& s, std::vector<MetricFamily>& out) {
   single("needlewatch_state_journal_write_errors_total",
          "Batches whose durable-state journal write failed (a restart would miss them).",
          MetricType::Counter, static_cast<double>(s.state_journal_write_errors));
+  single("needlewatch_http_event_streams", "Event streams (floor pages) open now.",
+         MetricType::Gauge, static_cast<double>(s.event_streams_open));
+  single("needlewatch_http_event_streams_opened_total", "Event streams started.",
+         MetricType::Counter, static_cast<double>(s.event_streams_opened));
+  single("needlewatch_http_event_streams_dropped_total",
+         "Event streams closed because the client fell too far behind (it reconnects and "
+         "resumes).",
+         MetricType::Counter, static_cast<double>(s.event_streams_dropped_slow));
+  single("needlewatch_http_event_streams_refused_total",
+         "Event streams refused (503) over the stream bounds.",
+         MetricType::Counter, static_cast<double>(s.event_streams_refused));
   MetricFamily build = Family("needlewatch_build_info", "Build information; always 1.",
                               MetricType::Gauge);
   AddValue(build, {{"version", s.version}}, 1);

@@ -44,6 +44,11 @@ struct DaemonStats {
   std::uint64_t halts_expired = 0;        // halts dropped unsent after their expiry
   bool state_lost = false;                // the monitor alarm state_lost is active
   std::uint64_t state_journal_write_errors = 0;  // journal batches not made durable
+  // The floor page's event streams (GET /api/v1/events).
+  std::uint64_t event_streams_open = 0;
+  std::uint64_t event_streams_opened = 0;
+  std::uint64_t event_streams_dropped_slow = 0;  // closed: the client fell too far behind
+  std::uint64_t event_streams_refused = 0;       // over http's stream bounds
   double start_time_seconds = 0;          // process start, Unix seconds
   std::string version;
 };

@@ -1,13 +1,17 @@
 #include "routes.h"
 
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "api.h"
+#include "event_stream.h"
+#include "floor_model.h"
 #include "gzip.h"
 #include "http_auth.h"
 #include "needlewatch/control/records.h"
 #include "needlewatch/protocol/json_writer.h"
+#include "web_assets.h"
 
 namespace needlewatch::daemon {
 namespace {
@@ -56,6 +60,56 @@ HttpResponse Scrape(const HttpRequest& req, const LiveMonitor& monitor,
 
 HttpResponse Forbidden(std::string_view why) { return Json(403, ErrorJson(why)); }
 
+// Who an acknowledgement from this request is made (and audited) as: the authenticated user,
+// else "local" on a loopback-only listener; none where acknowledgements need a user.
+std::optional<std::string> AckUser(const HttpRequest& req, const WebAccess& access) {
+  if (!req.user.empty()) return req.user;
+  if (access.loopback_only) return std::string("local");
+  return std::nullopt;
+}
+
+// GET /, /index.html, /floor.js, …: the embedded floor page, revalidated by ETag.
+HttpResponse ServeAsset(const HttpRequest& req, const web::Asset& asset) {
+  HttpResponse r;
+  r.content_type = std::string(asset.content_type);
+  for (const auto& [name, value] : web::kAssetHeaders) {
+    r.headers.emplace_back(std::string(name), std::string(value));
+  }
+  r.headers.emplace_back("ETag", std::string(asset.etag));
+  if (web::EtagMatches(req.Header("if-none-match"), asset.etag)) {
+    r.status = 304;
+    return r;
+  }
+  r.body = std::string(asset.content);
+  return r;
+}
+
+HttpResponse History(const HttpRequest& req, LiveMonitor& monitor) {
+  engine::TimeNs since = 0;
+  if (const std::optional<std::string_view> q = QueryParam(req.query, "since")) {
+    std::string error;
+    const std::optional<engine::TimeNs> s = ParseSince(*q, &error);
+    if (!s) return Json(400, ErrorJson(error));
+    since = *s;
+  } else {
+    since = StartOfLocalDay(monitor.Stamp());
+  }
+  return Json(200, monitor.floor().HistoryJson(since));
+}
+
+// GET /api/v1/events: the missed events (or a reset) first, then live frames.
+HttpResponse Events(const HttpRequest& req, LiveMonitor& monitor) {
+  std::string error;
+  const std::optional<ResumePoint> from = ResumePointFor(req, &error);
+  if (!from) return Json(400, ErrorJson(error));
+  HttpResponse r;
+  r.event_stream = true;
+  r.frames.push_back(std::make_shared<const std::string>(FloorModel::StreamPreamble()));
+  FloorModel::Resume resume = monitor.floor().ResumeFrom(*from, monitor.engine(), monitor.Stamp());
+  for (SharedText& f : resume.frames) r.frames.push_back(std::move(f));
+  return r;
+}
+
 // CORS for an allowed foreign origin: the browser may read the answer (with credentials).
 void AllowCors(HttpResponse& r, std::string_view origin) {
   r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
@@ -91,19 +145,16 @@ HttpResponse Ack(const HttpRequest& req, LiveMonitor& monitor, const WebAccess& 
   if (!IsJsonContentType(req.Header("content-type"))) {
     return Json(415, ErrorJson("acknowledgements must be sent as Content-Type: application/json"));
   }
-  std::string user = req.user;
-  if (user.empty()) {
-    if (!access.loopback_only) {
-      return Forbidden("acknowledgements need an authenticated user on a listener that is not "
-                       "loopback-only: add basic_auth_users to the web configuration file "
-                       "(--web.config.file, see SECURITY.md)");
-    }
-    user = "local";
+  const std::optional<std::string> user = AckUser(req, access);
+  if (!user) {
+    return Forbidden("acknowledgements need an authenticated user on a listener that is not "
+                     "loopback-only: add basic_auth_users to the web configuration file "
+                     "(--web.config.file, see SECURITY.md)");
   }
   std::string error;
   const std::optional<AckRequest> ack = ParseAckBody(req.body, &error);
   if (!ack) return Json(400, ErrorJson(error));
-  const AckOutcome outcome = monitor.Acknowledge(*ack, user, req.remote);
+  const AckOutcome outcome = monitor.Acknowledge(*ack, *user, req.remote);
   std::string body;
   protocol::JsonWriter w(body);
   w.BeginObject().Field("result", control::AckResultName(outcome.result));
@@ -149,8 +200,27 @@ HttpResponse Route(const HttpRequest& req, LiveMonitor& monitor, const DaemonSta
   if (req.target == "/api/v1/alarms/ack") {
     return req.method == "POST" ? Ack(req, monitor, access) : NotAllowed("POST");
   }
-  return Json(404, ErrorJson("not found; endpoints: /metrics, /healthz, /readyz, "
-                             "/api/v1/alarms, /api/v1/alarms/ack"));
+  if (req.target == "/api/v1/devices") {
+    if (!IsRead(req)) return NotAllowed("GET");
+    return Json(200, monitor.floor().DevicesJson(monitor.engine(), monitor.Stamp()));
+  }
+  if (req.target == "/api/v1/alarms/history") {
+    return IsRead(req) ? History(req, monitor) : NotAllowed("GET");
+  }
+  if (req.target == "/api/v1/whoami") {
+    if (!IsRead(req)) return NotAllowed("GET");
+    const std::optional<std::string> user = AckUser(req, access);
+    return Json(200, FloorModel::WhoamiJson(user.value_or(std::string()), user.has_value()));
+  }
+  if (req.target == "/api/v1/events") {
+    return req.method == "GET" ? Events(req, monitor) : NotAllowed("GET");
+  }
+  if (const std::optional<web::Asset> asset = web::FindAsset(req.target)) {
+    return IsRead(req) ? ServeAsset(req, *asset) : NotAllowed("GET");
+  }
+  return Json(404, ErrorJson("not found; endpoints: / (the floor page), /metrics, /healthz, "
+                             "/readyz, /api/v1/alarms, /api/v1/alarms/ack, /api/v1/alarms/history, "
+                             "/api/v1/devices, /api/v1/whoami, /api/v1/events"));
 }
 
 }  // namespace needlewatch::daemon

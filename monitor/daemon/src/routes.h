@@ -1,7 +1,11 @@
 // The daemon's HTTP endpoints as one pure function of (request, monitor, daemon status, access
 // policy) → response: /healthz, /readyz, /metrics, GET /api/v1/alarms, POST /api/v1/alarms/ack
-// (JSON only, own or allowed Origin, an accountable user: CONTRACT §3 v1.1). Called on
-// the loop thread (it reads and acknowledges through the live monitor). Endpoints and bodies:
+// (JSON only, own or allowed Origin, an accountable user: CONTRACT §3 v1.1), and the floor
+// page: `/` and its files (embedded, ETag, Content-Security-Policy), /api/v1/devices,
+// /api/v1/alarms/history, /api/v1/whoami and the event stream /api/v1/events (an
+// HttpResponse with event_stream set: its first frames; the server then writes the live ones).
+// Every endpoint but /healthz has the same authentication and Host rules. Called on the loop
+// thread (it reads and acknowledges through the live monitor). Endpoints and bodies:
 // monitor/daemon/README.md.
 #ifndef NEEDLEWATCH_DAEMON_ROUTES_H_
 #define NEEDLEWATCH_DAEMON_ROUTES_H_
