@@ -57,6 +57,7 @@ void LiveMonitor::HandleMessage(std::string_view topic, std::string_view payload
     return;
   }
   const TimeNs now = Stamp();
+  if (!writer_) NoteCommand(topic, now);
   const auto t0 = std::chrono::steady_clock::now();
   last_reject_ = protocol::Reject::kNone;
   control::ApplyRecord({now, topic, payload}, engine_, *this);
@@ -179,6 +180,12 @@ void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
 }
 
 void LiveMonitor::SendHalt(HeldHalt h) {
+  if (!writer_) {
+    // The writer sends it; kept for a takeover unless the writer was already seen to halt the pen.
+    PruneStandby(h.made_at);
+    if (halts_seen_.count(h.publication.topic) == 0) standby_halts_.push_back(std::move(h));
+    return;
+  }
   if (out_.Publish(h.publication)) {
     Audit(FormatHaltAudit(Stamp(), h.clinic, h.device, h.session, h.alarm, h.severity, "sent",
                           h.publication.expiry_seconds));
@@ -190,7 +197,48 @@ void LiveMonitor::SendHalt(HeldHalt h) {
   held_halts_.push_back(std::move(h));
 }
 
+void LiveMonitor::NoteCommand(std::string_view topic, TimeNs now) {
+  const protocol::Topic t = protocol::ParseTopic(topic, cfg_.mqtt.topic_root);
+  if (t.kind != protocol::TopicKind::kOwn || topic.size() < 8 ||
+      topic.substr(topic.size() - 8) != "/command") {
+    return;
+  }
+  PruneStandby(now);
+  const std::string key(topic);
+  halts_seen_[key] = now;
+  // One halt stops the pen: whatever this follower would have sent to it is done.
+  std::erase_if(standby_halts_, [&](const HeldHalt& h) { return h.publication.topic == key; });
+}
+
+void LiveMonitor::PruneStandby(TimeNs now) {
+  while (!standby_halts_.empty() &&
+         now - standby_halts_.front().made_at >= standby_halts_.front().expiry) {
+    standby_halts_.pop_front();
+  }
+  if (standby_halts_.size() > kMaxHeldHalts) standby_halts_.pop_front();
+  std::erase_if(halts_seen_,
+                [&](const auto& kv) { return now - kv.second >= cfg_.outputs.halt.expiry; });
+}
+
+void LiveMonitor::SetWriter(bool writer) {
+  if (writer == writer_) return;
+  writer_ = writer;
+  if (!writer) return;
+  // Takeover: every alarm held, then the halts the old writer was not seen to send in time.
+  const TimeNs now = Stamp();
+  PruneStandby(now);
+  std::deque<HeldHalt> standby;
+  standby.swap(standby_halts_);
+  halts_seen_.clear();
+  SetConnected(true);
+  for (HeldHalt& h : standby) SendHalt(std::move(h));
+}
+
 void LiveMonitor::Flush() {
+  if (!writer_) {
+    to_publish_.clear();  // held_topics_ keeps the state for a takeover
+    return;
+  }
   for (auto& [topic, payload] : to_publish_) {
     Publication p;
     p.topic = topic;
@@ -203,7 +251,7 @@ void LiveMonitor::Flush() {
 }
 
 void LiveMonitor::CheckAlarmTopic(std::string_view topic, std::string_view payload) {
-  if (!cfg_.outputs.alarm_topics) return;
+  if (!cfg_.outputs.alarm_topics || !writer_) return;
   const std::string key(topic);
   if (to_publish_.count(key) != 0) return;  // the monitor's own state is on its way
   if (auto held = held_topics_.find(key); held != held_topics_.end()) {
