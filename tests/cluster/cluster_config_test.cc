@@ -36,6 +36,16 @@ TEST(ClusterConfig, ReadsShardReplicaAndUrls) {
   EXPECT_EQ(r.config->mqtt.urls.size(), 3u);
 }
 
+TEST(ClusterConfig, TheInstanceIsCheckedWhenTheFileNamesIt) {
+  // Without mqtt.instance in the file a flag may name it: `run` checks it after the flags.
+  const LoadResult r = LoadConfigString("cluster:\n  replica: a\n", "c.yaml");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_FALSE(ClusterConfigErrors(*r.config).empty());  // "default" does not end in -a
+  Config c = *r.config;
+  c.mqtt.instance = "shard0-a";
+  EXPECT_TRUE(ClusterConfigErrors(c).empty());
+}
+
 TEST(ClusterConfig, ErrorsNameFileKeyAndExpectation) {
   struct Case {
     const char* yaml;
@@ -47,7 +57,7 @@ TEST(ClusterConfig, ErrorsNameFileKeyAndExpectation) {
       {"cluster:\n  shard_count: 2\n  shard_index: 2\n",
        "cluster.shard_index: expected an integer from 0 to shard_count-1 (1), got 2"},
       {"cluster:\n  replica: A\n", "c.yaml:2: cluster.replica: expected one letter a-z"},
-      {"cluster:\n  replica: a\n",
+      {"mqtt:\n  instance: shard0-x\ncluster:\n  replica: a\n",
        "mqtt.instance: expected a name ending in \"-a\" with cluster.replica a"},
       {"cluster:\n  shards: 2\n", "c.yaml:2: cluster.shards: expected one of the keys"},
       {"mqtt:\n  url: mqtt://x\n  urls: [mqtt://y]\n",

@@ -172,8 +172,9 @@ class Loader {
     if (auto n = root["outputs"]) ReadOutputs(n, config.outputs);
     if (auto n = root["record"]) ReadRecord(n, config.record);
     if (auto n = root["cluster"]) ReadCluster(n, config.cluster);
-    if (root["cluster"] || !config.cluster.replica.empty()) {
-      for (const std::string& e : ClusterConfigErrors(config)) {
+    if (root["cluster"]) {
+      const bool instance_in_file = root["mqtt"] && root["mqtt"].IsMap() && root["mqtt"]["instance"];
+      for (const std::string& e : ClusterConfigErrors(config, instance_in_file)) {
         errors_.push_back(name_ + ":" + std::to_string(LineOf(root["cluster"])) + ": " + e);
       }
     }
@@ -938,7 +939,7 @@ class Loader {
 
 }  // namespace
 
-std::vector<std::string> ClusterConfigErrors(const Config& c) {
+std::vector<std::string> ClusterConfigErrors(const Config& c, bool with_instance) {
   std::vector<std::string> out;
   const ClusterConfig& k = c.cluster;
   if (k.shard_count < 1 || k.shard_count > 4096) {
@@ -955,6 +956,8 @@ std::vector<std::string> ClusterConfigErrors(const Config& c) {
     if (!letter) {
       out.push_back("cluster.replica: expected one letter a-z, or \"\" for no pair, got \"" +
                     k.replica + "\"");
+    } else if (!with_instance) {
+      // checked by `run` once --mqtt.instance is applied
     } else if (inst.size() <= suffix.size() ||
                inst.compare(inst.size() - suffix.size(), suffix.size(), suffix) != 0) {
       out.push_back("mqtt.instance: expected a name ending in \"" + suffix +

@@ -146,10 +146,11 @@ struct Config {
   std::string text;
 };
 
-// What is wrong with the cluster keys together (shard_index < shard_count, replica and
-// mqtt.instance), each as "key: expected …, got …"; empty when they are consistent. The loader
-// and `run` (after its flags) check it.
-std::vector<std::string> ClusterConfigErrors(const Config& c);
+// What is wrong with the cluster keys together (shard_index < shard_count, and with
+// `with_instance` replica against mqtt.instance), each as "key: expected …, got …"; empty when
+// they are consistent. The loader checks it (the instance only when the file sets it: a flag
+// may name it), `run` again after its flags.
+std::vector<std::string> ClusterConfigErrors(const Config& c, bool with_instance = true);
 
 // Every error names the file, the line, the key path and what was expected, e.g.
 // "needlewatch.yaml:12: limits.zones.cheek.depth_mm.max: expected a number, got \"deep\"".
