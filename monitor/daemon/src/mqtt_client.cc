@@ -65,6 +65,16 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   void PostDrain();
   static constexpr std::size_t kDrainBatch = 256;
 
+  // The broker for the log: its URL, or every node of mqtt.urls.
+  std::string Where() const {
+    if (opts_.connect.servers.size() <= 1) return opts_.connect.url.display;
+    std::string out;
+    for (const broker::BrokerUrl& u : opts_.connect.servers) {
+      out += (out.empty() ? "" : ",") + u.display;
+    }
+    return out;
+  }
+
   // Loop-thread handlers.
   void OnConnected(bool session_present);
   void OnConnectFailed(int rc, int reason);
@@ -263,7 +273,7 @@ void MqttClient::Impl::DoConnect() {
   } catch (const mqtt::exception& e) {
     OnConnectFailed(e.get_return_code(), static_cast<int>(e.get_reason_code()));
   } catch (const std::exception& e) {
-    log::Error("mqtt connect failed", {{"url", opts_.connect.url.display}, {"error", e.what()}});
+    log::Error("mqtt connect failed", {{"url", Where()}, {"error", e.what()}});
     OnConnectFailed(-1, 0);
   }
 }
@@ -334,13 +344,13 @@ void MqttClient::Impl::OnConnectFailed(int rc, int reason) {
   reason_ = broker::ConnectFailureReason(rc, reason);
   if (ever_connected_) {
     // Paho's automatic reconnect is in charge; just say why this attempt failed.
-    log::Warn("mqtt reconnect failed", {{"url", opts_.connect.url.display}, {"reason", reason_}});
+    log::Warn("mqtt reconnect failed", {{"url", Where()}, {"reason", reason_}});
     return;
   }
   const auto delay = backoff_;
   backoff_ = std::min(backoff_ * 2, ReconnectMax(opts_));
   log::Error("mqtt connect failed",
-             {{"url", opts_.connect.url.display}, {"reason", reason_}, {"rc", rc},
+             {{"url", Where()}, {"reason", reason_}, {"rc", rc},
               {"retry_in_seconds", static_cast<double>(delay.count()) / 1000.0}});
   retry_timer_.expires_after(delay);
   retry_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
@@ -354,10 +364,10 @@ void MqttClient::Impl::OnConnected(bool session_present) {
   backoff_ = ReconnectMin(opts_);
   if (ever_connected_) {
     ++reconnects_;
-    log::Info("mqtt reconnected", {{"url", opts_.connect.url.display},
+    log::Info("mqtt reconnected", {{"url", Where()},
                                    {"session_present", session_present}});
   } else {
-    log::Info("mqtt connected", {{"url", opts_.connect.url.display},
+    log::Info("mqtt connected", {{"url", Where()},
                                  {"client_id", opts_.client_id},
                                  {"session_present", session_present}});
   }
@@ -461,7 +471,7 @@ void MqttClient::Impl::OnConnectionLost(const std::string& cause) {
   ++lost_;
   reason_ = "connection lost: " + (cause.empty() ? std::string("unknown") : cause);
   log::Warn("mqtt connection lost",
-            {{"url", opts_.connect.url.display},
+            {{"url", Where()},
              {"cause", cause.empty() ? std::string("unknown") : cause},
              {"reconnecting", true}});
   if (events_.on_connection_lost) events_.on_connection_lost(reason_);
