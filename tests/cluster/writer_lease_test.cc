@@ -32,6 +32,13 @@ struct Pair {
     if (auto c = b.Poll(now)) claims.push_back(*c);
     for (const auto& c : claims) Deliver(a.lease_topic(), c, now);
   }
+  // Both replicas online and connected at time 0.
+  void BothUp() {
+    Status("shard0-a", true, 0);
+    Status("shard0-b", true, 0);
+    a.SetUp(true, 0);
+    b.SetUp(true, 0);
+  }
   void Run(std::int64_t from, std::int64_t to) {
     for (std::int64_t t = from; t <= to; t += kS / 10) Poll(t);
   }
@@ -59,10 +66,7 @@ TEST(WriterLease, NothingBeforeSettledAndConnected) {
 
 TEST(WriterLease, BothStartingTogetherEndWithOneWriter) {
   Pair p;
-  p.Status("shard0-a", true, 0);
-  p.Status("shard0-b", true, 0);
-  p.a.SetUp(true, 0);
-  p.b.SetUp(true, 0);
+  p.BothUp();
   p.Run(0, 5 * kS);
   EXPECT_NE(p.a.writer(), p.b.writer());
   EXPECT_EQ(p.a.holder(), p.b.holder());
@@ -71,10 +75,7 @@ TEST(WriterLease, BothStartingTogetherEndWithOneWriter) {
 
 TEST(WriterLease, NeitherWritesWhileClaimsAreUnsettled) {
   Pair p;
-  p.Status("shard0-a", true, 0);
-  p.Status("shard0-b", true, 0);
-  p.a.SetUp(true, 0);
-  p.b.SetUp(true, 0);
+  p.BothUp();
   for (std::int64_t t = 0; t <= 5 * kS; t += kS / 10) {
     p.Poll(t);
     EXPECT_FALSE(p.a.writer() && p.b.writer()) << t;
@@ -111,10 +112,7 @@ TEST(WriterLease, TheFollowerTakesOverWhenTheWritersWillSaysOffline) {
 
 TEST(WriterLease, AHolderThatReconnectsKeepsTheLeaseAfterSettling) {
   Pair p;
-  p.Status("shard0-a", true, 0);
-  p.Status("shard0-b", true, 0);
-  p.a.SetUp(true, 0);
-  p.b.SetUp(true, 0);
+  p.BothUp();
   p.Run(0, 5 * kS);
   WriterLease& w = p.a.writer() ? p.a : p.b;
   w.SetUp(false, 5 * kS);  // its node died; no Will (the peer still sees it online)
