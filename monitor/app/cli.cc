@@ -174,6 +174,18 @@ int Main(int argc, char** argv) {
            "exporter-toolkit format; config: http.web_config_file)",
            "");
 
+  OptionalFlag shard_index, shard_count, replica;
+  run_flag(shard_index, "--cluster.shard-index",
+           "This monitor's shard, 0 to shard-count-1 (config: cluster.shard_index)", "0");
+  run_flag(shard_count, "--cluster.shard-count",
+           "Number of shards; messages of other shards' clinics are refused as not_assigned "
+           "(config: cluster.shard_count)",
+           "1");
+  run_flag(replica, "--cluster.replica",
+           "Replica letter a-z within the shard's pair; empty = no pair (config: "
+           "cluster.replica)",
+           "");
+
   // needlewatch replay
   CLI::App* replay =
       app.add_subcommand("replay", "Replay captures or recordings through the engine and report");
@@ -280,6 +292,9 @@ int Main(int argc, char** argv) {
     o.record_dir = record_dir.Get();
     o.web_config_file = web_config.Get();
     o.state_dir = state_dir.Get();
+    o.shard_index = shard_index.Get();
+    o.shard_count = shard_count.Get();
+    o.replica = replica.Get();
     return daemon::RunDaemon(o);
   }
   if (replay->parsed()) {

@@ -282,7 +282,7 @@ TEST(ConfigErrorTest, StateKeysNameWhatTheyExpect) {
 TEST(ConfigErrorTest, UnknownKeysAtEveryLevel) {
   EXPECT_EQ(OneError("mqqt: {}\n"),
             "t.yaml:1: mqqt: expected one of the keys mqtt, http, outputs, record, state, engine, "
-            "log, limits, got an unknown key");
+            "log, limits, cluster, got an unknown key");
   EXPECT_THAT(OneError("limits:\n  default:\n    depth_mm: {maximum: 1}\n"),
               HasSubstr("t.yaml:3: limits.default.depth_mm.maximum: expected one of the keys "
                         "max, warn, severity, for, warn_severity, warn_for, got an unknown key"));

@@ -191,6 +191,53 @@ TEST_F(Fixture, AReloadAppliesRecordsAndAuditsNewLimitsAndAFailedOneKeepsTheOld)
   EXPECT_EQ(out.recorded.size(), 1u);  // nothing recorded for the failure
 }
 
+// A pair's follower (cluster.replica, docs/cluster.md): same state, no MQTT outputs; on takeover
+// every held alarm and the halts the old writer was not seen to send.
+TEST_F(Fixture, AFollowerWritesNothingAndATakeoverPublishesWhatItHolds) {
+  cfg.outputs.halt.enabled = true;
+  LiveMonitor m(cfg, "", clock, out);
+  m.SetWriter(false);
+  Sample(m, kT0, 1, 3.0);  // depth_exceeded raised: the writer's to publish and halt
+  EXPECT_TRUE(out.published.empty());
+  EXPECT_TRUE(out.AuditOfType("halt").empty());
+  EXPECT_EQ(m.engine().counters().accepted, 1u);
+  // A stale retained state is not corrected by a follower.
+  m.HandleMessage(kAlarmTopic, R"({"v":1,"state":"cleared"})", 1, true);
+  EXPECT_TRUE(out.published.empty());
+
+  clock.now = kT0 + 2 * kNsPerSec;  // within the halt's 5 s expiry
+  m.SetWriter(true);
+  const auto alarm = out.On(kAlarmTopic);
+  ASSERT_EQ(alarm.size(), 1u);
+  EXPECT_EQ(json::parse(alarm[0].payload)["state"], "active");
+  ASSERT_EQ(out.On("clinic/c1/device/d1/command").size(), 1u);  // nobody was seen to halt it
+  EXPECT_EQ(out.AuditOfType("halt").at(0)["result"], "sent");
+}
+
+TEST_F(Fixture, AFollowerDropsHaltsTheWriterSentOrThatExpired) {
+  cfg.outputs.halt.enabled = true;
+  LiveMonitor m(cfg, "", clock, out);
+  m.SetWriter(false);
+  // The writer's halt reaches the follower (its filter includes the command topics) before
+  // or after its own raise: either way the follower does not send it again.
+  m.HandleMessage("clinic/c1/device/d1/command", R"({"v":1,"command":"halt"})", 1, false);
+  Sample(m, kT0 + 10 * kNsPerMs, 1, 3.0);
+  clock.now = kT0 + 20 * kNsPerMs;
+  m.SetWriter(true);
+  EXPECT_TRUE(out.On("clinic/c1/device/d1/command").empty());
+  EXPECT_EQ(out.On(kAlarmTopic).size(), 1u);
+
+  // A halt older than its expiry is not sent on a takeover.
+  LiveMonitor late(cfg, "", clock, out);
+  late.SetWriter(false);
+  out.published.clear();
+  Sample(late, kT0 + 30 * kNsPerSec, 1, 3.0);
+  clock.now = kT0 + 36 * kNsPerSec;
+  late.SetWriter(true);
+  EXPECT_TRUE(out.On("clinic/c1/device/d1/command").empty());
+  EXPECT_EQ(late.halts_expired(), 0u);  // the old writer's to send: not counted here
+}
+
 TEST_F(Fixture, HaltGoesOutOnTheRaiseOfAConfiguredSeverityOnly) {
   cfg.outputs.halt.enabled = true;
   LiveMonitor m(cfg, "", clock, out);

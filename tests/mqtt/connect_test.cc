@@ -103,5 +103,24 @@ TEST(MakeConnectOptions, Mqtt311HasNoPropertiesAndTlsAlwaysGetsSslOptions) {
   EXPECT_EQ(o.get_ssl_options().get_trust_store(), "/etc/ssl/ca.pem");
 }
 
+TEST(MakeConnectOptions, SeveralNodesBecomePahosServerListInOrder) {
+  std::string error;
+  ConnectSettings s;
+  s.url = *ParseBrokerUrl("mqtt://n1:1883", &error);
+  mqtt::connect_options one;
+  MakeConnectOptions(s, &one);
+  EXPECT_FALSE(one.get_servers());  // one URL: the client's own
+  for (const char* u : {"mqtt://n1:1883", "mqtt://n2", "tcp://n3:2883"}) {
+    s.servers.push_back(*ParseBrokerUrl(u, &error));
+  }
+  mqtt::connect_options o;
+  MakeConnectOptions(s, &o);
+  ASSERT_TRUE(o.get_servers());
+  ASSERT_EQ(o.get_servers()->size(), 3u);
+  EXPECT_EQ((*o.get_servers())[0], "tcp://n1:1883");
+  EXPECT_EQ((*o.get_servers())[1], "tcp://n2:1883");
+  EXPECT_EQ((*o.get_servers())[2], "tcp://n3:2883");
+}
+
 }  // namespace
 }  // namespace needlewatch::broker

@@ -164,7 +164,8 @@ class Loader {
       return Finish(std::move(config));
     }
     if (!CheckMap(root, "(document)",
-                  {"mqtt", "http", "outputs", "record", "state", "engine", "log", "limits"})) {
+                  {"mqtt", "http", "outputs", "record", "state", "engine", "log", "limits",
+                   "cluster"})) {
       return Finish(std::move(config));
     }
     if (auto n = root["mqtt"]) ReadMqtt(n, config.mqtt);
@@ -172,6 +173,13 @@ class Loader {
     if (auto n = root["outputs"]) ReadOutputs(n, config.outputs);
     if (auto n = root["record"]) ReadRecord(n, config.record);
     if (auto n = root["state"]) ReadState(n, config.state);
+    if (auto n = root["cluster"]) ReadCluster(n, config.cluster);
+    if (root["cluster"]) {
+      const bool instance_in_file = root["mqtt"] && root["mqtt"].IsMap() && root["mqtt"]["instance"];
+      for (const std::string& e : ClusterConfigErrors(config, instance_in_file)) {
+        errors_.push_back(name_ + ":" + std::to_string(LineOf(root["cluster"])) + ": " + e);
+      }
+    }
     std::string registry_file;
     if (auto n = root["engine"]) ReadEngine(n, config.engine, registry_file);
     if (auto n = root["log"]) ReadLog(n, config.log);
@@ -348,7 +356,7 @@ class Loader {
 
   void ReadMqtt(const YAML::Node& n, MqttConfig& c) {
     if (!CheckMap(n, "mqtt",
-                  {"url", "instance", "client_id", "topic_root", "subscriptions", "qos",
+                  {"url", "urls", "instance", "client_id", "topic_root", "subscriptions", "qos",
                    "version", "clean_session", "keepalive", "reconnect_min", "reconnect_max",
                    "username_file", "password_file", "tls", "inbox_capacity",
                    "max_packet_size"})) {
@@ -360,6 +368,26 @@ class Loader {
         Error(v, "mqtt.url", "a URL mqtt://HOST:PORT or mqtts://HOST:PORT");
       } else {
         Assign(s, c.url);
+      }
+    }
+    if (auto v = n["urls"]) {
+      if (n["url"]) Error(v, "mqtt.urls", "either mqtt.url or mqtt.urls, not both");
+      if (!v.IsSequence() || v.size() == 0) {
+        Error(v, "mqtt.urls", "a non-empty list of URLs mqtt://HOST:PORT or mqtts://HOST:PORT");
+      } else {
+        c.urls.clear();
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          const std::string path = "mqtt.urls[" + std::to_string(i) + "]";
+          auto s = GetString(v[i], path);
+          if (s && !IsMqttUrl(*s)) {
+            Error(v[i], path, "a URL mqtt://HOST:PORT or mqtts://HOST:PORT");
+          } else if (s) {
+            if (!c.urls.empty() && (s->rfind("mqtts", 0) == 0) != (c.urls[0].rfind("mqtts", 0) == 0)) {
+              Error(v[i], path, "the same scheme as mqtt.urls[0] (all mqtt:// or all mqtts://)");
+            }
+            c.urls.push_back(*s);
+          }
+        }
       }
     }
     if (auto v = n["instance"]) ReadId(v, "mqtt.instance", c.instance);
@@ -448,6 +476,28 @@ class Loader {
           Error(LineOf(t), "mqtt.tls", "cert_file and key_file together",
                 "only one of them");
         }
+      }
+    }
+  }
+
+  void ReadCluster(const YAML::Node& n, ClusterConfig& c) {
+    if (!CheckMap(n, "cluster", {"shard_index", "shard_count", "replica"})) return;
+    if (auto v = n["shard_count"]) {
+      if (auto i = GetInt(v, "cluster.shard_count", 1, 4096)) {
+        c.shard_count = static_cast<std::uint32_t>(*i);
+      }
+    }
+    if (auto v = n["shard_index"]) {
+      if (auto i = GetInt(v, "cluster.shard_index", 0, 4095)) {
+        c.shard_index = static_cast<std::uint32_t>(*i);
+      }
+    }
+    if (auto v = n["replica"]) {
+      auto s = GetString(v, "cluster.replica");
+      if (s && !(s->empty() || (s->size() == 1 && (*s)[0] >= 'a' && (*s)[0] <= 'z'))) {
+        Error(v, "cluster.replica", "one letter a-z, or \"\" for no pair");
+      } else {
+        Assign(s, c.replica);
       }
     }
   }
@@ -913,6 +963,36 @@ class Loader {
 };
 
 }  // namespace
+
+std::vector<std::string> ClusterConfigErrors(const Config& c, bool with_instance) {
+  std::vector<std::string> out;
+  const ClusterConfig& k = c.cluster;
+  if (k.shard_count < 1 || k.shard_count > 4096) {
+    out.push_back("cluster.shard_count: expected an integer from 1 to 4096, got " +
+                  std::to_string(k.shard_count));
+  } else if (k.shard_index >= k.shard_count) {
+    out.push_back("cluster.shard_index: expected an integer from 0 to shard_count-1 (" +
+                  std::to_string(k.shard_count - 1) + "), got " + std::to_string(k.shard_index));
+  }
+  if (!k.replica.empty()) {
+    const bool letter = k.replica.size() == 1 && k.replica[0] >= 'a' && k.replica[0] <= 'z';
+    const std::string suffix = "-" + k.replica;
+    const std::string& inst = c.mqtt.instance;
+    if (!letter) {
+      out.push_back("cluster.replica: expected one letter a-z, or \"\" for no pair, got \"" +
+                    k.replica + "\"");
+    } else if (!with_instance) {
+      // checked by `run` once --mqtt.instance is applied
+    } else if (inst.size() <= suffix.size() ||
+               inst.compare(inst.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      out.push_back("mqtt.instance: expected a name ending in \"" + suffix +
+                    "\" with cluster.replica " + k.replica +
+                    " (the pair finds its peers by it, e.g. shard" +
+                    std::to_string(k.shard_index) + suffix + "), got \"" + inst + "\"");
+    }
+  }
+  return out;
+}
 
 LoadResult LoadConfigString(std::string_view yaml, std::string_view name) {
   LoadResult r = Loader(std::string(name)).Load(yaml);

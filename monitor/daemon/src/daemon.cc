@@ -19,6 +19,8 @@
 #include "live_monitor.h"
 #include "log.h"
 #include "mqtt_client.h"
+#include "needlewatch/cluster/shard.h"
+#include "needlewatch/cluster/writer_lease.h"
 #include "needlewatch/config/config.h"
 #include "needlewatch/daemon/run_command.h"
 #include "needlewatch/mqtt/connect.h"
@@ -57,6 +59,14 @@ using engine::TimeNs;
 
 constexpr std::chrono::milliseconds kMaxTick{100};
 constexpr std::chrono::milliseconds kStopTimeout{2000};
+// A pair's writer lease: retained state's arrival time, and how long a claim stands first.
+constexpr TimeNs kLeaseSettle = engine::kNsPerSec;
+
+std::string JoinUrls(const std::vector<std::string>& urls) {
+  std::string out;
+  for (const std::string& u : urls) out += (out.empty() ? "" : ",") + u;
+  return out;
+}
 
 class SystemClock : public Clock {
  public:
@@ -132,6 +142,9 @@ class Daemon {
   }
   // What the HTTP routes need to know about the daemon, now.
   DaemonStatus CurrentStatus() const;
+  // A pair (cluster.replica): claims the writer lease when due and hands the live monitor its
+  // role; called on every lease/status message, connection change and tick.
+  void PollLease();
 
   asio::io_context io_;
   asio::signal_set signals_;
@@ -158,6 +171,7 @@ class Daemon {
   std::unique_ptr<record::Recorder> recorder_;
   std::unique_ptr<state::StateDir> state_;
   std::unique_ptr<MqttClient> mqtt_;
+  std::optional<cluster::WriterLease> lease_;  // only with cluster.replica
   std::unique_ptr<HttpServer> http_;
   double start_time_seconds_ = 0;
 };
@@ -169,7 +183,8 @@ int Daemon::Run() {
   signals_.add(SIGTERM);
   signals_.add(SIGHUP);
   std::string error;
-  std::optional<broker::BrokerUrl> url = broker::ParseBrokerUrl(cfg_.mqtt.url, &error);
+  std::optional<broker::BrokerUrl> url = broker::ParseBrokerUrl(
+      cfg_.mqtt.urls.empty() ? cfg_.mqtt.url : cfg_.mqtt.urls.front(), &error);
   if (!url) {
     log::Error("startup failed", {{"error", error}});
     return 1;
@@ -177,7 +192,7 @@ int Daemon::Run() {
   log::Info("needlewatch starting",
             {{"version", NEEDLEWATCH_VERSION},
              {"config", config_path_.empty() ? std::string("built-in defaults") : config_path_},
-             {"broker", url->display},
+             {"broker", cfg_.mqtt.urls.size() > 1 ? JoinUrls(cfg_.mqtt.urls) : url->display},
              {"instance", cfg_.mqtt.instance},
              {"listen_address", cfg_.http.listen_address},
              {"audit_log", cfg_.outputs.audit_log},
@@ -336,6 +351,13 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   o.online = [this] { return StatusMessage(true); };
   // The sync topic rides in the persistent session with the device filters (LiveMonitor).
   o.subscriptions.push_back(monitor_.sync_topic());
+  if (!cfg_.cluster.replica.empty()) {
+    lease_.emplace(cfg_.mqtt.instance, cfg_.cluster.shard_index, kLeaseSettle);
+    o.control = {lease_->lease_topic(), std::string(cluster::WriterLease::kStatusFilter)};
+    monitor_.SetWriter(false);  // until the lease says otherwise
+    log::Info("paired replica", {{"replica", cfg_.cluster.replica},
+                                 {"lease", lease_->lease_topic()}});
+  }
   MqttEvents ev;
   ev.on_connected = [this](bool reconnect) {
     // The broker may hand over what it kept for us: judge it on the devices' clocks.
@@ -344,10 +366,19 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   };
   ev.on_subscribed = [this] {
     if (monitor_.catching_up()) mqtt_->Publish(monitor_.SyncPublication());
+    if (lease_) lease_->SetUp(true, clock_.Now());
   };
-  ev.on_connection_lost = [this](const std::string&) { monitor_.SetConnected(false); };
+  ev.on_connection_lost = [this](const std::string&) {
+    monitor_.SetConnected(false);
+    if (lease_) lease_->SetUp(false, clock_.Now());
+    PollLease();
+  };
   ev.on_message = [this](InboundMessage&& m) {
     // Also while stopping: MqttClient::Stop drains what Paho acknowledged (issue 12 item 7).
+    if (lease_ && lease_->OnMessage(m.topic, m.payload, clock_.Now())) {
+      PollLease();
+      return;
+    }
     monitor_.HandleMessage(m.topic, m.payload, m.qos, m.retain);
   };
   ev.on_batch_end = [this] {
@@ -453,8 +484,24 @@ void Daemon::ArmTick() {
     monitor_.Tick();
     if (recorder_) monitor_.NoteRecorderDropped(recorder_->dropped());
     if (mqtt_) monitor_.NoteIngest(mqtt_->inbox_dropped(), mqtt_->inbox_throttled());
+    PollLease();
     ArmTick();
   });
+}
+
+void Daemon::PollLease() {
+  if (!lease_ || stopping_) return;
+  if (std::optional<std::string> claim = lease_->Poll(clock_.Now())) {
+    log::Info("claiming the writer lease", {{"lease", lease_->lease_topic()},
+                                            {"previous_holder", lease_->holder()}});
+    mqtt_->Publish({lease_->lease_topic(), std::move(*claim), 1, true, 0});
+  }
+  if (lease_->writer() != monitor_.writer()) {
+    log::Warn(lease_->writer() ? "writer: publishing alarm topics and halts"
+                               : "follower: alarm topics and halts left to the writer",
+              {{"holder", lease_->holder()}, {"lease", lease_->lease_topic()}});
+    monitor_.SetWriter(lease_->writer());
+  }
 }
 
 DaemonStatus Daemon::CurrentStatus() const {
@@ -498,6 +545,26 @@ DaemonStatus Daemon::CurrentStatus() const {
 
 }  // namespace
 
+// cluster.shard_count > 1: the engine admits only this shard's clinics (the rest are rejected
+// not_assigned, counted), whatever the subscriptions let through. Logs the shard and its filters.
+void ApplyShard(config::Config& cfg) {
+  const config::ClusterConfig& k = cfg.cluster;
+  std::string filters;
+  for (const std::string& f : cfg.mqtt.subscriptions) filters += (filters.empty() ? "" : " ") + f;
+  if (filters.empty()) filters = cluster::WildcardFilter(cfg.mqtt.topic_root);
+  if (k.shard_count <= 1 && k.replica.empty()) return;
+  log::Info("shard", {{"shard_index", static_cast<unsigned long long>(k.shard_index)},
+                      {"shard_count", static_cast<unsigned long long>(k.shard_count)},
+                      {"replica", k.replica},
+                      {"filters", filters},
+                      {"admission", k.shard_count > 1 ? "own clinics only" : "every clinic"}});
+  if (k.shard_count <= 1) return;
+  // ShardOf hashes the clinic once per shard (XXH64 of a short ID: tens of ns each).
+  cfg.engine.assigned = [index = k.shard_index, count = k.shard_count](std::string_view clinic) {
+    return cluster::ShardOf(clinic, count) == index;
+  };
+}
+
 int RunDaemon(const RunCommandOptions& options) {
   std::string error;
   // Flags first so that even config errors are logged in the requested format.
@@ -524,6 +591,7 @@ int RunDaemon(const RunCommandOptions& options) {
     log::Warn("deprecated setting", {{"key", "http.basic_auth_username"},
                                      {"use", "basic_auth_users in http.web_config_file"}});
   }
+  ApplyShard(cfg);
   try {
     auto d = std::make_unique<Daemon>(std::move(cfg), path, std::move(web));
     return d->Run();

@@ -214,6 +214,7 @@ void LiveMonitor::HandleMessage(std::string_view topic, std::string_view payload
     return;
   }
   const TimeNs now = Stamp();
+  if (!writer_) NoteCommand(topic, now);
   const auto t0 = std::chrono::steady_clock::now();
   last_reject_ = protocol::Reject::kNone;
   control::ApplyRecord({now, topic, payload}, engine_, *this);
@@ -350,6 +351,12 @@ void LiveMonitor::OnAlarm(const engine::AlarmEvent& e) {
 }
 
 void LiveMonitor::SendHalt(HeldHalt h) {
+  if (!writer_) {
+    // The writer sends it; kept for a takeover unless the writer was already seen to halt the pen.
+    PruneStandby(h.made_at);
+    if (halts_seen_.count(h.publication.topic) == 0) standby_halts_.push_back(std::move(h));
+    return;
+  }
   const TimeNs now = Stamp();
   if (now - h.made_at >= h.expiry) {
     Audit(FormatHaltAudit(now, h.clinic, h.device, h.session, h.alarm, h.severity, "expired",
@@ -371,6 +378,43 @@ void LiveMonitor::SendHalt(HeldHalt h) {
   held_halts_.push_back(std::move(h));
 }
 
+void LiveMonitor::NoteCommand(std::string_view topic, TimeNs now) {
+  const protocol::Topic t = protocol::ParseTopic(topic, cfg_.mqtt.topic_root);
+  if (t.kind != protocol::TopicKind::kOwn || topic.size() < 8 ||
+      topic.substr(topic.size() - 8) != "/command") {
+    return;
+  }
+  PruneStandby(now);
+  const std::string key(topic);
+  halts_seen_[key] = now;
+  // One halt stops the pen: whatever this follower would have sent to it is done.
+  std::erase_if(standby_halts_, [&](const HeldHalt& h) { return h.publication.topic == key; });
+}
+
+void LiveMonitor::PruneStandby(TimeNs now) {
+  while (!standby_halts_.empty() &&
+         now - standby_halts_.front().made_at >= standby_halts_.front().expiry) {
+    standby_halts_.pop_front();
+  }
+  if (standby_halts_.size() > kMaxHeldHalts) standby_halts_.pop_front();
+  std::erase_if(halts_seen_,
+                [&](const auto& kv) { return now - kv.second >= cfg_.outputs.halt.expiry; });
+}
+
+void LiveMonitor::SetWriter(bool writer) {
+  if (writer == writer_) return;
+  writer_ = writer;
+  if (!writer) return;
+  // Takeover: every alarm held, then the halts the old writer was not seen to send in time.
+  const TimeNs now = Stamp();
+  PruneStandby(now);
+  std::deque<HeldHalt> standby;
+  standby.swap(standby_halts_);
+  halts_seen_.clear();
+  SetConnected(true);
+  for (HeldHalt& h : standby) SendHalt(std::move(h));
+}
+
 void LiveMonitor::Flush() {
   // The journal first: nothing goes out that a restart would not know about.
   if (!journal_batch_.empty()) {
@@ -387,6 +431,10 @@ void LiveMonitor::Flush() {
   }
   // The batch's audit lines are durable before its alarm topics go out (group commit).
   SyncAudit();
+  if (!writer_) {
+    to_publish_.clear();  // held_topics_ keeps the state for a takeover
+    return;
+  }
   for (auto& [topic, payload] : to_publish_) {
     Publication p;
     p.topic = topic;
@@ -399,7 +447,7 @@ void LiveMonitor::Flush() {
 }
 
 void LiveMonitor::CheckAlarmTopic(std::string_view topic, std::string_view payload) {
-  if (!cfg_.outputs.alarm_topics) return;
+  if (!cfg_.outputs.alarm_topics || !writer_) return;
   const std::string key(topic);
   if (to_publish_.count(key) != 0) return;  // the monitor's own state is on its way
   if (auto held = held_topics_.find(key); held != held_topics_.end()) {

@@ -142,6 +142,13 @@ class LiveMonitor : private engine::Sink {
   // other entry points (Tick, Acknowledge, Reload, SetConnected) flush by themselves.
   void Flush();
 
+  // Paired monitors (docs/cluster.md, "Paired monitors"): only the writer publishes the
+  // retained alarm topics, corrects them and sends `halt`s; a follower keeps the same state
+  // silently. Becoming the writer publishes every alarm it holds and sends the halts of the last
+  // halt expiry that the old writer was not seen to send. Default (no pair): the writer.
+  void SetWriter(bool writer);
+  bool writer() const { return writer_; }
+
   // Fires every deadline due by now (the daemon's timer).
   void Tick();
   // When Tick() next has something to do, if anything.
@@ -241,6 +248,13 @@ class LiveMonitor : private engine::Sink {
   engine::TimeNs catch_up_deadline_ = 0;
 
   std::deque<HeldHalt> held_halts_;  // oldest first
+  // A follower's halts (it would have sent them as the writer), oldest first, and when a halt
+  // was last seen on each pen's command topic (the writer's): kept for one halt expiry.
+  bool writer_ = true;
+  std::deque<HeldHalt> standby_halts_;
+  std::unordered_map<std::string, engine::TimeNs> halts_seen_;
+  void NoteCommand(std::string_view topic, engine::TimeNs now);
+  void PruneStandby(engine::TimeNs now);
   std::uint64_t halts_expired_ = 0;
 
   MonitorAlarm audit_failing_{"audit_log_failing", engine::Severity::kHigh};

@@ -36,6 +36,7 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   Impl(asio::io_context& io, MqttOptions options, MqttEvents events)
       : io_(io),
         retry_timer_(io),
+        subscribe_retry_timer_(io),
         opts_(std::move(options)),
         events_(std::move(events)),
         backoff_(ReconnectMin(opts_)),
@@ -77,11 +78,25 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   void PostDrain();
   static constexpr std::size_t kDrainBatch = 256;
 
+  // The broker for the log: its URL, or every node of mqtt.urls.
+  std::string Where() const {
+    if (opts_.connect.servers.size() <= 1) return opts_.connect.url.display;
+    std::string out;
+    for (const broker::BrokerUrl& u : opts_.connect.servers) {
+      out += (out.empty() ? "" : ",") + u.display;
+    }
+    return out;
+  }
+
   // Loop-thread handlers.
   void OnConnected(bool session_present);
   void OnConnectFailed(int rc, int reason);
   void OnConnectionLost(const std::string& cause);
-  void OnSubscribed(bool ok, const std::string& why);
+  void OnSubscribed(bool ok, const std::string& why, std::vector<std::string> filters = {});
+  // Subscribes `filter` with the options of the list it belongs to (devices, watch, control).
+  void SubscribeOne(const std::string& filter);
+  // Subscribes the refused filters again after the backoff, while connected.
+  void RetryRefused();
   void DoConnect();
   void CreateClient();
   // Subscribes the watched filters, and the device filters too when `devices`.
@@ -123,13 +138,29 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
       } catch (...) {
         // No per-filter codes available (MQTT 3.1.1): success as reported.
       }
-      impl_->PostToLoop([why](Impl& self) { self.OnSubscribed(why.empty(), why); });
+      impl_->PostToLoop([why, filters = Filters(tok)](Impl& self) mutable {
+        self.OnSubscribed(why.empty(), why, std::move(filters));
+      });
     }
     void on_failure(const mqtt::token& tok) override {
+      // MQTT 3.1.1: Paho reports a SUBACK 0x80 as a failure with rc 0x80.
       const std::string why = "subscribe failed (rc " + std::to_string(tok.get_return_code()) +
                               ", reason " +
                               std::to_string(static_cast<int>(tok.get_reason_code())) + ")";
-      impl_->PostToLoop([why](Impl& self) { self.OnSubscribed(false, why); });
+      impl_->PostToLoop([why, filters = Filters(tok)](Impl& self) mutable {
+        self.OnSubscribed(false, why, std::move(filters));
+      });
+    }
+    // The filters a SUBSCRIBE token was for (one per token: DoSubscribe sends them one by one).
+    static std::vector<std::string> Filters(const mqtt::token& tok) {
+      std::vector<std::string> out;
+      try {
+        if (auto topics = tok.get_topics()) {
+          for (std::size_t i = 0; i < topics->size(); ++i) out.push_back((*topics)[i]);
+        }
+      } catch (...) {
+      }
+      return out;
     }
 
    private:
@@ -138,6 +169,9 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
 
   asio::io_context& io_;
   asio::steady_timer retry_timer_;
+  asio::steady_timer subscribe_retry_timer_;
+  std::vector<std::string> refused_;  // filters the broker refused, to subscribe again
+  std::chrono::milliseconds subscribe_backoff_{1000};
   MqttOptions opts_;
   MqttEvents events_;
   std::shared_ptr<mqtt::async_client> cli_;  // shared with jobs on the Paho caller thread
@@ -178,6 +212,15 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
 };
 
 bool MqttClient::Impl::Start(std::string* error) {
+  if (opts_.connect.version != 5) {
+    log::Info("mqtt 3.1.1: MQTT 5 features off",
+              {{"no_local", "off: the monitor's own alarm publications come back and are "
+                            "recognised as its own"},
+               {"halt_expiry", "not carried: a halt is never handed over late by the monitor, "
+                               "but a broker holding one for a disconnected pen may deliver "
+                               "it late"},
+               {"session_expiry", "none: the broker keeps the session until a clean connect"}});
+  }
   try {
     CreateClient();
   } catch (const std::exception& e) {
@@ -245,7 +288,7 @@ void MqttClient::Impl::DoConnect() {
   } catch (const mqtt::exception& e) {
     OnConnectFailed(e.get_return_code(), static_cast<int>(e.get_reason_code()));
   } catch (const std::exception& e) {
-    log::Error("mqtt connect failed", {{"url", opts_.connect.url.display}, {"error", e.what()}});
+    log::Error("mqtt connect failed", {{"url", Where()}, {"error", e.what()}});
     OnConnectFailed(-1, 0);
   }
 }
@@ -317,13 +360,13 @@ void MqttClient::Impl::OnConnectFailed(int rc, int reason) {
   reason_ = broker::ConnectFailureReason(rc, reason);
   if (ever_connected_) {
     // Paho's automatic reconnect is in charge; just say why this attempt failed.
-    log::Warn("mqtt reconnect failed", {{"url", opts_.connect.url.display}, {"reason", reason_}});
+    log::Warn("mqtt reconnect failed", {{"url", Where()}, {"reason", reason_}});
     return;
   }
   const auto delay = backoff_;
   backoff_ = std::min(backoff_ * 2, ReconnectMax(opts_));
   log::Error("mqtt connect failed",
-             {{"url", opts_.connect.url.display}, {"reason", reason_}, {"rc", rc},
+             {{"url", Where()}, {"reason", reason_}, {"rc", rc},
               {"retry_in_seconds", static_cast<double>(delay.count()) / 1000.0}});
   retry_timer_.expires_after(delay);
   retry_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
@@ -337,10 +380,10 @@ void MqttClient::Impl::OnConnected(bool session_present) {
   backoff_ = ReconnectMin(opts_);
   if (ever_connected_) {
     ++reconnects_;
-    log::Info("mqtt reconnected", {{"url", opts_.connect.url.display},
+    log::Info("mqtt reconnected", {{"url", Where()},
                                    {"session_present", session_present}});
   } else {
-    log::Info("mqtt connected", {{"url", opts_.connect.url.display},
+    log::Info("mqtt connected", {{"url", Where()},
                                  {"client_id", opts_.client_id},
                                  {"session_present", session_present}});
   }
@@ -352,57 +395,93 @@ void MqttClient::Impl::OnConnected(bool session_present) {
   DoSubscribe(/*devices=*/!session_present || !subscribed_once_);
 }
 
+void MqttClient::Impl::SubscribeOne(const std::string& filter) {
+  const bool v5 = opts_.connect.version == 5;
+  const auto in = [&](const std::vector<std::string>& list) {
+    return std::find(list.begin(), list.end(), filter) != list.end();
+  };
+  using SO = mqtt::subscribe_options;
+  // Devices: retained messages only for new subscriptions (a renewed one does not replay them).
+  // Watched topics: retained messages on every subscribe, never our own publications back.
+  // Control topics: retained messages every time, our own publications too (the lease claim).
+  const SO o = in(opts_.control) ? SO(false, false, SO::SEND_RETAINED_ON_SUBSCRIBE)
+               : in(opts_.watch) ? SO(/*no_local=*/true, false, SO::SEND_RETAINED_ON_SUBSCRIBE)
+                                 : SO(false, false, SO::SEND_RETAINED_ON_NEW);
+  // On the Paho caller thread (OnPaho): never from the loop into a connected client.
+  OnPaho([self = shared_from_this(), cli = cli_, filter, o, v5] {
+    try {
+      if (v5) {
+        cli->subscribe(filter, self->opts_.qos, nullptr, self->subscribe_listener_, o);
+      } else {
+        cli->subscribe(filter, self->opts_.qos, nullptr, self->subscribe_listener_);
+      }
+    } catch (const mqtt::exception& e) {
+      const std::string why = "subscribe " + filter + " failed: " + e.what();
+      self->PostToLoop([why, filter](Impl& s) { s.OnSubscribed(false, why, {filter}); });
+    }
+  });
+}
+
 void MqttClient::Impl::DoSubscribe(bool devices) {
   reason_ = "subscribing";
   // One SUBSCRIBE per filter: Paho C++ 1.2 crashes in subscribeMany when given MQTT 5
   // subscribe options, and per-filter tokens tell exactly which filter was refused.
-  pending_subscriptions_ = opts_.watch.size() + (devices ? opts_.subscriptions.size() : 0);
+  std::vector<std::string> filters;
+  if (devices) filters = opts_.subscriptions;
+  filters.insert(filters.end(), opts_.watch.begin(), opts_.watch.end());
+  filters.insert(filters.end(), opts_.control.begin(), opts_.control.end());
+  subscribe_retry_timer_.cancel();
+  refused_.clear();
+  pending_subscriptions_ = filters.size();
   subscribe_failed_ = false;
-  const bool v5 = opts_.connect.version == 5;
-  const auto subscribe = [&](const std::string& filter, const mqtt::subscribe_options& o) {
-    OnPaho([self = shared_from_this(), cli = cli_, filter, o, v5] {
-      try {
-        if (v5) {
-          cli->subscribe(filter, self->opts_.qos, nullptr, self->subscribe_listener_, o);
-        } else {
-          cli->subscribe(filter, self->opts_.qos, nullptr, self->subscribe_listener_);
-        }
-      } catch (const mqtt::exception& e) {
-        const std::string why = "subscribe " + filter + " failed: " + e.what();
-        self->PostToLoop([why](Impl& s) { s.OnSubscribed(false, why); });
-      }
-    });
-  };
-  if (devices) {
-    // Retained messages only for new subscriptions: a renewed one does not replay them.
-    const mqtt::subscribe_options o(false, false, mqtt::subscribe_options::SEND_RETAINED_ON_NEW);
-    for (const std::string& filter : opts_.subscriptions) subscribe(filter, o);
-  }
-  // Watched topics: retained messages on every subscribe, never our own publications back.
-  const mqtt::subscribe_options watch(/*no_local=*/true, false,
-                                      mqtt::subscribe_options::SEND_RETAINED_ON_SUBSCRIBE);
-  for (const std::string& filter : opts_.watch) subscribe(filter, watch);
-  if (pending_subscriptions_ == 0) OnSubscribed(true, "");  // nothing to wait for
+  for (const std::string& filter : filters) SubscribeOne(filter);
+  if (pending_subscriptions_ == 0 && !subscribe_failed_) OnSubscribed(true, "");
 }
 
-void MqttClient::Impl::OnSubscribed(bool ok, const std::string& why) {
+void MqttClient::Impl::RetryRefused() {
+  if (stopping_ || !connected_ || refused_.empty()) return;
+  std::vector<std::string> filters;
+  filters.swap(refused_);
+  log::Info("mqtt subscribing again", {{"filters", static_cast<unsigned long long>(filters.size())},
+                                       {"first", filters.front()}});
+  pending_subscriptions_ = filters.size();
+  subscribe_failed_ = false;
+  for (const std::string& filter : filters) SubscribeOne(filter);
+}
+
+void MqttClient::Impl::OnSubscribed(bool ok, const std::string& why,
+                                    std::vector<std::string> filters) {
   if (pending_subscriptions_ > 0) --pending_subscriptions_;
   if (!ok) {
     subscribe_failed_ = true;
     reason_ = why;
-    log::Error("mqtt subscribe failed", {{"reason", why}});
+    log::Error("mqtt subscribe failed",
+               {{"reason", why}, {"filter", filters.empty() ? std::string() : filters.front()}});
+    refused_.insert(refused_.end(), filters.begin(), filters.end());
+  }
+  if (!connected_ || pending_subscriptions_ > 0) return;
+  if (subscribe_failed_) {
+    // Every answer is in and some were refused: ask again after the backoff.
+    if (refused_.empty()) return;  // no filter names to retry: the next connect renews all
+    const auto delay = subscribe_backoff_;
+    subscribe_backoff_ = std::min(subscribe_backoff_ * 2, ReconnectMax(opts_));
+    subscribe_retry_timer_.expires_after(delay);
+    subscribe_retry_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->RetryRefused();
+    });
     return;
   }
-  if (!connected_ || subscribe_failed_ || pending_subscriptions_ > 0) return;
+  subscribe_backoff_ = ReconnectMin(opts_);
   subscribed_ = true;
   subscribed_once_ = true;
   reason_.clear();
-  std::string filters;
+  std::string filters_text;
   for (const std::string& f : opts_.subscriptions) {
-    if (!filters.empty()) filters += ' ';
-    filters += f;
+    if (!filters_text.empty()) filters_text += ' ';
+    filters_text += f;
   }
-  log::Info("subscribed", {{"filters", filters}, {"qos", opts_.qos}});
+  log::Info("subscribed", {{"filters", filters_text}, {"qos", opts_.qos}});
   if (events_.on_subscribed) events_.on_subscribed();
 }
 
@@ -412,7 +491,7 @@ void MqttClient::Impl::OnConnectionLost(const std::string& cause) {
   ++lost_;
   reason_ = "connection lost: " + (cause.empty() ? std::string("unknown") : cause);
   log::Warn("mqtt connection lost",
-            {{"url", opts_.connect.url.display},
+            {{"url", Where()},
              {"cause", cause.empty() ? std::string("unknown") : cause},
              {"reconnecting", true}});
   if (events_.on_connection_lost) events_.on_connection_lost(reason_);
@@ -459,6 +538,7 @@ void MqttClient::Impl::Stop(const Publication& last, std::chrono::milliseconds t
   }
   room_.notify_all();
   retry_timer_.cancel();
+  subscribe_retry_timer_.cancel();
   if (!cli_) return;
   // After what the loop published so far (the Paho caller runs jobs in order): the offline
   // status, then the disconnect. The receive thread no longer waits for room (stopping_), so
@@ -512,6 +592,7 @@ MqttClient::~MqttClient() {
   impl_->room_.notify_all();  // before Paho joins its thread, which may wait for room
   impl_->retry_timer_.cancel();
   impl_->paho_.join();  // jobs still queued run (they keep the client alive) before it goes
+  impl_->subscribe_retry_timer_.cancel();
   try {
     impl_->cli_.reset();
   } catch (...) {

@@ -8,7 +8,14 @@
 // status published (retained) on every connect, subscriptions renewed on every connect where
 // the broker did not report a kept session. Reconnects after a loss are Paho's automatic
 // reconnect; a failed first connect (broker down, bad credentials) is retried here with the
-// same min/max backoff, forever, with the reason logged each time.
+// same min/max backoff, forever, with the reason logged each time. A subscription the broker
+// refuses (SUBACK 0x80: NATS while its JetStream leaders are elected) is subscribed again with
+// the same backoff while connected; the client is not ready until every one is granted.
+//
+// MQTT 3.1.1 (connect.version 4, e.g. NATS): no no_local (our own alarm publications come back
+// and match what the monitor holds), no message expiry (a `halt` is still never handed to the
+// broker late, but a broker may deliver one it holds late), no session expiry (the broker keeps
+// the session until a clean connect). Logged once at start.
 //
 // Outgoing messages are buffered in memory (up to kMaxBuffered) while disconnected; nothing is
 // written to disk.
@@ -44,6 +51,9 @@ struct MqttOptions {
   // Filters watched on every connect, with the broker's retained messages each time and (MQTT 5)
   // without our own publications echoed back: the monitor's retained alarm topics.
   std::vector<std::string> watch;
+  // Filters subscribed on every connect with the broker's retained messages each time and our
+  // own publications included: a pair's writer lease and the monitors' status topics.
+  std::vector<std::string> control;
   int qos = 1;
   // Messages received and not yet handled on the loop, at most. When full, a QoS 0 message is
   // dropped (counted) and a QoS 1/2 one holds Paho's receive thread until there is room, so the

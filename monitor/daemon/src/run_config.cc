@@ -1,6 +1,7 @@
 #include "run_config.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "log.h"
@@ -8,6 +9,35 @@
 #include "needlewatch/protocol/topic.h"
 
 namespace needlewatch::daemon {
+
+namespace {
+
+// --cluster.* over the file, then the cluster keys checked together.
+bool ApplyClusterFlags(const RunCommandOptions& options, config::Config* cfg) {
+  std::vector<std::string> errors;
+  const auto number = [&](const std::optional<std::string>& flag, const char* name,
+                          std::uint32_t* out) {
+    if (!flag) return;
+    std::uint32_t v = 0;
+    const auto [p, ec] = std::from_chars(flag->data(), flag->data() + flag->size(), v);
+    if (flag->empty() || ec != std::errc() || p != flag->data() + flag->size()) {
+      errors.push_back(std::string(name) + ": expected a non-negative integer, got \"" + *flag +
+                       "\"");
+      return;
+    }
+    *out = v;
+  };
+  number(options.shard_index, "--cluster.shard-index", &cfg->cluster.shard_index);
+  number(options.shard_count, "--cluster.shard-count", &cfg->cluster.shard_count);
+  if (options.replica) cfg->cluster.replica = *options.replica;
+  for (std::string& e : config::ClusterConfigErrors(*cfg)) errors.push_back(std::move(e));
+  for (const std::string& e : errors) log::Error("config error", {{"error", e}});
+  if (errors.empty()) return true;
+  log::Error("startup failed", {{"error", "invalid cluster settings"}});
+  return false;
+}
+
+}  // namespace
 
 bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::string* path) {
   if (options.config_file) {
@@ -22,7 +52,20 @@ bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::s
   } else {
     *cfg = config::DefaultConfig();
   }
-  if (options.mqtt_url) cfg->mqtt.url = *options.mqtt_url;
+  if (options.mqtt_url) {
+    // One URL, or a broker cluster's nodes separated by commas (as mqtt.urls).
+    cfg->mqtt.urls.clear();
+    if (options.mqtt_url->find(',') == std::string::npos) {
+      cfg->mqtt.url = *options.mqtt_url;
+    } else {
+      std::string_view rest = *options.mqtt_url;
+      for (std::size_t comma; !rest.empty(); rest.remove_prefix(std::min(comma + 1, rest.size()))) {
+        comma = rest.find(',');
+        if (comma == std::string_view::npos) comma = rest.size();
+        cfg->mqtt.urls.emplace_back(rest.substr(0, comma));
+      }
+    }
+  }
   if (options.web_listen_address) cfg->http.listen_address = *options.web_listen_address;
   if (options.web_config_file) cfg->http.web_config_file = *options.web_config_file;
   if (options.instance) cfg->mqtt.instance = *options.instance;
@@ -34,6 +77,7 @@ bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::s
     cfg->record.enabled = true;
     cfg->record.dir = *options.record_dir;
   }
+  if (!ApplyClusterFlags(options, cfg)) return false;
   if (!protocol::IsValidId(cfg->mqtt.instance)) {
     log::Error("startup failed",
                {{"error", "mqtt.instance: expected an ID matching [A-Za-z0-9_.-]{1,64}, got \"" +
@@ -137,6 +181,11 @@ bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,
   };
   broker::ConnectSettings& c = o->connect;
   c.url = url;
+  for (const std::string& u : m.urls) {
+    std::optional<broker::BrokerUrl> node = broker::ParseBrokerUrl(u, error);
+    if (!node) return false;
+    c.servers.push_back(std::move(*node));
+  }
   c.version = m.version;
   c.clean_start = m.clean_session;
   c.session_expiry = std::chrono::hours(24);

@@ -1,5 +1,6 @@
 #include "needlewatch/mqtt/paho.h"
 
+#include <memory>
 #include <utility>
 
 namespace needlewatch::broker {
@@ -22,6 +23,11 @@ void MakeConnectOptions(const ConnectSettings& s, mqtt::connect_options* out,
     b.clean_session(false).clean_start(s.clean_start);
   } else {
     b.clean_session(s.clean_start);
+  }
+  if (s.servers.size() > 1) {
+    auto uris = std::make_shared<mqtt::string_collection>();
+    for (const BrokerUrl& u : s.servers) uris->push_back(u.paho_uri);
+    b.servers(uris);
   }
   if (s.reconnect) b.automatic_reconnect(s.reconnect->first, s.reconnect->second);
   if (s.max_inflight > 0) b.max_inflight(s.max_inflight);

@@ -27,6 +27,9 @@ struct TlsConfig {
 
 struct MqttConfig {
   std::string url = "mqtt://127.0.0.1:1883";  // mqtt://host:port or mqtts://host:port
+  // Several nodes of one broker cluster, tried in order on every (re)connect; when non-empty it
+  // replaces `url` (the two keys are exclusive). All mqtt:// or all mqtts://.
+  std::vector<std::string> urls;
   std::string instance = "default";           // names needlewatch/{instance}/status
   std::string client_id;                      // "" = "needlewatch-" + instance (stable)
   std::string topic_root = "clinic";
@@ -121,6 +124,18 @@ struct StateConfig {
   engine::TimeNs snapshot_interval = 10 * engine::kNsPerSec;
 };
 
+// Sharded and paired monitors (docs/cluster.md).
+struct ClusterConfig {
+  // This monitor's shard, 0 to shard_count-1. With shard_count > 1 a device message whose clinic
+  // belongs to another shard (cluster::ShardOf) is refused as not_assigned.
+  std::uint32_t shard_index = 0;
+  std::uint32_t shard_count = 1;  // 1 = no sharding; at most 4096
+  // Replica letter within the shard ("" = no pair; else one of a-z, and mqtt.instance must end
+  // with "-" + replica, e.g. shard0-a). A pair's replicas take turns as the writer of the
+  // retained alarm topics and `halt`s through a lease on needlewatch/shard/{shard_index}/writer.
+  std::string replica;
+};
+
 struct LogConfig {
   std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "json";  // json or text
@@ -132,6 +147,7 @@ struct Config {
   OutputsConfig outputs;
   RecordConfig record;
   StateConfig state;
+  ClusterConfig cluster;
   // engine.evict_idle_after, late_after, max_devices; the registry file's clinics and devices
   // (engine.registry_file) in known_clinics/known_devices. `assigned` is the daemon's to set.
   engine::EngineOptions engine;
@@ -143,6 +159,12 @@ struct Config {
   // which loads to the same limits). Recordings keep it so that a replay applies the same limits.
   std::string text;
 };
+
+// What is wrong with the cluster keys together (shard_index < shard_count, and with
+// `with_instance` replica against mqtt.instance), each as "key: expected …, got …"; empty when
+// they are consistent. The loader checks it (the instance only when the file sets it: a flag
+// may name it), `run` again after its flags.
+std::vector<std::string> ClusterConfigErrors(const Config& c, bool with_instance = true);
 
 // Every error names the file, the line, the key path and what was expected, e.g.
 // "needlewatch.yaml:12: limits.zones.cheek.depth_mm.max: expected a number, got \"deep\"".

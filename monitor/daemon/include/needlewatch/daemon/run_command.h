@@ -18,6 +18,9 @@ struct RunCommandOptions {
   std::optional<std::string> record_dir;          // --record.dir (turns recording on)
   std::optional<std::string> web_config_file;     // --web.config.file
   std::optional<std::string> state_dir;           // --state.dir (durable state)
+  std::optional<std::string> shard_index;         // --cluster.shard-index
+  std::optional<std::string> shard_count;         // --cluster.shard-count
+  std::optional<std::string> replica;             // --cluster.replica
 };
 
 // Runs until SIGTERM/SIGINT. Returns 0 after a graceful stop, non-zero on a startup error

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "needlewatch/mqtt/broker_url.h"
 
@@ -41,6 +42,10 @@ struct WillMessage {
 
 struct ConnectSettings {
   BrokerUrl url;
+  // Every node of a broker cluster, in order (the first is `url`). With more than one, each
+  // connect and automatic reconnect tries them in turn (Paho's server list), so a monitor whose
+  // node dies resumes its persistent session on another. Empty or one = `url` only.
+  std::vector<BrokerUrl> servers;
   int version = 5;           // 5, or 4 for MQTT 3.1.1
   bool clean_start = true;   // false: the broker keeps the session and its QoS 1 messages
   // MQTT 5 with clean_start false: how long the broker keeps the session after a disconnect.

@@ -1,0 +1,73 @@
+// The writer lease of a pair of monitor replicas (docs/cluster.md, "Paired monitors"): both
+// replicas of a shard process everything, and exactly one of them — the lease holder — writes
+// the shard's retained alarm topics and sends `halt`s. The lease is a retained message on
+// needlewatch/shard/{shard}/writer naming the holder's instance; a replica's liveness is its
+// retained needlewatch/{instance}/status (online, and the broker's Last Will `offline`).
+//
+//   - A replica claims (publishes itself as holder) when, connected and settled, the lease names
+//     no one, or a peer whose status is not online. It re-claims at most every 3 settle times.
+//   - It is the writer while the lease names it, unchanged for one settle time, and it is
+//     connected and settled. Both replicas see every claim in the broker's order, so two claims at
+//     once end with the same holder on both (the last one), and neither writes before settling.
+//   - Sticky: a replica that comes back finds the other named and online, and follows.
+//
+// Peers are the instances that share this one's name up to its replica letter ("shard0-a" →
+// "shard0-b", …). Pure: time is passed in (ns); no I/O. Not thread-safe.
+#ifndef NEEDLEWATCH_CLUSTER_WRITER_LEASE_H_
+#define NEEDLEWATCH_CLUSTER_WRITER_LEASE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace needlewatch::cluster {
+
+class WriterLease {
+ public:
+  // `self`: this replica's instance, ending in "-{letter}". `settle_ns`: how long retained
+  // state may take to arrive after subscribing, and how long a claim must stand before its
+  // holder writes.
+  WriterLease(std::string self, std::uint32_t shard, std::int64_t settle_ns);
+
+  // needlewatch/shard/{shard}/writer, retained QoS 1.
+  const std::string& lease_topic() const { return lease_topic_; }
+  // The monitors' status topics: needlewatch/+/status.
+  static constexpr std::string_view kStatusFilter = "needlewatch/+/status";
+
+  // Connected with the lease and status subscriptions granted (true), or the connection lost.
+  void SetUp(bool up, std::int64_t now);
+  // A message on the lease or a status topic. False when it is neither (not for the lease).
+  bool OnMessage(std::string_view topic, std::string_view payload, std::int64_t now);
+  // Re-evaluates at `now`: returns a claim to publish on lease_topic() (retained, QoS 1), if one
+  // is due, and updates writer().
+  std::optional<std::string> Poll(std::int64_t now);
+
+  bool writer() const { return writer_; }
+  const std::string& holder() const { return holder_; }
+
+  // The payload of a claim, {"v":1,"holder":"…","ts":…}, and the holder it names ("" when the
+  // payload is empty or not a claim).
+  static std::string ClaimPayload(std::string_view holder, std::int64_t now);
+  static std::string HolderOf(std::string_view payload);
+
+ private:
+  bool PeerOnline(const std::string& instance) const;
+
+  std::string self_;
+  std::string peer_prefix_;  // self_ without its replica letter
+  std::string lease_topic_;
+  std::int64_t settle_;
+  bool up_ = false;
+  std::int64_t up_since_ = 0;
+  std::string holder_;
+  std::int64_t holder_since_ = 0;
+  std::optional<std::int64_t> last_claim_;
+  std::map<std::string, bool, std::less<>> online_;  // peers' last status
+  bool writer_ = false;
+};
+
+}  // namespace needlewatch::cluster
+
+#endif  // NEEDLEWATCH_CLUSTER_WRITER_LEASE_H_
