@@ -227,15 +227,20 @@ TEST_F(Fixture, AFollowerDropsHaltsTheWriterSentOrThatExpired) {
   EXPECT_TRUE(out.On("clinic/c1/device/d1/command").empty());
   EXPECT_EQ(out.On(kAlarmTopic).size(), 1u);
 
-  // A halt older than its expiry is not sent on a takeover.
+  EXPECT_EQ(m.halts_expired(), 0u);
+
+  // A halt nobody was seen to send within its expiry is not sent late, and is audited.
   LiveMonitor late(cfg, "", clock, out);
   late.SetWriter(false);
   out.published.clear();
+  out.audit.clear();
   Sample(late, kT0 + 30 * kNsPerSec, 1, 3.0);
   clock.now = kT0 + 36 * kNsPerSec;
   late.SetWriter(true);
   EXPECT_TRUE(out.On("clinic/c1/device/d1/command").empty());
-  EXPECT_EQ(late.halts_expired(), 0u);  // the old writer's to send: not counted here
+  EXPECT_EQ(late.halts_expired(), 1u);
+  ASSERT_EQ(out.AuditOfType("halt").size(), 1u);
+  EXPECT_EQ(out.AuditOfType("halt")[0]["result"], "expired");
 }
 
 TEST_F(Fixture, HaltGoesOutOnTheRaiseOfAConfiguredSeverityOnly) {

@@ -545,6 +545,8 @@ DaemonStatus Daemon::CurrentStatus() const {
 
 }  // namespace
 
+namespace {
+
 // cluster.shard_count > 1: the engine admits only this shard's clinics (the rest are rejected
 // not_assigned, counted), whatever the subscriptions let through. Logs the shard and its filters.
 void ApplyShard(config::Config& cfg) {
@@ -564,6 +566,8 @@ void ApplyShard(config::Config& cfg) {
     return cluster::ShardOf(clinic, count) == index;
   };
 }
+
+}  // namespace
 
 int RunDaemon(const RunCommandOptions& options) {
   std::string error;

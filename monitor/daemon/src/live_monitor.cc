@@ -379,9 +379,8 @@ void LiveMonitor::SendHalt(HeldHalt h) {
 }
 
 void LiveMonitor::NoteCommand(std::string_view topic, TimeNs now) {
-  const protocol::Topic t = protocol::ParseTopic(topic, cfg_.mqtt.topic_root);
-  if (t.kind != protocol::TopicKind::kOwn || topic.size() < 8 ||
-      topic.substr(topic.size() - 8) != "/command") {
+  if (!topic.ends_with("/command") ||
+      protocol::ParseTopic(topic, cfg_.mqtt.topic_root).kind != protocol::TopicKind::kOwn) {
     return;
   }
   PruneStandby(now);
@@ -394,6 +393,13 @@ void LiveMonitor::NoteCommand(std::string_view topic, TimeNs now) {
 void LiveMonitor::PruneStandby(TimeNs now) {
   while (!standby_halts_.empty() &&
          now - standby_halts_.front().made_at >= standby_halts_.front().expiry) {
+    // Nobody was seen to halt the pen in time: the writer is gone or cut off.
+    const HeldHalt& h = standby_halts_.front();
+    Audit(FormatHaltAudit(now, h.clinic, h.device, h.session, h.alarm, h.severity, "expired",
+                          h.publication.expiry_seconds));
+    log::Error("halt not seen from the writer within its expiry",
+               {{"clinic", h.clinic}, {"device", h.device}, {"alarm", h.alarm}});
+    ++halts_expired_;
     standby_halts_.pop_front();
   }
   if (standby_halts_.size() > kMaxHeldHalts) standby_halts_.pop_front();
