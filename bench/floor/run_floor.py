@@ -164,12 +164,18 @@ def step(broker, daemon, pages, a):
         if pages > PARSERS:
             groups.append(Pages(daemon.port, pages - PARSERS, parse=False))
     time.sleep(1)  # past each stream's first frames
+    received0 = daemon.metric("needlewatch_messages_received_total")
+    cpu0, t0 = benchlib.cpu_seconds(daemon.child.pid), time.monotonic()
     meter = benchlib.CpuMeter(daemon.child.pid, broker.child.pid, *(g.p.pid for g in groups))
     probe = subprocess.run(
         benchlib.LOAD + ["probe", "--port", str(broker.port), "--count", str(a.probes),
                          "--interval-ms", str(a.probe_ms), "--qos", "1"],
         capture_output=True, text=True, timeout=a.probes * a.probe_ms / 1000 + 60)
     daemon_cpu, broker_cpu, *pages_cpu = meter.stop()
+    # What the daemon handled in the window and its CPU per message: steadier than CPU % on a
+    # shared machine, where a starved daemon also handles less.
+    cpu1, t1 = benchlib.cpu_seconds(daemon.child.pid), time.monotonic()
+    handled = daemon.metric("needlewatch_messages_received_total") - received0
     rss = round(benchlib.rss_mib(daemon.child.pid), 1)
     results = [g.finish() for g in groups]
     achieved = benchlib.finish_load(load)
@@ -178,7 +184,8 @@ def step(broker, daemon, pages, a):
     mqtt = json.loads(probe.stdout.strip().splitlines()[-1])
     dropped = (daemon.metric("needlewatch_http_event_streams_dropped_total") or 0) - dropped_before
     row = {"pages": pages, "rate": round(achieved["rate"]), "daemon_cpu": daemon_cpu,
-           "dropped": int(dropped),
+           "dropped": int(dropped), "handled": round(handled / (t1 - t0)),
+           "us_per_msg": round(1e6 * (cpu1 - cpu0) / handled, 1) if handled else None,
            "broker_cpu": broker_cpu, "pages_cpu": round(sum(pages_cpu), 1) if pages_cpu else None,
            "rss": rss, "probes": a.probes,
            "mqtt_p50": round(mqtt["p50_ms"], 2), "mqtt_p99": round(mqtt["p99_ms"], 2)}
@@ -197,7 +204,8 @@ def step(broker, daemon, pages, a):
     return row
 
 
-COLS = [("open pages", "pages"), ("load msg/s", "rate"), ("daemon CPU %", "daemon_cpu"),
+COLS = [("open pages", "pages"), ("load msg/s", "rate"), ("daemon handled msg/s", "handled"),
+        ("daemon CPU %", "daemon_cpu"), ("daemon CPU µs per message", "us_per_msg"),
         ("daemon RSS MiB", "rss"), ("KiB/s per page", "kib_s"), ("probes", "probes"),
         ("raises per parsing page", "received"), ("raise → page p50 ms", "p50"),
         ("p99 ms", "p99"), ("max ms", "max"), ("streams dropped as slow", "dropped"),

@@ -178,8 +178,10 @@ TEST_F(StreamServer, AClosedClientLeavesTheStreams) {
     c.Get("/events");
     c.ReadUntil("event: first");
     EXPECT_EQ(Stats().open, 1u);
+    EXPECT_TRUE(OnLoop([this] { return server->has_streams(); }));
   }
   EXPECT_TRUE(WaitStats([](const StreamStats& s) { return s.open == 0; }));
+  EXPECT_FALSE(OnLoop([this] { return server->has_streams(); }));
   const StreamStats s = Stats();
   EXPECT_EQ(s.opened, 1u);
   EXPECT_EQ(s.dropped_slow, 0u);

@@ -323,8 +323,11 @@ void Daemon::StartFloor() {
     if (http_) http_->Broadcast(f);
   });
   ArmFloorTimer(floor_frames_, kFrameInterval, [this] {
+    // Nobody watching: the changed pens wait (at most one entry each) for the first stream.
     FloorModel& floor = monitor_.floor();
-    if (floor.has_pending_devices()) floor.FlushDevices(monitor_.engine(), monitor_.Stamp());
+    if (floor.has_pending_devices() && http_->has_streams()) {
+      floor.FlushDevices(monitor_.engine(), monitor_.Stamp());
+    }
   });
   ArmFloorTimer(floor_pings_, kPingInterval, [this] {
     http_->Broadcast(std::make_shared<const std::string>(FloorModel::PingFrame(monitor_.Stamp())));

@@ -160,6 +160,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   }
   void Broadcast(const SharedText& frame);
   StreamStats stream_stats() const;
+  bool has_streams() const;
 
  private:
   void DoAccept();
@@ -728,6 +729,13 @@ StreamStats HttpServer::Impl::stream_stats() const {
   return st;
 }
 
+bool HttpServer::Impl::has_streams() const {
+  for (const auto& [id, weak] : streams_) {
+    if (auto s = weak.lock(); s && !s->closed()) return true;
+  }
+  return false;
+}
+
 bool HttpServer::Impl::MakeRoom(const std::string& ip) {
   const std::vector<std::shared_ptr<SessionBase>> open = OpenSessions();
   std::size_t total = open.size();
@@ -881,6 +889,8 @@ void HttpServer::Stop() { impl_->Stop(); }
 void HttpServer::Broadcast(const SharedText& frame) { impl_->Broadcast(frame); }
 
 StreamStats HttpServer::stream_stats() const { return impl_->stream_stats(); }
+
+bool HttpServer::has_streams() const { return impl_->has_streams(); }
 
 std::optional<HttpRequest> ParseHttpRequest(std::string_view bytes, std::string* error) {
   Parser p;

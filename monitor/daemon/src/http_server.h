@@ -109,6 +109,8 @@ class HttpServer {
   // Queues `frame` on every open event stream (on the io_context thread).
   void Broadcast(const SharedText& frame);
   StreamStats stream_stats() const;
+  // Some event stream is open (cheaper than stream_stats().open > 0).
+  bool has_streams() const;
 
  private:
   class Impl;
