@@ -3,7 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -121,102 +124,133 @@ std::string ReplayFooter() {
          "  needlewatch replay --publish=mqtt://127.0.0.1:1883 --speed=10 --loop session.mcap";
 }
 
-}  // namespace
+// One subcommand: its CLI11 node and what runs it once parsed (its flags live in the closure).
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
 
-int Main(int argc, char** argv) {
-  CLI::App app{"needlewatch: real-time safety monitor for microneedling devices"};
-  app.set_version_flag("--version", build_info::VersionText("needlewatch"),
-                       "Print the version and build information and exit");
-  app.require_subcommand(1);
-  const config::Config defaults = config::DefaultConfig();
-
-  // needlewatch run
+Command AddRun(CLI::App& app, const config::Config& defaults) {
+  struct Flags {
+    OptionalFlag config, mqtt_url, web_addr, instance, log_level, log_format, audit_log,
+        record_dir, state_dir, web_config, shard_index, shard_count, replica;
+  };
+  auto f = std::make_shared<Flags>();
   CLI::App* run = app.add_subcommand("run", "Run the live monitor daemon");
   run->footer(RunFooter());
-  OptionalFlag run_config, mqtt_url, web_addr, instance, log_level, log_format, audit_log,
-      record_dir;
-  const auto run_flag = [run](OptionalFlag& flag, const std::string& name, const std::string& help,
-                              const std::string& shown_default) {
-    AddOptional(run, flag, name, help, shown_default)->envname(EnvNameFor(name));
+  const auto flag = [run](OptionalFlag& into, const std::string& name, const std::string& help,
+                          const std::string& shown_default) {
+    AddOptional(run, into, name, help, shown_default)->envname(EnvNameFor(name));
   };
-  run_flag(run_config, "--config.file",
-           "YAML configuration file (config/needlewatch.yaml lists every key); none: built-in "
-           "defaults",
-           "");
-  run_flag(mqtt_url, "--mqtt.url",
-           "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (config: mqtt.url)",
-           defaults.mqtt.url);
-  run_flag(web_addr, "--web.listen-address",
-           "HTTP listen address for /metrics, /readyz and the alarm API (config: "
-           "http.listen_address)",
-           defaults.http.listen_address);
-  run_flag(instance, "--mqtt.instance",
-           "Instance name, published on needlewatch/{instance}/status (config: mqtt.instance)",
-           defaults.mqtt.instance);
-  run_flag(log_level, "--log.level", "trace, debug, info, warn or error (config: log.level)",
-           defaults.log.level);
-  run_flag(log_format, "--log.format", "json or text (config: log.format)", defaults.log.format);
-  run_flag(audit_log, "--outputs.audit-log",
-           "Audit log path, JSON lines; empty = off (config: outputs.audit_log)",
-           defaults.outputs.audit_log);
-  run_flag(record_dir, "--record.dir",
-           "Record every message into this directory; giving it turns recording on (config: "
-           "record.enabled, record.dir)",
-           "");
-  OptionalFlag state_dir;
-  run_flag(state_dir, "--state.dir",
-           "Keep alarms, sessions and presence across restarts in this directory (created "
-           "when missing; config: state.dir)",
-           "");
-  OptionalFlag web_config;
-  run_flag(web_config, "--web.config.file",
-           "Web configuration: users with bcrypt hashes, TLS, mutual TLS (Prometheus "
-           "exporter-toolkit format; config: http.web_config_file)",
-           "");
+  flag(f->config, "--config.file",
+       "YAML configuration file (config/needlewatch.yaml lists every key); none: built-in "
+       "defaults",
+       "");
+  flag(f->mqtt_url, "--mqtt.url",
+       "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (config: mqtt.url)",
+       defaults.mqtt.url);
+  flag(f->web_addr, "--web.listen-address",
+       "HTTP listen address for /metrics, /readyz and the alarm API (config: "
+       "http.listen_address)",
+       defaults.http.listen_address);
+  flag(f->instance, "--mqtt.instance",
+       "Instance name, published on needlewatch/{instance}/status (config: mqtt.instance)",
+       defaults.mqtt.instance);
+  flag(f->log_level, "--log.level", "trace, debug, info, warn or error (config: log.level)",
+       defaults.log.level);
+  flag(f->log_format, "--log.format", "json or text (config: log.format)", defaults.log.format);
+  flag(f->audit_log, "--outputs.audit-log",
+       "Audit log path, JSON lines; empty = off (config: outputs.audit_log)",
+       defaults.outputs.audit_log);
+  flag(f->record_dir, "--record.dir",
+       "Record every message into this directory; giving it turns recording on (config: "
+       "record.enabled, record.dir)",
+       "");
+  flag(f->state_dir, "--state.dir",
+       "Keep alarms, sessions and presence across restarts in this directory (created "
+       "when missing; config: state.dir)",
+       "");
+  flag(f->web_config, "--web.config.file",
+       "Web configuration: users with bcrypt hashes, TLS, mutual TLS (Prometheus "
+       "exporter-toolkit format; config: http.web_config_file)",
+       "");
+  flag(f->shard_index, "--cluster.shard-index",
+       "This monitor's shard, 0 to shard-count-1 (config: cluster.shard_index)", "0");
+  flag(f->shard_count, "--cluster.shard-count",
+       "Number of shards; messages of other shards' clinics are refused as not_assigned "
+       "(config: cluster.shard_count)",
+       "1");
+  flag(f->replica, "--cluster.replica",
+       "Replica letter a-z within the shard's pair; empty = no pair (config: "
+       "cluster.replica)",
+       "");
+  return {run, [f] {
+            daemon::RunCommandOptions o;
+            o.config_file = f->config.Get();
+            o.mqtt_url = f->mqtt_url.Get();
+            o.web_listen_address = f->web_addr.Get();
+            o.instance = f->instance.Get();
+            o.log_level = f->log_level.Get();
+            o.log_format = f->log_format.Get();
+            o.audit_log = f->audit_log.Get();
+            o.record_dir = f->record_dir.Get();
+            o.web_config_file = f->web_config.Get();
+            o.state_dir = f->state_dir.Get();
+            o.shard_index = f->shard_index.Get();
+            o.shard_count = f->shard_count.Get();
+            o.replica = f->replica.Get();
+            return daemon::RunDaemon(o);
+          }};
+}
 
-  OptionalFlag shard_index, shard_count, replica;
-  run_flag(shard_index, "--cluster.shard-index",
-           "This monitor's shard, 0 to shard-count-1 (config: cluster.shard_index)", "0");
-  run_flag(shard_count, "--cluster.shard-count",
-           "Number of shards; messages of other shards' clinics are refused as not_assigned "
-           "(config: cluster.shard_count)",
-           "1");
-  run_flag(replica, "--cluster.replica",
-           "Replica letter a-z within the shard's pair; empty = no pair (config: "
-           "cluster.replica)",
-           "");
-
-  // needlewatch replay
+Command AddReplay(CLI::App& app) {
+  struct Flags {
+    replay::ReplayCommandOptions ro;
+    OptionalFlag config, clinic, device, from, to, publish, fail_on, mcap_max_memory;
+  };
+  auto f = std::make_shared<Flags>();
   CLI::App* replay =
       app.add_subcommand("replay", "Replay captures or recordings through the engine and report");
   replay->footer(ReplayFooter());
-  replay::ReplayCommandOptions ro;
-  OptionalFlag replay_config, clinic, device, from, to, publish;
-  AddOptional(replay, replay_config, "--config.file",
+  AddOptional(replay, f->config, "--config.file",
               "YAML file with limits; none: the limits the daemon recorded, else built-in");
-  replay->add_option("--format", ro.format, "Report format")
+  replay->add_option("--format", f->ro.format, "Report format")
       ->check(CLI::IsMember({"text", "json", "csv", "html"}))
       ->capture_default_str();
-  AddOptional(replay, clinic, "--clinic", "Only this clinic; none: every clinic");
-  AddOptional(replay, device, "--device", "Only this device; none: every device");
-  AddOptional(replay, from, "--from",
+  AddOptional(replay, f->clinic, "--clinic", "Only this clinic; none: every clinic");
+  AddOptional(replay, f->device, "--device", "Only this device; none: every device");
+  AddOptional(replay, f->from, "--from",
               "Start time, RFC 3339 or seconds since the epoch; none: from the first record");
-  AddOptional(replay, to, "--to",
+  AddOptional(replay, f->to, "--to",
               "End time, RFC 3339 or seconds since the epoch; none: to the last record");
-  AddOptional(replay, publish, "--publish",
+  AddOptional(replay, f->publish, "--publish",
               "Republish to mqtt://HOST:PORT (or mqtts://) instead of reporting");
-  replay->add_option("--speed", ro.speed, "With --publish: speed factor (1, 2, …) or max")
+  replay->add_option("--speed", f->ro.speed, "With --publish: speed factor (1, 2, …) or max")
       ->capture_default_str();
-  replay->add_flag("--loop", ro.loop, "With --publish: start over at the end, until Ctrl-C");
-  OptionalFlag fail_on, mcap_max_memory;
-  AddOptional(replay, fail_on, "--fail-on",
+  replay->add_flag("--loop", f->ro.loop, "With --publish: start over at the end, until Ctrl-C");
+  AddOptional(replay, f->fail_on, "--fail-on",
               "Exit 3 when an alarm of this severity or higher was raised (low, medium, high)");
-  fail_on.option->check(CLI::IsMember({"low", "medium", "high"}));
-  AddOptional(replay, mcap_max_memory, "--mcap.max-memory",
+  f->fail_on.option->check(CLI::IsMember({"low", "medium", "high"}));
+  AddOptional(replay, f->mcap_max_memory, "--mcap.max-memory",
               "Memory budget for reading recordings, e.g. 512MiB (default 256MiB)");
-  replay->add_option("FILE", ro.files, "Capture or recording files")->required();
+  replay->add_option("FILE", f->ro.files, "Capture or recording files")->required();
+  return {replay, [f] {
+            replay::ReplayCommandOptions& ro = f->ro;
+            ro.config_file = f->config.Get();
+            ro.clinic = f->clinic.Get();
+            ro.device = f->device.Get();
+            ro.from = f->from.Get();
+            ro.to = f->to.Get();
+            ro.publish_url = f->publish.Get();
+            ro.fail_on = f->fail_on.Get();
+            ro.mcap_max_memory = f->mcap_max_memory.Get();
+            if (ro.publish_url) return republish::RunRepublishCommand(ro, std::cout, std::cerr);
+            return replay::RunReplayCommand(ro, std::cout, std::cerr);
+          }};
+}
 
-  // needlewatch check-config
+Command AddCheckConfig(CLI::App& app) {
+  auto file = std::make_shared<std::string>();
   CLI::App* check = app.add_subcommand("check-config", "Validate a configuration file");
   check->footer(
       "Exit status: 0 when the file is valid; 1 with one line per error\n"
@@ -226,48 +260,77 @@ int Main(int argc, char** argv) {
       "  needlewatch check-config /etc/needlewatch/needlewatch.yaml\n"
       "  needlewatch check-config /etc/needlewatch/needlewatch.yaml && systemctl reload "
       "needlewatch");
-  std::string check_file;
-  check->add_option("FILE", check_file, "Configuration file")->required();
+  check->add_option("FILE", *file, "Configuration file")->required();
+  return {check, [file] { return config::RunCheckConfig(*file, std::cout, std::cerr); }};
+}
 
-  // needlewatch recordings ls|export
+// `recordings ls` and `recordings export`: one command for each.
+std::vector<Command> AddRecordings(CLI::App& app) {
   CLI::App* recordings = app.add_subcommand("recordings", "Inspect and export recordings");
   recordings->require_subcommand(1);
   recordings->footer(
       "Examples:\n"
       "  needlewatch recordings ls /var/lib/needlewatch/recordings\n"
       "  needlewatch recordings export /var/lib/needlewatch/recordings > messages.jsonl");
-  CLI::App* rec_ls = recordings->add_subcommand("ls", "List segments in a directory");
-  rec_ls->footer(
+  CLI::App* ls = recordings->add_subcommand("ls", "List segments in a directory");
+  ls->footer(
       "Example:\n"
       "  needlewatch recordings ls /var/lib/needlewatch/recordings");
-  std::string rec_dir;
-  rec_ls->add_option("DIR", rec_dir, "Recording directory")->required();
-  CLI::App* rec_export =
-      recordings->add_subcommand("export", "Export messages, one JSON object per line");
-  rec_export->footer(
+  auto dir = std::make_shared<std::string>();
+  ls->add_option("DIR", *dir, "Recording directory")->required();
+  CLI::App* exp = recordings->add_subcommand("export", "Export messages, one JSON object per line");
+  exp->footer(
       "Examples:\n"
       "  needlewatch recordings export /var/lib/needlewatch/recordings > messages.jsonl\n"
       "  needlewatch recordings export segment.mcap | grep '/device/d00042/'");
-  std::string export_format = "jsonl";
-  std::vector<std::string> export_paths;
-  rec_export->add_option("--format", export_format, "Output format")
+  struct ExportFlags {
+    std::string format = "jsonl";
+    std::vector<std::string> paths;
+  };
+  auto e = std::make_shared<ExportFlags>();
+  exp->add_option("--format", e->format, "Output format")
       ->check(CLI::IsMember({"jsonl"}))
       ->capture_default_str();
-  rec_export->add_option("PATH", export_paths, "Segments or directories")->required();
+  exp->add_option("PATH", e->paths, "Segments or directories")->required();
+  return {{ls, [dir] { return record::RunRecordingsLs(*dir, std::cout, std::cerr); }},
+          {exp, [e] { return record::RunRecordingsExport(e->paths, e->format, std::cout,
+                                                         std::cerr); }}};
+}
 
-  // needlewatch shard-plan
-  CLI::App* shard_plan = app.add_subcommand("shard-plan", "Assign clinics to monitor shards");
-  cluster::ShardPlanOptions spo;
-  OptionalFlag spo_clinics;
-  std::uint32_t spo_shard = 0;
-  shard_plan->add_option("--shards", spo.shards, "Number of shards")->required();
-  AddOptional(shard_plan, spo_clinics, "--clinics", "File with one clinic ID per line, - = stdin");
-  shard_plan->add_option("--topic-root", spo.topic_root, "First topic level (mqtt.topic_root)");
-  shard_plan->add_option("--format", spo.format, "Output format")
+Command AddShardPlan(CLI::App& app) {
+  struct Flags {
+    cluster::ShardPlanOptions spo;
+    OptionalFlag clinics;
+    std::uint32_t shard = 0;
+    CLI::Option* shard_opt = nullptr;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* plan = app.add_subcommand("shard-plan", "Assign clinics to monitor shards");
+  plan->add_option("--shards", f->spo.shards, "Number of shards")->required();
+  AddOptional(plan, f->clinics, "--clinics", "File with one clinic ID per line, - = stdin");
+  plan->add_option("--topic-root", f->spo.topic_root, "First topic level (mqtt.topic_root)");
+  plan->add_option("--format", f->spo.format, "Output format")
       ->check(CLI::IsMember({"text", "yaml", "json"}));
-  CLI::Option* spo_shard_opt =
-      shard_plan->add_option("--shard", spo_shard, "Only this shard (yaml: its config fragment)");
+  f->shard_opt =
+      plan->add_option("--shard", f->shard, "Only this shard (yaml: its config fragment)");
+  return {plan, [f] {
+            f->spo.clinics_file = f->clinics.Get();
+            if (f->shard_opt->count() > 0) f->spo.shard = f->shard;
+            return cluster::RunShardPlan(f->spo, std::cout, std::cerr);
+          }};
+}
 
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"needlewatch: real-time safety monitor for microneedling devices"};
+  app.set_version_flag("--version", build_info::VersionText("needlewatch"),
+                       "Print the version and build information and exit");
+  app.require_subcommand(1);
+  std::vector<Command> commands = {AddRun(app, config::DefaultConfig()), AddReplay(app),
+                                   AddCheckConfig(app)};
+  for (Command& c : AddRecordings(app)) commands.push_back(std::move(c));
+  commands.push_back(AddShardPlan(app));
   // Set last: CLI11 copies a parent's footer into subcommands created after it.
   app.footer(kTopFooter);
 
@@ -279,45 +342,8 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-
-  if (run->parsed()) {
-    daemon::RunCommandOptions o;
-    o.config_file = run_config.Get();
-    o.mqtt_url = mqtt_url.Get();
-    o.web_listen_address = web_addr.Get();
-    o.instance = instance.Get();
-    o.log_level = log_level.Get();
-    o.log_format = log_format.Get();
-    o.audit_log = audit_log.Get();
-    o.record_dir = record_dir.Get();
-    o.web_config_file = web_config.Get();
-    o.state_dir = state_dir.Get();
-    o.shard_index = shard_index.Get();
-    o.shard_count = shard_count.Get();
-    o.replica = replica.Get();
-    return daemon::RunDaemon(o);
-  }
-  if (replay->parsed()) {
-    ro.config_file = replay_config.Get();
-    ro.clinic = clinic.Get();
-    ro.device = device.Get();
-    ro.from = from.Get();
-    ro.to = to.Get();
-    ro.publish_url = publish.Get();
-    ro.fail_on = fail_on.Get();
-    ro.mcap_max_memory = mcap_max_memory.Get();
-    if (ro.publish_url) return republish::RunRepublishCommand(ro, std::cout, std::cerr);
-    return replay::RunReplayCommand(ro, std::cout, std::cerr);
-  }
-  if (check->parsed()) return config::RunCheckConfig(check_file, std::cout, std::cerr);
-  if (rec_ls->parsed()) return record::RunRecordingsLs(rec_dir, std::cout, std::cerr);
-  if (rec_export->parsed()) {
-    return record::RunRecordingsExport(export_paths, export_format, std::cout, std::cerr);
-  }
-  if (shard_plan->parsed()) {
-    spo.clinics_file = spo_clinics.Get();
-    if (spo_shard_opt->count() > 0) spo.shard = spo_shard;
-    return cluster::RunShardPlan(spo, std::cout, std::cerr);
+  for (const Command& c : commands) {
+    if (c.app->parsed()) return c.run();
   }
   return 2;
 }

@@ -1,35 +1,36 @@
 // `needlewatch run`: the daemon's lifecycle. One io_context runs everything: the MQTT client's
 // deliveries, the HTTP server, the deadline timer and the signals; the live monitor
-// (live_monitor.h) does the work on each of them. See ARCHITECTURE.md for the threads and the
-// route of one message.
+// (live_monitor.h) does the work on each of them. Its parts: run_config.h (what it starts
+// with), daemon_outputs.h (clock and outputs), state_keeper.h (state.dir), floor_feed.h (the
+// floor page's stream), pair_wiring.h (shards and the writer lease), daemon_status.h (what
+// the routes report). See ARCHITECTURE.md for the threads and the route of one message.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
 #include <chrono>
 #include <csignal>
-#include <functional>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "audit_log.h"
-#include "floor_model.h"
+#include "daemon_outputs.h"
+#include "daemon_status.h"
+#include "floor_feed.h"
 #include "http_server.h"
 #include "live_monitor.h"
 #include "log.h"
 #include "mqtt_client.h"
-#include "needlewatch/cluster/shard.h"
 #include "needlewatch/cluster/writer_lease.h"
 #include "needlewatch/config/config.h"
 #include "needlewatch/daemon/run_command.h"
-#include "needlewatch/mqtt/connect.h"
-#include "needlewatch/protocol/topic.h"
 #include "needlewatch/record/recorder.h"
-#include "needlewatch/state/state_dir.h"
+#include "pair_wiring.h"
 #include "routes.h"
-#include "sd_notify.h"
 #include "run_config.h"
+#include "sd_notify.h"
+#include "state_keeper.h"
 
 #ifndef NEEDLEWATCH_VERSION
 #define NEEDLEWATCH_VERSION "0.0.0"
@@ -59,8 +60,6 @@ using engine::TimeNs;
 
 constexpr std::chrono::milliseconds kMaxTick{100};
 constexpr std::chrono::milliseconds kStopTimeout{2000};
-// A pair's writer lease: retained state's arrival time, and how long a claim stands first.
-constexpr TimeNs kLeaseSettle = engine::kNsPerSec;
 
 std::string JoinUrls(const std::vector<std::string>& urls) {
   std::string out;
@@ -68,67 +67,27 @@ std::string JoinUrls(const std::vector<std::string>& urls) {
   return out;
 }
 
-class SystemClock : public Clock {
- public:
-  TimeNs Now() override {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
-};
-
-// The live monitor's outputs: the broker, the audit log and the recorder.
-class DaemonOutputs : public Outputs {
- public:
-  bool Publish(const Publication& p) override { return mqtt != nullptr && mqtt->Publish(p); }
-  bool Audit(std::string_view line) override { return audit.Append(line); }
-  bool SyncAudit() override { return audit.Sync(); }
-  void Record(record::RawMessage&& m) override {
-    if (recorder) recorder->Submit(std::move(m));
-  }
-  bool Journal(std::string_view frames) override {
-    std::string error;
-    if (state == nullptr || state->Append(frames, &error)) return true;
-    log::Error("state journal write failed", {{"error", error}});
-    return false;
-  }
-
-  MqttClient* mqtt = nullptr;
-  state::StateDir* state = nullptr;
-  AuditLog audit;
-  record::Recorder* recorder = nullptr;
-};
-
 class Daemon {
  public:
   Daemon(config::Config cfg, std::string config_path, WebConfig web)
       : signals_(io_),
         tick_(io_),
         watchdog_(io_),
-        snapshot_timer_(io_),
-        floor_frames_(io_),
-        floor_pings_(io_),
         cfg_(std::move(cfg)),
         config_path_(std::move(config_path)),
         web_(std::move(web)),
-        monitor_(cfg_, config_path_, clock_, outputs_) {}
+        monitor_(cfg_, config_path_, clock_, outputs_),
+        state_(io_, cfg_.state, monitor_),
+        floor_(io_, monitor_) {}
 
   int Run();
 
  private:
+  bool Start();
   bool StartRecorder();
-  // Durable state (state.dir): opens the directory and restores from it (before the monitor's
-  // Start), SaveState writes a snapshot (after Start, every state.snapshot_interval, at stop).
-  bool StartState();
-  bool SaveState();
-  void ArmSnapshot();
   bool StartHttp();
-  // The floor page's live stream: the model's frames to every open event stream, a devices
-  // frame every kFrameInterval while pens change, a ping every kPingInterval.
-  void StartFloor();
-  void ArmFloorTimer(asio::steady_timer& timer, std::chrono::milliseconds every,
-                     std::function<void()> fn);
   bool StartMqtt(const broker::BrokerUrl& url);
+  MqttEvents MqttEventsForMonitor();
   void AwaitSignal();
   void ArmTick();
   void ArmWatchdog();
@@ -140,11 +99,13 @@ class Daemon {
   Publication StatusMessage(bool online) {
     return MonitorStatusPublication(cfg_.mqtt.instance, online, clock_.Now(), NEEDLEWATCH_VERSION);
   }
-  // What the HTTP routes need to know about the daemon, now.
-  DaemonStatus CurrentStatus() const;
-  // A pair (cluster.replica): claims the writer lease when due and hands the live monitor its
-  // role; called on every lease/status message, connection change and tick.
-  void PollLease();
+  DaemonStatus CurrentStatus() const {
+    return CollectStatus({mqtt_.get(), &monitor_, &outputs_.audit, http_.get(), recorder_.get(),
+                          start_time_seconds_, NEEDLEWATCH_VERSION});
+  }
+  void PollPair() {
+    if (lease_ && mqtt_ && !stopping_) PollLease(*lease_, clock_.Now(), *mqtt_, monitor_);
+  }
 
   asio::io_context io_;
   asio::signal_set signals_;
@@ -153,10 +114,7 @@ class Daemon {
   // systemd's watchdog (WatchdogSec=): fed from the loop, so a stuck loop gets the daemon
   // restarted. Half the interval systemd asks for.
   asio::steady_timer watchdog_;
-  asio::steady_timer snapshot_timer_;
   std::chrono::microseconds watchdog_every_{0};
-  asio::steady_timer floor_frames_;
-  asio::steady_timer floor_pings_;
   bool tick_armed_ = false;
   TimeNs tick_target_ = 0;
   bool stopping_ = false;
@@ -168,8 +126,9 @@ class Daemon {
   SystemClock clock_;
   DaemonOutputs outputs_;
   LiveMonitor monitor_;
+  StateKeeper state_;
+  FloorFeed floor_;
   std::unique_ptr<record::Recorder> recorder_;
-  std::unique_ptr<state::StateDir> state_;
   std::unique_ptr<MqttClient> mqtt_;
   std::optional<cluster::WriterLease> lease_;  // only with cluster.replica
   std::unique_ptr<HttpServer> http_;
@@ -182,33 +141,7 @@ int Daemon::Run() {
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
   signals_.add(SIGHUP);
-  std::string error;
-  std::optional<broker::BrokerUrl> url = broker::ParseBrokerUrl(
-      cfg_.mqtt.urls.empty() ? cfg_.mqtt.url : cfg_.mqtt.urls.front(), &error);
-  if (!url) {
-    log::Error("startup failed", {{"error", error}});
-    return 1;
-  }
-  log::Info("needlewatch starting",
-            {{"version", NEEDLEWATCH_VERSION},
-             {"config", config_path_.empty() ? std::string("built-in defaults") : config_path_},
-             {"broker", cfg_.mqtt.urls.size() > 1 ? JoinUrls(cfg_.mqtt.urls) : url->display},
-             {"instance", cfg_.mqtt.instance},
-             {"listen_address", cfg_.http.listen_address},
-             {"audit_log", cfg_.outputs.audit_log},
-             {"record", cfg_.record.enabled}});
-  outputs_.audit.set_fsync(cfg_.outputs.audit_fsync);
-  if (!outputs_.audit.Open(cfg_.outputs.audit_log, &error)) {
-    log::Error("startup failed", {{"error", error}});
-    return 1;
-  }
-  if (!StartRecorder() || !StartState()) return 1;
-  monitor_.Start();
-  if (state_ && !SaveState()) return 1;
-  if (!StartHttp() || !StartMqtt(*url)) return 1;
-  ArmSnapshot();
-  StartFloor();
-
+  if (!Start()) return 1;
   AwaitSignal();
   ArmTick();
   sd::Ready();  // Type=notify: started when HTTP listens and the broker connection is under way
@@ -225,7 +158,7 @@ int Daemon::Run() {
       log::Error("event loop handler failed", {{"error", e.what()}});
     }
   }
-  if (state_) SaveState();  // a graceful stop restarts without replaying a journal
+  state_.Save();  // a graceful stop restarts without replaying a journal
   if (recorder_) recorder_->Stop();
   outputs_.audit.Close();
   log::Info("stopped");
@@ -233,18 +166,41 @@ int Daemon::Run() {
   return 0;
 }
 
+// Every part, in order: the audit log, the recorder, the state (restored before the monitor
+// starts, saved right after), HTTP, MQTT, then the timers.
+bool Daemon::Start() {
+  std::string error;
+  std::optional<broker::BrokerUrl> url = broker::ParseBrokerUrl(
+      cfg_.mqtt.urls.empty() ? cfg_.mqtt.url : cfg_.mqtt.urls.front(), &error);
+  if (!url) {
+    log::Error("startup failed", {{"error", error}});
+    return false;
+  }
+  log::Info("needlewatch starting",
+            {{"version", NEEDLEWATCH_VERSION},
+             {"config", config_path_.empty() ? std::string("built-in defaults") : config_path_},
+             {"broker", cfg_.mqtt.urls.size() > 1 ? JoinUrls(cfg_.mqtt.urls) : url->display},
+             {"instance", cfg_.mqtt.instance},
+             {"listen_address", cfg_.http.listen_address},
+             {"audit_log", cfg_.outputs.audit_log},
+             {"record", cfg_.record.enabled}});
+  outputs_.audit.set_fsync(cfg_.outputs.audit_fsync);
+  if (!outputs_.audit.Open(cfg_.outputs.audit_log, &error)) {
+    log::Error("startup failed", {{"error", error}});
+    return false;
+  }
+  if (!StartRecorder() || !state_.Open()) return false;
+  outputs_.state = state_.dir();
+  monitor_.Start();
+  if (!state_.Save() || !StartHttp() || !StartMqtt(*url)) return false;
+  state_.ArmSnapshots();
+  floor_.Start(*http_);
+  return true;
+}
+
 bool Daemon::StartRecorder() {
   if (!cfg_.record.enabled) return true;
-  record::RecorderOptions ro;
-  ro.dir = cfg_.record.dir;
-  ro.segment_max_bytes = cfg_.record.segment_max_bytes;
-  ro.segment_max_age = cfg_.record.segment_max_age;
-  ro.retention_max_bytes = cfg_.record.retention_max_bytes;
-  ro.retention_max_age = cfg_.record.retention_max_age;
-  ro.queue_capacity = cfg_.record.queue_capacity;
-  ro.zstd_level = cfg_.record.zstd_level;
-  ro.rejected_max_bytes = cfg_.record.rejected_max_bytes;
-  ro.topic_root = cfg_.mqtt.topic_root;
+  const record::RecorderOptions ro = RecorderOptionsFor(cfg_);
   std::string error;
   recorder_ = record::Recorder::Start(ro, &error);
   if (!recorder_) {
@@ -254,52 +210,6 @@ bool Daemon::StartRecorder() {
   outputs_.recorder = recorder_.get();
   log::Info("recording", {{"dir", ro.dir}});
   return true;
-}
-
-bool Daemon::StartState() {
-  if (cfg_.state.dir.empty()) return true;
-  std::string error;
-  state_ = state::StateDir::Open(cfg_.state.dir, &error);
-  if (!state_) {
-    log::Error("startup failed", {{"error", error}});
-    return false;
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  const LiveMonitor::RestoreOutcome r = monitor_.RestoreState(state_->Load());
-  log::Info("state", {{"dir", cfg_.state.dir},
-                      {"restored", r.restored},
-                      {"journal_records", static_cast<unsigned long long>(r.journal_records)},
-                      {"seconds", std::chrono::duration<double>(
-                                      std::chrono::steady_clock::now() - t0).count()}});
-  outputs_.state = state_.get();
-  return true;
-}
-
-bool Daemon::SaveState() {
-  const auto t0 = std::chrono::steady_clock::now();
-  state::Snapshot snapshot = monitor_.SaveState();
-  snapshot.journal_generation = state_->next_generation();
-  std::string error;
-  if (!state_->WriteSnapshot(state::EncodeSnapshot(snapshot), &error)) {
-    log::Error("state snapshot not written", {{"error", error}});
-    return false;
-  }
-  log::Debug("state snapshot written",
-             {{"generation", snapshot.journal_generation},
-              {"seconds", std::chrono::duration<double>(
-                              std::chrono::steady_clock::now() - t0).count()}});
-  return true;
-}
-
-void Daemon::ArmSnapshot() {
-  if (!state_ || stopping_) return;
-  snapshot_timer_.expires_after(std::chrono::nanoseconds(cfg_.state.snapshot_interval));
-  snapshot_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
-    monitor_.Flush();  // the journal holds everything until the snapshot is safely written
-    SaveState();
-    ArmSnapshot();
-  });
 }
 
 bool Daemon::StartHttp() {
@@ -316,32 +226,6 @@ bool Daemon::StartHttp() {
   log::Info("http listening", {{"address", bound}});
   LogWebAccess(access_, web_, bound);
   return true;
-}
-
-void Daemon::StartFloor() {
-  monitor_.floor().set_listener([this](const FloorModel::Frame& f) {
-    if (http_) http_->Broadcast(f);
-  });
-  ArmFloorTimer(floor_frames_, kFrameInterval, [this] {
-    // Nobody watching: the changed pens wait (at most one entry each) for the first stream.
-    FloorModel& floor = monitor_.floor();
-    if (floor.has_pending_devices() && http_->has_streams()) {
-      floor.FlushDevices(monitor_.engine(), monitor_.Stamp());
-    }
-  });
-  ArmFloorTimer(floor_pings_, kPingInterval, [this] {
-    http_->Broadcast(std::make_shared<const std::string>(FloorModel::PingFrame(monitor_.Stamp())));
-  });
-}
-
-void Daemon::ArmFloorTimer(asio::steady_timer& timer, std::chrono::milliseconds every,
-                           std::function<void()> fn) {
-  timer.expires_after(every);
-  timer.async_wait([this, &timer, every, fn = std::move(fn)](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;  // cancelled at shutdown
-    fn();
-    ArmFloorTimer(timer, every, fn);
-  });
 }
 
 bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
@@ -361,6 +245,16 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
     log::Info("paired replica", {{"replica", cfg_.cluster.replica},
                                  {"lease", lease_->lease_topic()}});
   }
+  mqtt_ = std::make_unique<MqttClient>(io_, std::move(o), MqttEventsForMonitor());
+  outputs_.mqtt = mqtt_.get();
+  if (!mqtt_->Start(&error)) {
+    log::Error("startup failed", {{"error", error}});
+    return false;
+  }
+  return true;
+}
+
+MqttEvents Daemon::MqttEventsForMonitor() {
   MqttEvents ev;
   ev.on_connected = [this](bool reconnect) {
     // The broker may hand over what it kept for us: judge it on the devices' clocks.
@@ -374,12 +268,12 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   ev.on_connection_lost = [this](const std::string&) {
     monitor_.SetConnected(false);
     if (lease_) lease_->SetUp(false, clock_.Now());
-    PollLease();
+    PollPair();
   };
   ev.on_message = [this](InboundMessage&& m) {
     // Also while stopping: MqttClient::Stop drains what Paho acknowledged (issue 12 item 7).
     if (lease_ && lease_->OnMessage(m.topic, m.payload, clock_.Now())) {
-      PollLease();
+      PollPair();
       return;
     }
     monitor_.HandleMessage(m.topic, m.payload, m.qos, m.retain);
@@ -388,13 +282,7 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
     monitor_.Flush();  // alarm topics: the latest state per topic of the whole batch
     ArmTick();
   };
-  mqtt_ = std::make_unique<MqttClient>(io_, std::move(o), std::move(ev));
-  outputs_.mqtt = mqtt_.get();
-  if (!mqtt_->Start(&error)) {
-    log::Error("startup failed", {{"error", error}});
-    return false;
-  }
-  return true;
+  return ev;
 }
 
 void Daemon::AwaitSignal() {
@@ -423,26 +311,8 @@ void Daemon::Reload() {
 void Daemon::ReloadFiles() {
   std::string error;
   if (!outputs_.audit.Reopen(&error)) log::Error("audit log not reopened", {{"error", error}});
-  // The web configuration: a rotated password stops working now; a bad file keeps the old one.
-  const std::string& source = cfg_.http.web_config_file.empty()
-                                  ? cfg_.http.basic_auth_password_file
-                                  : cfg_.http.web_config_file;
-  if (source.empty()) return;
-  WebConfig web;
-  std::vector<std::string> errors;
-  if (LoadWebConfig(cfg_.http, &web, &errors) && http_->Configure(web, &error)) {
-    web_ = std::move(web);
-    access_.users = !web_.users.empty();
-    log::Info("web configuration reloaded",
-              {{"source", source}, {"users", static_cast<unsigned long long>(web_.users.size())}});
-  } else {
-    if (errors.empty()) errors.push_back(error);
-    for (const std::string& e : errors) {
-      log::Error("web configuration reload failed", {{"error", e}});
-    }
-    log::Error("web configuration kept", {{"source", source}});
-  }
-  outputs_.audit.Append(FormatReloadAudit(monitor_.Stamp(), errors.empty(), source, errors));
+  std::string line = ReloadWebConfig(cfg_.http, monitor_.Stamp(), *http_, &web_, &access_);
+  if (!line.empty()) outputs_.audit.Append(line);
 }
 
 void Daemon::ArmWatchdog() {
@@ -458,9 +328,8 @@ void Daemon::Shutdown() {
   stopping_ = true;
   sd::Stopping();
   watchdog_.cancel();
-  snapshot_timer_.cancel();
-  floor_frames_.cancel();
-  floor_pings_.cancel();
+  state_.Stop();
+  floor_.Stop();
   // Stop accepting first, then say goodbye on MQTT, then let run() return.
   if (http_) http_->Stop();
   tick_.cancel();
@@ -487,117 +356,18 @@ void Daemon::ArmTick() {
     monitor_.Tick();
     if (recorder_) monitor_.NoteRecorderDropped(recorder_->dropped());
     if (mqtt_) monitor_.NoteIngest(mqtt_->inbox_dropped(), mqtt_->inbox_throttled());
-    PollLease();
+    PollPair();
     ArmTick();
   });
-}
-
-void Daemon::PollLease() {
-  if (!lease_ || stopping_) return;
-  if (std::optional<std::string> claim = lease_->Poll(clock_.Now())) {
-    log::Info("claiming the writer lease", {{"lease", lease_->lease_topic()},
-                                            {"previous_holder", lease_->holder()}});
-    mqtt_->Publish({lease_->lease_topic(), std::move(*claim), 1, true, 0});
-  }
-  if (lease_->writer() != monitor_.writer()) {
-    log::Warn(lease_->writer() ? "writer: publishing alarm topics and halts"
-                               : "follower: alarm topics and halts left to the writer",
-              {{"holder", lease_->holder()}, {"lease", lease_->lease_topic()}});
-    monitor_.SetWriter(lease_->writer());
-  }
-}
-
-DaemonStatus Daemon::CurrentStatus() const {
-  DaemonStatus s;
-  DaemonStats& st = s.stats;
-  if (mqtt_) {
-    s.ready = mqtt_->ready();
-    s.not_ready = mqtt_->not_ready_reason();
-    st.mqtt_connected = mqtt_->connected();
-    st.queue_depth = mqtt_->queue_depth();
-    st.mqtt_reconnects = mqtt_->reconnects();
-    st.mqtt_connection_lost = mqtt_->connection_lost();
-    st.ingest_dropped = mqtt_->inbox_dropped();
-    st.ingest_blocked = mqtt_->inbox_throttled();
-  } else {
-    s.not_ready = "starting";
-  }
-  st.config_reloads_success = monitor_.reloads_ok();
-  st.config_reloads_failure = monitor_.reloads_failed();
-  st.audit_write_errors = outputs_.audit.write_errors();
-  st.alarm_topic_corrections = monitor_.alarm_topic_corrections();
-  st.halts_expired = monitor_.halts_expired();
-  st.state_lost = monitor_.state_lost();
-  st.state_journal_write_errors = monitor_.journal_write_errors();
-  if (http_) {
-    const StreamStats streams = http_->stream_stats();
-    st.event_streams_open = streams.open;
-    st.event_streams_opened = streams.opened;
-    st.event_streams_dropped_slow = streams.dropped_slow;
-    st.event_streams_refused = streams.refused;
-  }
-  if (recorder_) {
-    st.recorder_messages = recorder_->written();
-    st.recorder_bytes = recorder_->bytes();
-    st.recorder_dropped = recorder_->dropped();
-  }
-  st.start_time_seconds = start_time_seconds_;
-  st.version = NEEDLEWATCH_VERSION;
-  return s;
-}
-
-}  // namespace
-
-namespace {
-
-// cluster.shard_count > 1: the engine admits only this shard's clinics (the rest are rejected
-// not_assigned, counted), whatever the subscriptions let through. Logs the shard and its filters.
-void ApplyShard(config::Config& cfg) {
-  const config::ClusterConfig& k = cfg.cluster;
-  std::string filters;
-  for (const std::string& f : cfg.mqtt.subscriptions) filters += (filters.empty() ? "" : " ") + f;
-  if (filters.empty()) filters = cluster::WildcardFilter(cfg.mqtt.topic_root);
-  if (k.shard_count <= 1 && k.replica.empty()) return;
-  log::Info("shard", {{"shard_index", static_cast<unsigned long long>(k.shard_index)},
-                      {"shard_count", static_cast<unsigned long long>(k.shard_count)},
-                      {"replica", k.replica},
-                      {"filters", filters},
-                      {"admission", k.shard_count > 1 ? "own clinics only" : "every clinic"}});
-  if (k.shard_count <= 1) return;
-  // ShardOf hashes the clinic once per shard (XXH64 of a short ID: tens of ns each).
-  cfg.engine.assigned = [index = k.shard_index, count = k.shard_count](std::string_view clinic) {
-    return cluster::ShardOf(clinic, count) == index;
-  };
 }
 
 }  // namespace
 
 int RunDaemon(const RunCommandOptions& options) {
-  std::string error;
-  // Flags first so that even config errors are logged in the requested format.
-  if (!log::Init(options.log_level.value_or("info"), options.log_format.value_or("json"),
-                 &error)) {
-    log::Error("startup failed", {{"error", error}});
-    return 1;
-  }
   config::Config cfg;
   std::string path;
-  if (!LoadRunConfig(options, &cfg, &path)) return 1;
-  if (!log::Init(cfg.log.level, cfg.log.format, &error)) {
-    log::Error("startup failed", {{"error", error}});
-    return 1;
-  }
   WebConfig web;
-  std::vector<std::string> web_errors;
-  if (!LoadWebConfig(cfg.http, &web, &web_errors)) {
-    for (const std::string& e : web_errors) log::Error("web configuration error", {{"error", e}});
-    log::Error("startup failed", {{"error", "invalid web configuration"}});
-    return 1;
-  }
-  if (!cfg.http.basic_auth_username.empty()) {
-    log::Warn("deprecated setting", {{"key", "http.basic_auth_username"},
-                                     {"use", "basic_auth_users in http.web_config_file"}});
-  }
+  if (!PrepareRun(options, &cfg, &path, &web)) return 1;
   ApplyShard(cfg);
   try {
     auto d = std::make_unique<Daemon>(std::move(cfg), path, std::move(web));

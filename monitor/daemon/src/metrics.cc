@@ -102,10 +102,8 @@ void TranslateZoneLimits(const engine::Limits& limits, std::vector<MetricFamily>
   out.push_back(std::move(stale));
 }
 
-// Families derived from the engine. Per-device and per-alarm series exist only while the
-// device/alarm does, so cardinality follows the fleet.
-void TranslateEngine(const engine::Engine& eng, std::vector<MetricFamily>& out) {
-  const engine::Counters& c = eng.counters();
+// The message counters: received by channel, rejected by reason, accepted, ignored, unknown zone.
+void TranslateMessageCounters(const engine::Counters& c, std::vector<MetricFamily>& out) {
 
   MetricFamily received = Family("needlewatch_messages_received_total",
                                  "Messages taken in from MQTT (accepted or rejected), by channel.",
@@ -141,8 +139,29 @@ void TranslateEngine(const engine::Engine& eng, std::vector<MetricFamily>& out) 
              MetricType::Counter);
   AddValue(unknown_zone, {}, static_cast<double>(c.unknown_zone));
   out.push_back(std::move(unknown_zone));
+}
 
-  // Per clinic.
+// Which (alarm, severity) pairs the limits can raise: default and per-zone rules. Each such
+// alarm series exists at 0 before the first raise, so increase() sees that raise too (the
+// paging rules need it).
+using PossibleSeverities =
+    std::array<std::array<bool, engine::kSeverityCount>, engine::kAlarmKindCount>;
+PossibleSeverities PossibleSeveritiesOf(const engine::Limits& limits) {
+  PossibleSeverities possible{};
+  for (engine::AlarmKind kind : engine::kAllAlarmKinds) {
+    auto& row = possible[static_cast<std::size_t>(kind)];
+    row[static_cast<std::size_t>(limits.defaults.Rule(kind).severity)] = true;
+    for (const auto& zone : limits.zones) {
+      row[static_cast<std::size_t>(zone.second.Rule(kind).severity)] = true;
+    }
+  }
+  return possible;
+}
+
+// Families derived from the engine. Per-clinic series exist only while the clinic does, so
+// cardinality follows the fleet.
+void TranslateEngine(const engine::Engine& eng, std::vector<MetricFamily>& out) {
+  TranslateMessageCounters(eng.counters(), out);
   MetricFamily sessions_active = Family("needlewatch_sessions_active",
                                         "Open treatment sessions.", MetricType::Gauge);
   MetricFamily seq_gaps = Family("needlewatch_sequence_gaps_total",
@@ -157,17 +176,8 @@ void TranslateEngine(const engine::Engine& eng, std::vector<MetricFamily>& out) 
                                 MetricType::Gauge);
   MetricFamily raised = Family("needlewatch_alarms_raised_total", "Alarms raised.",
                                MetricType::Counter);
-  // Each alarm's series exist at 0 for every severity the limits can raise it with (default
-  // and per-zone overrides), so increase() sees the first raise too: the paging rules need it.
-  std::array<std::array<bool, engine::kSeverityCount>, engine::kAlarmKindCount> possible{};
   const engine::Limits& limits = eng.limits();
-  for (engine::AlarmKind kind : engine::kAllAlarmKinds) {
-    auto& row = possible[static_cast<std::size_t>(kind)];
-    row[static_cast<std::size_t>(limits.defaults.Rule(kind).severity)] = true;
-    for (const auto& zone : limits.zones) {
-      row[static_cast<std::size_t>(zone.second.Rule(kind).severity)] = true;
-    }
-  }
+  const PossibleSeverities possible = PossibleSeveritiesOf(limits);
   eng.ForEachClinic([&](const engine::ClinicStats& s) {
     AddValue(sessions_active, {{"clinic", s.clinic}}, static_cast<double>(s.sessions_active));
     AddValue(seq_gaps, {{"clinic", s.clinic}}, static_cast<double>(s.seq_gaps));

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "audit_log.h"
 #include "log.h"
 #include "needlewatch/mqtt/connect.h"
 #include "needlewatch/protocol/topic.h"
@@ -230,6 +231,68 @@ std::vector<std::string> AlarmWatchFilters(const std::vector<std::string>& subsc
     }
   }
   return out;
+}
+
+record::RecorderOptions RecorderOptionsFor(const config::Config& cfg) {
+  record::RecorderOptions ro;
+  ro.dir = cfg.record.dir;
+  ro.segment_max_bytes = cfg.record.segment_max_bytes;
+  ro.segment_max_age = cfg.record.segment_max_age;
+  ro.retention_max_bytes = cfg.record.retention_max_bytes;
+  ro.retention_max_age = cfg.record.retention_max_age;
+  ro.queue_capacity = cfg.record.queue_capacity;
+  ro.zstd_level = cfg.record.zstd_level;
+  ro.rejected_max_bytes = cfg.record.rejected_max_bytes;
+  ro.topic_root = cfg.mqtt.topic_root;
+  return ro;
+}
+
+bool PrepareRun(const RunCommandOptions& options, config::Config* cfg, std::string* path,
+                WebConfig* web) {
+  std::string error;
+  // Flags first so that even config errors are logged in the requested format.
+  if (!log::Init(options.log_level.value_or("info"), options.log_format.value_or("json"),
+                 &error)) {
+    log::Error("startup failed", {{"error", error}});
+    return false;
+  }
+  if (!LoadRunConfig(options, cfg, path)) return false;
+  if (!log::Init(cfg->log.level, cfg->log.format, &error)) {
+    log::Error("startup failed", {{"error", error}});
+    return false;
+  }
+  std::vector<std::string> web_errors;
+  if (!LoadWebConfig(cfg->http, web, &web_errors)) {
+    for (const std::string& e : web_errors) log::Error("web configuration error", {{"error", e}});
+    log::Error("startup failed", {{"error", "invalid web configuration"}});
+    return false;
+  }
+  if (!cfg->http.basic_auth_username.empty()) {
+    log::Warn("deprecated setting", {{"key", "http.basic_auth_username"},
+                                     {"use", "basic_auth_users in http.web_config_file"}});
+  }
+  return true;
+}
+
+std::string ReloadWebConfig(const config::HttpConfig& http, engine::TimeNs stamp,
+                            HttpServer& server, WebConfig* web, WebAccess* access) {
+  const std::string& source =
+      http.web_config_file.empty() ? http.basic_auth_password_file : http.web_config_file;
+  if (source.empty()) return "";
+  WebConfig fresh;
+  std::vector<std::string> errors;
+  std::string error;
+  if (LoadWebConfig(http, &fresh, &errors) && server.Configure(fresh, &error)) {
+    *web = std::move(fresh);
+    access->users = !web->users.empty();
+    log::Info("web configuration reloaded",
+              {{"source", source}, {"users", static_cast<unsigned long long>(web->users.size())}});
+  } else {
+    if (errors.empty()) errors.push_back(error);
+    for (const std::string& e : errors) log::Error("web configuration reload failed", {{"error", e}});
+    log::Error("web configuration kept", {{"source", source}});
+  }
+  return FormatReloadAudit(stamp, errors.empty(), source, errors);
 }
 
 }  // namespace needlewatch::daemon

@@ -14,6 +14,7 @@
 #include "needlewatch/config/config.h"
 #include "needlewatch/daemon/run_command.h"
 #include "needlewatch/mqtt/broker_url.h"
+#include "needlewatch/record/recorder.h"
 #include "routes.h"
 #include "web_config.h"
 
@@ -22,6 +23,19 @@ namespace needlewatch::daemon {
 // The file named by --config.file (else DefaultConfig()), then each flag given over it. `path`
 // is the file ("" for the defaults). False after logging why (invalid file, bad instance).
 bool LoadRunConfig(const RunCommandOptions& options, config::Config* cfg, std::string* path);
+
+// Everything `run` reads before it starts: logging as the flags ask (then as the file asks),
+// the configuration (LoadRunConfig), the web configuration (LoadWebConfig), with deprecated
+// settings warned about. False after logging why.
+bool PrepareRun(const RunCommandOptions& options, config::Config* cfg, std::string* path,
+                WebConfig* web);
+
+// SIGHUP for the web configuration: re-reads it and hands it to `server` (a rotated password
+// stops working now); a bad file keeps the one in force. Logs either way; updates `web` and
+// `access` on success. Returns the audit line for the reload, or "" when there is no web
+// configuration file. `stamp`: the monitor's time for that line.
+std::string ReloadWebConfig(const config::HttpConfig& http, engine::TimeNs stamp,
+                            HttpServer& server, WebConfig* web, WebAccess* access);
 
 // The web configuration `run` serves with: the file http.web_config_file (--web.config.file),
 // or the deprecated http.basic_auth_username + basic_auth_password_file as one bcrypt user, or
@@ -45,6 +59,9 @@ void LogWebAccess(const WebAccess& access, const WebConfig& web, const std::stri
 // `error` when a credential file cannot be read.
 bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,
                     const Publication& will, MqttOptions* o, std::string* error);
+
+// The recorder's options from the `record:` section (and the topic root it records under).
+record::RecorderOptions RecorderOptionsFor(const config::Config& cfg);
 
 // The alarm-topic filters that match the devices of `subscriptions`: "clinic/c017/device/+/+"
 // watches "clinic/c017/device/+/alarm/+"; a filter of another shape watches every alarm topic
