@@ -278,11 +278,10 @@ def main():
               "mosquitto with `" + "`, `".join(BROKER_EXTRA) + "`, no persistence (the daemon "
               "is measured, not the disk). Daemon: audit log on, alarm topics on, log level "
               "error.", ""]
-        inbox = "ingest" in nwtest.command_help("run")
-        md += ["Daemon under test: bounded inbox " + (
-            "(`--ingest` flags present)" if inbox else
-            "not present (`needlewatch run --help` has no ingest/inbox setting): today's "
-            "unbounded inbox") + ".", ""]
+        md += ["Daemon under test: the inbox between Paho and the loop holds at most "
+               "`mqtt.inbox_capacity` (10,000) messages (QoS 1: Paho's thread waits, the broker "
+               "keeps the backlog; QoS 0: the excess is dropped and counted); at most 1,000 "
+               "publications are with Paho at once, the rest wait conflated per topic.", ""]
         dur = 5 if a.quick else 10
         if a.rate:
             best_rate = a.rate

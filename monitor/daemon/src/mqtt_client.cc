@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -41,10 +44,22 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
         events_(std::move(events)),
         backoff_(ReconnectMin(opts_)),
         connect_listener_(this),
-        subscribe_listener_(this) {}
+        subscribe_listener_(this),
+        publish_listener_(this) {}
 
   bool Start(std::string* error);
   bool Publish(const Publication& p);
+  // Hands one publication to the Paho caller thread (counted in publishing_).
+  bool Send(const Publication& p);
+  // Loop thread: one of this client generation's publications completed (or failed).
+  void OnPublishDone(std::uint64_t generation);
+  // Sends what waits, while fewer than kMaxPublishing are with Paho (all of it when `all`).
+  void SendWaiting(bool all = false);
+  // Publications with Paho at most: beyond it they wait in publish_fifo_/publish_latest_.
+  static constexpr std::size_t kMaxPublishing = 1000;
+  // No completion for this long while connected and at the limit: Paho lost track of some
+  // (a buffered message dropped as oldest completes nothing); start counting afresh.
+  static constexpr std::chrono::seconds kPublishStall{10};
   // Loop → the Paho caller thread. Paho C holds its client mutex while its receive thread runs
   // our message callback, and that callback waits for room in the inbox when it is full (flow
   // control): a loop that called Paho (publish, subscribe) then would wait for that mutex and
@@ -72,11 +87,15 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   // posted only when none is pending, so a burst costs the loop one wake-up, not one per
   // message (and no handler allocation per message).
   void Enqueue(InboundMessage&& m);
-  // Loop thread: delivers what the inbox holds, at most kDrainBatch at a time, so timers,
-  // HTTP and connection events get their turn between batches.
+  // Loop thread: delivers what the inbox holds, one batch at a time, so timers, HTTP and
+  // connection events get their turn between batches.
   void DrainInbox();
   void PostDrain();
+  // A batch ends after kDrainBatch messages or kDrainBudget, whichever comes first: under an
+  // alarm storm 256 messages take ~20 ms, and an HTTP request needs several loop turns (accept,
+  // read, write), each of which may wait for one batch: /healthz stays well within 100 ms.
   static constexpr std::size_t kDrainBatch = 256;
+  static constexpr std::chrono::milliseconds kDrainBudget{4};
 
   // The broker for the log: its URL, or every node of mqtt.urls.
   std::string Where() const {
@@ -167,6 +186,34 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
     Impl* impl_;
   };
 
+  // Completions of publications: the user context carries the client generation they were
+  // sent with.
+  class PublishListener : public mqtt::iaction_listener {
+   public:
+    explicit PublishListener(Impl* impl) : impl_(impl) {}
+    void on_success(const mqtt::token& tok) override { Done(tok); }
+    void on_failure(const mqtt::token& tok) override {
+      const std::string topic = TopicOf(tok);
+      const std::string what = "not delivered (rc " + std::to_string(tok.get_return_code()) + ")";
+      impl_->PostToLoop([topic, what](Impl& s) { s.NotePublishFailure(topic, what); });
+      Done(tok);
+    }
+
+   private:
+    void Done(const mqtt::token& tok) {
+      const auto gen = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
+      impl_->PostToLoop([gen](Impl& s) { s.OnPublishDone(gen); });
+    }
+    static std::string TopicOf(const mqtt::token& tok) {
+      try {
+        if (auto topics = tok.get_topics(); topics && topics->size() > 0) return (*topics)[0];
+      } catch (...) {
+      }
+      return "";
+    }
+    Impl* impl_;
+  };
+
   asio::io_context& io_;
   asio::steady_timer retry_timer_;
   asio::steady_timer subscribe_retry_timer_;
@@ -207,8 +254,23 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   std::atomic<std::uint64_t> publish_failures_{0};
   std::chrono::steady_clock::time_point last_publish_warning_{};
 
+  // Outgoing flow control (loop thread). A storm of alarm transitions faster than the broker
+  // takes them used to pile up in Paho's queue without bound (360 MiB at 15,000 transitions/s).
+  // Now at most kMaxPublishing are with Paho; the rest wait: retained ones (alarm topics,
+  // status) conflated per topic, the latest state wins (the audit log keeps every
+  // transition); the others (halts, sync) in order, sent first.
+  std::uintptr_t publish_generation_ = 0;  // one per Paho client (CreateClient)
+  std::size_t publishing_ = 0;             // this generation's, with Paho, not completed
+  std::chrono::steady_clock::time_point last_publish_done_{};
+  std::deque<Publication> publish_fifo_;
+  std::unordered_map<std::string, Publication> publish_latest_;  // by topic
+  std::deque<std::string> publish_order_;  // publish_latest_'s topics, oldest first
+  std::atomic<std::uint64_t> publish_conflated_{0};
+  std::chrono::steady_clock::time_point last_conflation_log_{};
+
   ConnectListener connect_listener_;
   SubscribeListener subscribe_listener_;
+  PublishListener publish_listener_;
 };
 
 bool MqttClient::Impl::Start(std::string* error) {
@@ -234,6 +296,8 @@ bool MqttClient::Impl::Start(std::string* error) {
 
 // Creates the Paho client with its callbacks and the connect options. May throw.
 void MqttClient::Impl::CreateClient() {
+  ++publish_generation_;  // completions of an earlier client's publications no longer count
+  publishing_ = 0;
   {
     mqtt::create_options create = broker::MakeCreateOptions(opts_.connect.version, kMaxBuffered);
     create.set_send_while_disconnected(true, true);
@@ -337,11 +401,13 @@ void MqttClient::Impl::DrainInbox() {
     draining_.swap(inbox_);
   }
   const std::size_t end = std::min(draining_.size(), drain_pos_ + kDrainBatch);
+  const auto deadline = std::chrono::steady_clock::now() + kDrainBudget;
   while (drain_pos_ < end) {
     InboundMessage& m = draining_[drain_pos_++];
     queue_depth_.fetch_sub(1, std::memory_order_relaxed);
     if (!closed_ && events_.on_message) events_.on_message(std::move(m));
     m.owner.reset();  // release the library's message now, not at the next batch
+    if (drain_pos_ % 32 == 0 && std::chrono::steady_clock::now() > deadline) break;
   }
   if (events_.on_batch_end) events_.on_batch_end();
   bool again = false;
@@ -500,25 +566,90 @@ void MqttClient::Impl::OnConnectionLost(const std::string& cause) {
 bool MqttClient::Impl::Publish(const Publication& p) {
   if (!cli_ || stopping_) return false;
   if (p.expiry_seconds > 0 && !connected_) return false;  // never sent late from a buffer
+  const bool waiting = !publish_fifo_.empty() || !publish_order_.empty();
+  if (!waiting && publishing_ < kMaxPublishing) return Send(p);
+  const auto now = std::chrono::steady_clock::now();
+  if (connected_ && publishing_ >= kMaxPublishing && now - last_publish_done_ > kPublishStall) {
+    log::Warn("mqtt publications not completing; counting afresh",
+              {{"with_paho", static_cast<unsigned long long>(publishing_)}});
+    ++publish_generation_;
+    publishing_ = 0;
+    last_publish_done_ = now;
+  }
+  if (!p.retain) {
+    publish_fifo_.push_back(p);
+  } else if (auto it = publish_latest_.find(p.topic); it != publish_latest_.end()) {
+    it->second = p;  // the latest state wins; it keeps its place in line
+    const std::uint64_t n = publish_conflated_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (now - last_conflation_log_ > std::chrono::seconds(10)) {
+      last_conflation_log_ = now;
+      log::Warn("mqtt publications conflated: the broker takes them slower than they change",
+                {{"conflated", static_cast<unsigned long long>(n)},
+                 {"waiting", static_cast<unsigned long long>(publish_latest_.size() +
+                                                            publish_fifo_.size())}});
+    }
+  } else {
+    publish_latest_.emplace(p.topic, p);
+    publish_order_.push_back(p.topic);
+  }
+  SendWaiting();
+  return true;
+}
+
+bool MqttClient::Impl::Send(const Publication& p) {
   try {
     auto msg = mqtt::make_message(p.topic, p.payload, p.qos, p.retain);
     if (p.expiry_seconds > 0 && opts_.connect.version == 5) {
       msg->set_properties(mqtt::properties{mqtt::property(
           mqtt::property::MESSAGE_EXPIRY_INTERVAL, static_cast<int>(p.expiry_seconds))});
     }
-    OnPaho([self = shared_from_this(), cli = cli_, msg = std::move(msg)] {
+    if (publishing_++ == 0) last_publish_done_ = std::chrono::steady_clock::now();
+    void* gen = reinterpret_cast<void*>(publish_generation_);  // NOLINT(performance-no-int-to-ptr)
+    OnPaho([self = shared_from_this(), cli = cli_, msg = std::move(msg), gen] {
       try {
-        cli->publish(msg);
+        cli->publish(msg, gen, self->publish_listener_);
       } catch (const std::exception& e) {
         const std::string topic = msg->get_topic();
         const std::string what = e.what();
-        self->PostToLoop([topic, what](Impl& s) { s.NotePublishFailure(topic, what); });
+        const auto g = reinterpret_cast<std::uintptr_t>(gen);
+        self->PostToLoop([topic, what, g](Impl& s) {
+          s.NotePublishFailure(topic, what);
+          s.OnPublishDone(g);
+        });
       }
     });
     return true;
   } catch (const std::exception& e) {
     NotePublishFailure(p.topic, e.what());
     return p.expiry_seconds == 0;
+  }
+}
+
+void MqttClient::Impl::OnPublishDone(std::uint64_t generation) {
+  if (generation != publish_generation_ || publishing_ == 0) return;
+  --publishing_;
+  last_publish_done_ = std::chrono::steady_clock::now();
+  SendWaiting();
+}
+
+void MqttClient::Impl::SendWaiting(bool all) {
+  while (all || publishing_ < kMaxPublishing) {
+    if (!publish_fifo_.empty()) {
+      Publication p = std::move(publish_fifo_.front());
+      publish_fifo_.pop_front();
+      if (p.expiry_seconds > 0 && !connected_) {
+        NotePublishFailure(p.topic, "not sent: disconnected before its turn");
+        continue;
+      }
+      Send(p);
+    } else if (!publish_order_.empty()) {
+      auto it = publish_latest_.find(publish_order_.front());
+      publish_order_.pop_front();
+      Send(it->second);
+      publish_latest_.erase(it);
+    } else {
+      return;
+    }
   }
 }
 
@@ -540,6 +671,7 @@ void MqttClient::Impl::Stop(const Publication& last, std::chrono::milliseconds t
   retry_timer_.cancel();
   subscribe_retry_timer_.cancel();
   if (!cli_) return;
+  SendWaiting(/*all=*/true);  // what waited for its turn goes before the goodbye
   // After what the loop published so far (the Paho caller runs jobs in order): the offline
   // status, then the disconnect. The receive thread no longer waits for room (stopping_), so
   // Paho's mutex comes free and the loop may wait for this.
@@ -616,5 +748,8 @@ std::uint64_t MqttClient::inbox_throttled() const { return impl_->throttled_.loa
 std::uint64_t MqttClient::reconnects() const { return impl_->reconnects_; }
 std::uint64_t MqttClient::connection_lost() const { return impl_->lost_; }
 std::uint64_t MqttClient::publish_failures() const { return impl_->publish_failures_.load(); }
+std::uint64_t MqttClient::publications_conflated() const {
+  return impl_->publish_conflated_.load();
+}
 
 }  // namespace needlewatch::daemon

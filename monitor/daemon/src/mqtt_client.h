@@ -100,6 +100,9 @@ class MqttClient {
   // logged (rate-limited). A message with an expiry is sent only while connected (MQTT 5: with
   // its message expiry interval): false means it was not handed over. Without an expiry it is
   // buffered while disconnected (up to kMaxBuffered, oldest dropped first) and true is returned.
+  // Flow control: at most 1,000 publications are with Paho (sent, not yet acknowledged by the
+  // broker) at once; beyond that they wait in order, except retained ones, which wait
+  // conflated per topic (the latest state wins). Stop() sends whatever still waits.
   bool Publish(const Publication& p);
 
   // Publishes `last` (the offline status), disconnects waiting at most `timeout`, and stops
@@ -118,6 +121,9 @@ class MqttClient {
   std::uint64_t inbox_throttled() const;  // times Paho's thread waited for room in the inbox
   std::uint64_t reconnects() const;
   std::uint64_t connection_lost() const;
+  // Retained publications replaced by a later state of the same topic before their turn
+  // (outgoing flow control: at most kMaxPublishing with Paho at once).
+  std::uint64_t publications_conflated() const;
   std::uint64_t publish_failures() const;
 
  private:
