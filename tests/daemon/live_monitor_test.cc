@@ -462,6 +462,28 @@ TEST_F(Fixture, IngestOverloadIsRaisedWhileDropsOrThrottlingGrowAndClearsWhenQui
   EXPECT_EQ(json::parse(out.On(topic)[1].payload)["state"], "cleared");
 }
 
+TEST_F(Fixture, AnActiveMonitorAlarmIsPublishedAgainOnReconnectAndAClearedOneIsNot) {
+  cfg.mqtt.instance = "nw1";
+  LiveMonitor m(cfg, "", clock, out);
+  const std::string overload = "needlewatch/nw1/alarm/ingest_overload";
+  const std::string recorder = "needlewatch/nw1/alarm/recorder_dropping";
+  m.NoteIngest(5, 0);
+  ASSERT_EQ(out.On(overload).size(), 1u);
+  m.SetConnected(false);
+  clock.now = kT0 + 2 * kNsPerSec;
+  m.SetConnected(true);  // the broker may have lost the retained message meanwhile
+  ASSERT_EQ(out.On(overload).size(), 2u);
+  const json again = json::parse(out.On(overload)[1].payload);
+  EXPECT_EQ(again["state"], "active");
+  EXPECT_EQ(again["raised_at"], json::parse(out.On(overload)[0].payload)["raised_at"]);
+  EXPECT_TRUE(out.On(recorder).empty());  // never raised: nothing to repeat
+  clock.now = kT0 + 40 * kNsPerSec;
+  m.NoteIngest(5, 0);  // quiet for 30 s: cleared
+  ASSERT_EQ(out.On(overload).size(), 3u);
+  m.SetConnected(true);
+  EXPECT_EQ(out.On(overload).size(), 3u);
+}
+
 // What the daemon records replays into the same alarms it raised live (the C++ half of
 // tests/equality): every record through control::ApplyRecord into a fresh engine.
 TEST_F(Fixture, ItsRecordingReplaysToTheSameAlarmsToTheNanosecond) {

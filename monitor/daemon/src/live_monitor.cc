@@ -501,6 +501,11 @@ void LiveMonitor::SetConnected(bool connected) {
   for (const auto& [topic, payload] : held_topics_) to_publish_[topic] = payload;
   Flush();
   if (state_lost_since_) PublishStateLost();  // retained, but the broker may have lost it
+  const MonitorAlarm* monitor_alarms[] = {&audit_failing_, &recorder_dropping_.alarm(),
+                                          &ingest_overload_.alarm()};
+  for (const MonitorAlarm* a : monitor_alarms) {
+    if (auto p = a->Active(Stamp(), cfg_.mqtt.instance)) out_.Publish(*p);
+  }
   std::deque<HeldHalt> held;  // sent now, or dropped as expired (SendHalt)
   held.swap(held_halts_);
   for (HeldHalt& h : held) SendHalt(std::move(h));

@@ -29,6 +29,14 @@ class MonitorAlarm {
                                    std::nullopt);
   }
 
+  // The retained message of the active alarm, to send again on a reconnect (the broker may
+  // have lost it); nothing while it is cleared.
+  std::optional<Publication> Active(engine::TimeNs now, std::string_view instance) const {
+    if (!active_) return std::nullopt;
+    return MonitorAlarmPublication(instance, name_, severity_, true, raised_at_, now,
+                                   std::nullopt, std::nullopt);
+  }
+
   const std::string& name() const { return name_; }
   engine::Severity severity() const { return severity_; }
   bool active() const { return active_; }
