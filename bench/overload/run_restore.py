@@ -21,7 +21,8 @@ import olib
 from olib import benchlib, log, nwtest
 
 DEVICES = 10000
-CONFIG = nwtest.limits_config(stale_after="1h", extra="log:\n  level: warn\n")
+# info: the harness waits for the "http listening" line.
+CONFIG = nwtest.limits_config(stale_after="1h", extra="log:\n  level: info\n")
 
 
 def sessions(daemon):
