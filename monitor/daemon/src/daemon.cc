@@ -61,12 +61,6 @@ using engine::TimeNs;
 constexpr std::chrono::milliseconds kMaxTick{100};
 constexpr std::chrono::milliseconds kStopTimeout{2000};
 
-std::string JoinUrls(const std::vector<std::string>& urls) {
-  std::string out;
-  for (const std::string& u : urls) out += (out.empty() ? "" : ",") + u;
-  return out;
-}
-
 class Daemon {
  public:
   Daemon(config::Config cfg, std::string config_path, WebConfig web)
@@ -176,14 +170,7 @@ bool Daemon::Start() {
     log::Error("startup failed", {{"error", error}});
     return false;
   }
-  log::Info("needlewatch starting",
-            {{"version", NEEDLEWATCH_VERSION},
-             {"config", config_path_.empty() ? std::string("built-in defaults") : config_path_},
-             {"broker", cfg_.mqtt.urls.size() > 1 ? JoinUrls(cfg_.mqtt.urls) : url->display},
-             {"instance", cfg_.mqtt.instance},
-             {"listen_address", cfg_.http.listen_address},
-             {"audit_log", cfg_.outputs.audit_log},
-             {"record", cfg_.record.enabled}});
+  LogStarting(cfg_, config_path_, *url, NEEDLEWATCH_VERSION);
   outputs_.audit.set_fsync(cfg_.outputs.audit_fsync);
   if (!outputs_.audit.Open(cfg_.outputs.audit_log, &error)) {
     log::Error("startup failed", {{"error", error}});

@@ -295,4 +295,18 @@ std::string ReloadWebConfig(const config::HttpConfig& http, engine::TimeNs stamp
   return FormatReloadAudit(stamp, errors.empty(), source, errors);
 }
 
+void LogStarting(const config::Config& cfg, const std::string& path,
+                 const broker::BrokerUrl& url, const char* version) {
+  std::string brokers;
+  for (const std::string& u : cfg.mqtt.urls) brokers += (brokers.empty() ? "" : ",") + u;
+  log::Info("needlewatch starting",
+            {{"version", version},
+             {"config", path.empty() ? std::string("built-in defaults") : path},
+             {"broker", cfg.mqtt.urls.size() > 1 ? brokers : url.display},
+             {"instance", cfg.mqtt.instance},
+             {"listen_address", cfg.http.listen_address},
+             {"audit_log", cfg.outputs.audit_log},
+             {"record", cfg.record.enabled}});
+}
+
 }  // namespace needlewatch::daemon

@@ -60,6 +60,11 @@ void LogWebAccess(const WebAccess& access, const WebConfig& web, const std::stri
 bool MqttOptionsFor(const config::Config& cfg, const broker::BrokerUrl& url,
                     const Publication& will, MqttOptions* o, std::string* error);
 
+// The "needlewatch starting" log line: version, configuration, broker(s), instance, listener,
+// audit log, recording.
+void LogStarting(const config::Config& cfg, const std::string& path,
+                 const broker::BrokerUrl& url, const char* version);
+
 // The recorder's options from the `record:` section (and the topic root it records under).
 record::RecorderOptions RecorderOptionsFor(const config::Config& cfg);
 
