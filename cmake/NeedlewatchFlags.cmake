@@ -7,7 +7,7 @@ set(NEEDLEWATCH_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -W
 # a short literal is prepended (GCC bugs 105329, 105651): a false positive in the library's own
 # code that every Release build (./scripts/demo, the package) printed six times.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
-  list(APPEND NEEDLEWATCH_WARNINGS -Wno-restrict)
+  list(APPEND NEEDLEWATCH_WARNINGS $<$<NOT:$<CONFIG:Debug>>:-Wno-restrict>)  # optimised builds
 endif()
 if(NEEDLEWATCH_WERROR)
   list(APPEND NEEDLEWATCH_WARNINGS -Werror)
