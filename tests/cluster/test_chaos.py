@@ -535,8 +535,17 @@ class Chaos(ClusterTestCase):
                          {0: [], 1: []},
                          f"lost at both replicas of a shard, though the broker delivered them; "
                          f"gaps: { {r.name: r.gaps() for r in reps.values()} }")
-        self.assertLessEqual(len(broker_lost), 0.01 * len(all_sent),
-                             f"the broker lost more than 1 %: {sorted(broker_lost)[:20]}")
+        # What the pairs lost end to end (neither replica has it; by the check above the
+        # plain subscriber lacks it too, so NATS acknowledged it and delivered it to nobody):
+        # tolerated up to 1 % and reported. The plain subscriber's own shortfall is not that
+        # figure: NATS 2.9 also drops messages to one consumer that other consumers received
+        # (in one run it lacked 115 of 2,016, of which at least 86 reached their pair: the
+        # replicas' own shortfalls were 49 / 2 and 27 / 51).
+        lost_both = missing[0] + missing[1]
+        self.report("messages neither replica of their shard received (the broker's loss)",
+                    len(lost_both))
+        self.assertLessEqual(len(lost_both), 0.01 * len(all_sent),
+                             f"the broker lost more than 1 %: {lost_both[:20]}")
         for r in reps.values():
             self.assertEqual({k[0] for k in got[r.name]} - set(clinics[r.shard]), set(),
                              f"{r.name} received another shard's clinics")
