@@ -476,6 +476,7 @@ TEST_F(Fixture, AnActiveMonitorAlarmIsPublishedAgainOnReconnectAndAClearedOneIsN
   const json again = json::parse(out.On(overload)[1].payload);
   EXPECT_EQ(again["state"], "active");
   EXPECT_EQ(again["raised_at"], json::parse(out.On(overload)[0].payload)["raised_at"]);
+  EXPECT_EQ(again["value"], json::parse(out.On(overload)[0].payload)["value"]);
   EXPECT_TRUE(out.On(recorder).empty());  // never raised: nothing to repeat
   clock.now = kT0 + 40 * kNsPerSec;
   m.NoteIngest(5, 0);  // quiet for 30 s: cleared

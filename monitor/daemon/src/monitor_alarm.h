@@ -25,16 +25,15 @@ class MonitorAlarm {
     if (active == active_) return std::nullopt;
     active_ = active;
     if (active) raised_at_ = now;
-    return MonitorAlarmPublication(instance, name_, severity_, active, raised_at_, now, value,
-                                   std::nullopt);
+    value_ = value;
+    return Message(now, instance);
   }
 
-  // The retained message of the active alarm, to send again on a reconnect (the broker may
-  // have lost it); nothing while it is cleared.
+  // The retained message of the active alarm as it was raised, to send again on a reconnect
+  // (the broker may have lost it); nothing while it is cleared.
   std::optional<Publication> Active(engine::TimeNs now, std::string_view instance) const {
     if (!active_) return std::nullopt;
-    return MonitorAlarmPublication(instance, name_, severity_, true, raised_at_, now,
-                                   std::nullopt, std::nullopt);
+    return Message(now, instance);
   }
 
   const std::string& name() const { return name_; }
@@ -43,10 +42,16 @@ class MonitorAlarm {
   engine::TimeNs raised_at() const { return raised_at_; }
 
  private:
+  Publication Message(engine::TimeNs now, std::string_view instance) const {
+    return MonitorAlarmPublication(instance, name_, severity_, active_, raised_at_, now, value_,
+                                   std::nullopt);
+  }
+
   std::string name_;
   engine::Severity severity_;
   bool active_ = false;
   engine::TimeNs raised_at_ = 0;
+  std::optional<double> value_;  // the figure of the last change
 };
 
 // A monitor alarm driven by a running count of bad events (messages dropped, reads held back):

@@ -52,7 +52,7 @@ class MqttClient::Impl : public std::enable_shared_from_this<MqttClient::Impl> {
   // Hands one publication to the Paho caller thread (counted in publishing_).
   bool Send(const Publication& p);
   // Loop thread: one of this client generation's publications completed (or failed).
-  void OnPublishDone(std::uint64_t generation);
+  void OnPublishDone(std::uintptr_t generation);
   // Sends what waits, while fewer than kMaxPublishing are with Paho (all of it when `all`).
   void SendWaiting(bool all = false);
   // Publications with Paho at most: beyond it they wait in publish_fifo_/publish_latest_.
@@ -625,7 +625,7 @@ bool MqttClient::Impl::Send(const Publication& p) {
   }
 }
 
-void MqttClient::Impl::OnPublishDone(std::uint64_t generation) {
+void MqttClient::Impl::OnPublishDone(std::uintptr_t generation) {
   if (generation != publish_generation_ || publishing_ == 0) return;
   --publishing_;
   last_publish_done_ = std::chrono::steady_clock::now();
