@@ -1,10 +1,17 @@
 #include "needlewatch/state/snapshot.h"
 
+#include <array>
 #include <cmath>
+#include <concepts>
 #include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "needlewatch/protocol/json_writer.h"
 #include "needlewatch/state/journal.h"
@@ -15,173 +22,215 @@ namespace {
 using nlohmann::json;
 using protocol::JsonWriter;
 
+// ---- each saved struct's fields, listed once ----
+// Fields(v, x) calls v(key, field) for every field of x, in the order the snapshot writes
+// them; Out writes each, In reads each back by key, checking its type and range. A field added
+// to an engine struct is added here, once, for both directions.
+
+template <typename C, typename T>
+concept Saved = std::same_as<std::remove_const_t<C>, T>;
+
+template <typename V, typename C>
+  requires Saved<C, engine::Counters>
+void Fields(V& v, C& c) {
+  v("received", c.received);
+  v("accepted", c.accepted);
+  v("rejected", c.rejected);
+  v("ignored_own", c.ignored_own);
+  v("unknown_zone", c.unknown_zone);
+  v("seq_gaps", c.seq_gaps);
+  v("sessions_started", c.sessions_started);
+  v("sessions_ended", c.sessions_ended);
+  v("devices_evicted", c.devices_evicted);
+  v("late_messages", c.late_messages);
+  v("reordered", c.reordered);
+}
+
+template <typename V, typename C>
+  requires Saved<C, engine::ClinicStats>
+void Fields(V& v, C& c) {
+  v("clinic", c.clinic);
+  v("sessions_active", c.sessions_active);
+  v("seq_gaps", c.seq_gaps);
+  v("sessions_started", c.sessions_started);
+  v("sessions_ended", c.sessions_ended);
+  v("unsafe_sessions", c.unsafe_sessions);
+  v("devices_online", c.devices_online);
+  v("devices_offline", c.devices_offline);
+  v("alarms_raised", c.alarms_raised);
+}
+
+template <typename V, typename P>
+  requires Saved<P, engine::PendingState>
+void Fields(V& v, P& p) {
+  v("alarm", p.alarm);
+  v("t0", p.t0);
+  v("zone", p.zone);
+  v("value", p.value);
+  v("limit", p.limit);
+}
+
+template <typename V, typename S>
+  requires Saved<S, engine::SessionState>
+void Fields(V& v, S& s) {
+  v("session", s.session);
+  v("zone", s.zone);
+  v("op", s.op);
+  v("implicit", s.implicit);
+  v("unsafe_counted", s.unsafe_counted);
+  v("started_at", s.started_at);
+  v("stale_base", s.stale_base);
+  v("samples", s.samples);
+  v("max_depth_mm", s.max_depth_mm);
+  v("max_speed_hz", s.max_speed_hz);
+  v("zones", s.zones);
+  v("alarms_raised", s.alarms_raised);
+  v("has_sample", s.has_sample);
+  v("last_zone", s.last_zone);
+  v("last_depth_mm", s.last_depth_mm);
+  v("last_speed_hz", s.last_speed_hz);
+  v("pendings", s.pendings);
+}
+
+template <typename V, typename D>
+  requires Saved<D, engine::DeviceState>
+void Fields(V& v, D& d) {
+  v("slot", d.slot);
+  v("clinic", d.clinic);
+  v("device", d.device);
+  v("online", d.online);
+  v("seq_valid", d.seq_valid);
+  v("last_seq", d.last_seq);
+  v("seq_seen", d.seq_seen);
+  v("last_message_at", d.last_message_at);
+  v("has_offset", d.has_offset);
+  v("offset_ns", d.offset_ns);
+  v("offset_at", d.offset_at);
+  v("last_effective_at", d.last_effective_at);
+  v("lagging", d.lagging);
+  v("session", d.session);
+  v("timers", d.timers);
+}
+
+template <typename V, typename A>
+  requires Saved<A, engine::SavedAlarm>
+void Fields(V& v, A& a) {
+  v("slot", a.slot);
+  v("clinic", a.clinic);
+  v("device", a.device);
+  v("alarm", a.alarm);
+  v("severity", a.severity);
+  v("state", a.state);
+  v("acknowledged", a.acknowledged);
+  v("session", a.session);
+  v("zone", a.zone);
+  v("raised_at", a.raised_at);
+  v("cleared_at", a.cleared_at);
+  v("value", a.value);
+  v("limit", a.limit);
+  v("late", a.late);
+}
+
+template <typename V, typename E>
+  requires Saved<E, engine::EngineState>
+void Fields(V& v, E& e) {
+  v("version", e.version);
+  v("now", e.now);
+  v("catching_up", e.catching_up);
+  v("next_order", e.next_order);
+  v("counters", e.counters);
+  v("clinics", e.clinics);
+  v("device_slots", e.device_slots);
+  v("devices", e.devices);
+  v("free_device_slots", e.free_device_slots);
+  v("alarm_slots", e.alarm_slots);
+  v("alarms", e.alarms);
+  v("free_alarm_slots", e.free_alarm_slots);
+}
+
+// How many values each saved enum has (a larger number read back is refused).
+constexpr std::size_t EnumCount(engine::AlarmKind) { return engine::kAlarmKindCount; }
+constexpr std::size_t EnumCount(engine::Severity) { return engine::kSeverityCount; }
+constexpr std::size_t EnumCount(engine::AlarmState) { return 3; }
+constexpr std::size_t EnumCount(engine::TimerKind) { return engine::kTimerKindCount; }
+
 // ---- encoding ----
 
-template <typename T>
-void UIntArray(JsonWriter& w, std::string_view key, const T& values) {
-  w.Key(key).BeginArray();
-  for (const auto v : values) w.UInt(static_cast<std::uint64_t>(v));
-  w.EndArray();
-}
+class Out {
+ public:
+  explicit Out(JsonWriter& w) : w_(w) {}
 
-// A double, exactly: JSON has no infinities, so those (an unset bound) are strings.
-void Dbl(JsonWriter& w, std::string_view key, double d) {
-  w.Key(key);
-  if (std::isfinite(d)) {
-    w.Number(d);
-  } else {
-    w.String(std::isnan(d) ? "nan" : (d > 0 ? "inf" : "-inf"));
+  template <typename T>
+  void operator()(std::string_view key, const T& value) {
+    w_.Key(key);
+    Value(value);
   }
-}
 
-void OptTime(JsonWriter& w, std::string_view key, const std::optional<engine::TimeNs>& t) {
-  w.Key(key);
-  if (t) {
-    w.Int(*t);
-  } else {
-    w.Null();
+  template <typename S>
+  void Object(const S& s) {
+    w_.BeginObject();
+    Fields(*this, s);
+    w_.EndObject();
   }
-}
 
-void WriteCounters(JsonWriter& w, const engine::Counters& c) {
-  w.Key("counters").BeginObject();
-  UIntArray(w, "received", c.received);
-  w.Field("accepted", c.accepted);
-  UIntArray(w, "rejected", c.rejected);
-  w.Field("ignored_own", c.ignored_own)
-      .Field("unknown_zone", c.unknown_zone)
-      .Field("seq_gaps", c.seq_gaps)
-      .Field("sessions_started", c.sessions_started)
-      .Field("sessions_ended", c.sessions_ended)
-      .Field("devices_evicted", c.devices_evicted)
-      .Field("late_messages", c.late_messages)
-      .Field("reordered", c.reordered)
-      .EndObject();
-}
-
-void WriteClinic(JsonWriter& w, const engine::ClinicStats& c) {
-  w.BeginObject()
-      .Field("clinic", c.clinic)
-      .Field("sessions_active", c.sessions_active)
-      .Field("seq_gaps", c.seq_gaps)
-      .Field("sessions_started", c.sessions_started)
-      .Field("sessions_ended", c.sessions_ended)
-      .Field("unsafe_sessions", c.unsafe_sessions)
-      .Field("devices_online", c.devices_online)
-      .Field("devices_offline", c.devices_offline)
-      .Key("alarms_raised")
-      .BeginArray();
-  for (const auto& by_severity : c.alarms_raised) {
-    w.BeginArray();
-    for (const std::uint64_t n : by_severity) w.UInt(n);
-    w.EndArray();
+ private:
+  void Value(bool b) { w_.Bool(b); }
+  void Value(const std::string& s) { w_.String(s); }
+  void Value(std::int64_t i) { w_.Int(i); }
+  template <std::unsigned_integral U>
+  void Value(U u) {
+    w_.UInt(u);
   }
-  w.EndArray().EndObject();
-}
-
-void WriteSession(JsonWriter& w, const engine::SessionState& s) {
-  w.BeginObject()
-      .Field("session", s.session)
-      .Field("zone", s.zone)
-      .Field("op", s.op)
-      .Field("implicit", s.implicit)
-      .Field("unsafe_counted", s.unsafe_counted)
-      .Field("started_at", std::int64_t{s.started_at})
-      .Field("stale_base", std::int64_t{s.stale_base})
-      .Field("samples", s.samples);
-  Dbl(w, "max_depth_mm", s.max_depth_mm);
-  Dbl(w, "max_speed_hz", s.max_speed_hz);
-  w.Key("zones").BeginArray();
-  for (const std::string& z : s.zones) w.String(z);
-  w.EndArray()
-      .Field("alarms_raised", std::uint64_t{s.alarms_raised})
-      .Field("has_sample", s.has_sample)
-      .Field("last_zone", s.last_zone);
-  Dbl(w, "last_depth_mm", s.last_depth_mm);
-  Dbl(w, "last_speed_hz", s.last_speed_hz);
-  w.Key("pendings").BeginArray();
-  for (const engine::PendingState& p : s.pendings) {
-    w.BeginObject()
-        .Field("alarm", static_cast<unsigned>(p.alarm))
-        .Field("t0", std::int64_t{p.t0})
-        .Field("zone", p.zone);
-    Dbl(w, "value", p.value);
-    Dbl(w, "limit", p.limit);
-    w.EndObject();
+  template <typename E>
+    requires std::is_enum_v<E>
+  void Value(E e) {
+    w_.UInt(static_cast<unsigned>(e));
   }
-  w.EndArray().EndObject();
-}
-
-void WriteDevice(JsonWriter& w, const engine::DeviceState& d) {
-  w.BeginObject()
-      .Field("slot", std::uint64_t{d.slot})
-      .Field("clinic", d.clinic)
-      .Field("device", d.device)
-      .Field("online", d.online)
-      .Field("seq_valid", d.seq_valid)
-      .Field("last_seq", std::uint64_t{d.last_seq});
-  UIntArray(w, "seq_seen", d.seq_seen);
-  w.Field("last_message_at", std::int64_t{d.last_message_at})
-      .Field("has_offset", d.has_offset)
-      .Field("offset_ns", std::int64_t{d.offset_ns})
-      .Field("offset_at", std::int64_t{d.offset_at})
-      .Field("last_effective_at", std::int64_t{d.last_effective_at})
-      .Field("lagging", d.lagging)
-      .Key("session");
-  if (d.session) {
-    WriteSession(w, *d.session);
-  } else {
-    w.Null();
-  }
-  w.Key("timers").BeginArray();
-  for (const engine::TimerState& t : d.timers) {
-    w.BeginArray().UInt(static_cast<unsigned>(t.kind)).UInt(t.order).EndArray();
-  }
-  w.EndArray().EndObject();
-}
-
-void WriteAlarm(JsonWriter& w, const engine::SavedAlarm& a) {
-  w.BeginObject()
-      .Field("slot", std::uint64_t{a.slot})
-      .Field("clinic", a.clinic)
-      .Field("device", a.device)
-      .Field("alarm", static_cast<unsigned>(a.alarm))
-      .Field("severity", static_cast<unsigned>(a.severity))
-      .Field("state", static_cast<unsigned>(a.state))
-      .Field("acknowledged", a.acknowledged)
-      .Field("session", a.session)
-      .Field("zone", a.zone)
-      .Field("raised_at", std::int64_t{a.raised_at});
-  OptTime(w, "cleared_at", a.cleared_at);
-  for (const auto& [key, v] : {std::pair{"value", a.value}, std::pair{"limit", a.limit}}) {
-    if (v) {
-      Dbl(w, key, *v);
+  // A double, exactly: JSON has no infinities, so those (an unset bound) are strings.
+  void Value(double d) {
+    if (std::isfinite(d)) {
+      w_.Number(d);
     } else {
-      w.Key(key).Null();
+      w_.String(std::isnan(d) ? "nan" : (d > 0 ? "inf" : "-inf"));
     }
   }
-  w.Field("late", a.late).EndObject();
-}
+  template <typename T>
+  void Value(const std::optional<T>& o) {
+    if (o) {
+      Value(*o);
+    } else {
+      w_.Null();
+    }
+  }
+  template <typename T, std::size_t N>
+  void Value(const std::array<T, N>& a) {
+    w_.BeginArray();
+    for (const T& x : a) Value(x);
+    w_.EndArray();
+  }
+  template <typename T>
+  void Value(const std::vector<T>& v) {
+    w_.BeginArray();
+    for (const T& x : v) Value(x);
+    w_.EndArray();
+  }
+  void Value(const std::pair<std::string, std::string>& p) {  // an alarm topic and payload
+    w_.BeginArray().String(p.first).String(p.second).EndArray();
+  }
+  // A timer is a [kind, order] pair.
+  void Value(const engine::TimerState& t) {
+    w_.BeginArray().UInt(static_cast<unsigned>(t.kind)).UInt(t.order).EndArray();
+  }
+  void Value(const engine::Counters& x) { Object(x); }
+  void Value(const engine::ClinicStats& x) { Object(x); }
+  void Value(const engine::PendingState& x) { Object(x); }
+  void Value(const engine::SessionState& x) { Object(x); }
+  void Value(const engine::DeviceState& x) { Object(x); }
+  void Value(const engine::SavedAlarm& x) { Object(x); }
+  void Value(const engine::EngineState& x) { Object(x); }
 
-void WriteEngine(JsonWriter& w, const engine::EngineState& e) {
-  w.Key("engine").BeginObject()
-      .Field("version", std::uint64_t{e.version})
-      .Field("now", std::int64_t{e.now})
-      .Field("catching_up", e.catching_up)
-      .Field("next_order", e.next_order);
-  WriteCounters(w, e.counters);
-  w.Key("clinics").BeginArray();
-  for (const engine::ClinicStats& c : e.clinics) WriteClinic(w, c);
-  w.EndArray().Field("device_slots", std::uint64_t{e.device_slots}).Key("devices").BeginArray();
-  for (const engine::DeviceState& d : e.devices) WriteDevice(w, d);
-  w.EndArray();
-  UIntArray(w, "free_device_slots", e.free_device_slots);
-  w.Field("alarm_slots", std::uint64_t{e.alarm_slots}).Key("alarms").BeginArray();
-  for (const engine::SavedAlarm& a : e.alarms) WriteAlarm(w, a);
-  w.EndArray();
-  UIntArray(w, "free_alarm_slots", e.free_alarm_slots);
-  w.EndObject();
-}
+  JsonWriter& w_;
+};
 
 // ---- decoding (throws; DecodeSnapshot turns it into an error) ----
 
@@ -189,223 +238,142 @@ struct Bad : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+[[noreturn]] void Fail(const char* key, std::string_view what) {
+  throw Bad(std::string("\"") + key + "\": " + std::string(what));
+}
+
 const json& At(const json& j, const char* key) {
   const auto it = j.find(key);
-  if (it == j.end()) throw Bad(std::string("\"") + key + "\": missing");
+  if (it == j.end()) Fail(key, "missing");
   return *it;
 }
 
-std::string Str(const json& j, const char* key) {
-  const json& v = At(j, key);
-  if (!v.is_string()) throw Bad(std::string("\"") + key + "\": expected a string");
+std::int64_t I64(const json& v, const char* key) {
+  if (!v.is_number_integer()) Fail(key, "expected an integer");
+  return v.get<std::int64_t>();
+}
+
+std::uint64_t U64(const json& v, const char* key) {
+  if (!v.is_number_unsigned()) Fail(key, "expected an unsigned integer");
+  return v.get<std::uint64_t>();
+}
+
+std::string Str(const json& v, const char* key) {
+  if (!v.is_string()) Fail(key, "expected a string");
   return v.get<std::string>();
 }
 
-bool Bool(const json& j, const char* key) {
-  const json& v = At(j, key);
-  if (!v.is_boolean()) throw Bad(std::string("\"") + key + "\": expected true or false");
-  return v.get<bool>();
-}
+class In {
+ public:
+  explicit In(const json& j) : j_(j) {}
 
-std::int64_t I64(const json& v, const char* key) {
-  if (!v.is_number_integer()) throw Bad(std::string("\"") + key + "\": expected an integer");
-  return v.get<std::int64_t>();
-}
-std::int64_t I64(const json& j, const char* key, int) { return I64(At(j, key), key); }
-
-std::uint64_t U64(const json& v, const char* key) {
-  if (!v.is_number_unsigned()) {
-    throw Bad(std::string("\"") + key + "\": expected an unsigned integer");
+  template <typename T>
+  void operator()(const char* key, T& out) {
+    Read(At(j_, key), key, out);
   }
-  return v.get<std::uint64_t>();
-}
-std::uint64_t U64(const json& j, const char* key, int) { return U64(At(j, key), key); }
 
-std::uint32_t U32(const json& j, const char* key) {
-  const std::uint64_t v = U64(j, key, 0);
-  if (v > 0xffffffffu) throw Bad(std::string("\"") + key + "\": out of range");
-  return static_cast<std::uint32_t>(v);
-}
-
-template <typename E>
-E Enum(const json& j, const char* key, std::size_t count) {
-  const std::uint64_t v = U64(j, key, 0);
-  if (v >= count) throw Bad(std::string("\"") + key + "\": out of range");
-  return static_cast<E>(v);
-}
-
-double Num(const json& j, const char* key) {
-  const json& v = At(j, key);
-  if (v.is_string()) {
-    const std::string& s = v.get_ref<const std::string&>();
-    if (s == "inf") return std::numeric_limits<double>::infinity();
-    if (s == "-inf") return -std::numeric_limits<double>::infinity();
-    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+  template <typename S>
+  static void Object(const json& v, const char* key, S& s) {
+    if (!v.is_object()) Fail(key, "expected an object");
+    In in(v);
+    Fields(in, s);
   }
-  if (!v.is_number()) throw Bad(std::string("\"") + key + "\": expected a number");
-  return v.get<double>();
-}
 
-std::optional<double> OptNum(const json& j, const char* key) {
-  const json& v = At(j, key);
-  if (v.is_null()) return std::nullopt;
-  return Num(j, key);
-}
-
-const json& Arr(const json& j, const char* key) {
-  const json& v = At(j, key);
-  if (!v.is_array()) throw Bad(std::string("\"") + key + "\": expected an array");
-  return v;
-}
-
-template <typename T, std::size_t N>
-void FixedArray(const json& j, const char* key, std::array<T, N>& out) {
-  const json& a = Arr(j, key);
-  if (a.size() != N) {
-    throw Bad(std::string("\"") + key + "\": expected " + std::to_string(N) + " entries");
+ private:
+  static void Read(const json& v, const char* key, bool& b) {
+    if (!v.is_boolean()) Fail(key, "expected true or false");
+    b = v.get<bool>();
   }
-  for (std::size_t i = 0; i < N; ++i) out[i] = static_cast<T>(U64(a[i], key));
-}
-
-template <typename T>
-void UIntVector(const json& j, const char* key, std::vector<T>& out) {
-  for (const json& v : Arr(j, key)) out.push_back(static_cast<T>(U64(v, key)));
-}
-
-engine::Counters ReadCounters(const json& j) {
-  engine::Counters c;
-  FixedArray(j, "received", c.received);
-  c.accepted = U64(j, "accepted", 0);
-  FixedArray(j, "rejected", c.rejected);
-  c.ignored_own = U64(j, "ignored_own", 0);
-  c.unknown_zone = U64(j, "unknown_zone", 0);
-  c.seq_gaps = U64(j, "seq_gaps", 0);
-  c.sessions_started = U64(j, "sessions_started", 0);
-  c.sessions_ended = U64(j, "sessions_ended", 0);
-  c.devices_evicted = U64(j, "devices_evicted", 0);
-  c.late_messages = U64(j, "late_messages", 0);
-  c.reordered = U64(j, "reordered", 0);
-  return c;
-}
-
-engine::ClinicStats ReadClinic(const json& j) {
-  engine::ClinicStats c;
-  c.clinic = Str(j, "clinic");
-  c.sessions_active = U64(j, "sessions_active", 0);
-  c.seq_gaps = U64(j, "seq_gaps", 0);
-  c.sessions_started = U64(j, "sessions_started", 0);
-  c.sessions_ended = U64(j, "sessions_ended", 0);
-  c.unsafe_sessions = U64(j, "unsafe_sessions", 0);
-  c.devices_online = U64(j, "devices_online", 0);
-  c.devices_offline = U64(j, "devices_offline", 0);
-  const json& raised = Arr(j, "alarms_raised");
-  if (raised.size() != engine::kAlarmKindCount) throw Bad("\"alarms_raised\": wrong size");
-  for (std::size_t k = 0; k < engine::kAlarmKindCount; ++k) {
-    if (!raised[k].is_array() || raised[k].size() != engine::kSeverityCount) {
-      throw Bad("\"alarms_raised\": wrong size");
+  static void Read(const json& v, const char* key, std::string& s) { s = Str(v, key); }
+  static void Read(const json& v, const char* key, std::int64_t& i) { i = I64(v, key); }
+  template <std::unsigned_integral U>
+  static void Read(const json& v, const char* key, U& u) {
+    const std::uint64_t x = U64(v, key);
+    if (x > std::numeric_limits<U>::max()) Fail(key, "out of range");
+    u = static_cast<U>(x);
+  }
+  template <typename E>
+    requires std::is_enum_v<E>
+  static void Read(const json& v, const char* key, E& e) {
+    const std::uint64_t x = U64(v, key);
+    if (x >= EnumCount(E{})) Fail(key, "out of range");
+    e = static_cast<E>(x);
+  }
+  static void Read(const json& v, const char* key, double& d) {
+    if (v.is_string()) {
+      const std::string& s = v.get_ref<const std::string&>();
+      if (s == "inf") {
+        d = std::numeric_limits<double>::infinity();
+        return;
+      }
+      if (s == "-inf") {
+        d = -std::numeric_limits<double>::infinity();
+        return;
+      }
+      if (s == "nan") {
+        d = std::numeric_limits<double>::quiet_NaN();
+        return;
+      }
     }
-    for (std::size_t s = 0; s < engine::kSeverityCount; ++s) {
-      c.alarms_raised[k][s] = U64(raised[k][s], "alarms_raised");
+    if (!v.is_number()) Fail(key, "expected a number");
+    d = v.get<double>();
+  }
+  template <typename T>
+  static void Read(const json& v, const char* key, std::optional<T>& o) {
+    if (v.is_null()) {
+      o.reset();
+      return;
+    }
+    T t{};
+    Read(v, key, t);
+    o = std::move(t);
+  }
+  template <typename T, std::size_t N>
+  static void Read(const json& v, const char* key, std::array<T, N>& a) {
+    if (!v.is_array()) Fail(key, "expected an array");
+    if (v.size() != N) Fail(key, "expected " + std::to_string(N) + " entries");
+    for (std::size_t i = 0; i < N; ++i) Read(v[i], key, a[i]);
+  }
+  template <typename T>
+  static void Read(const json& v, const char* key, std::vector<T>& out) {
+    if (!v.is_array()) Fail(key, "expected an array");
+    out.reserve(v.size());
+    for (const json& x : v) {
+      T t{};
+      Read(x, key, t);
+      out.push_back(std::move(t));
     }
   }
-  return c;
-}
-
-engine::SessionState ReadSession(const json& j) {
-  engine::SessionState s;
-  s.session = Str(j, "session");
-  s.zone = Str(j, "zone");
-  s.op = Str(j, "op");
-  s.implicit = Bool(j, "implicit");
-  s.unsafe_counted = Bool(j, "unsafe_counted");
-  s.started_at = I64(j, "started_at", 0);
-  s.stale_base = I64(j, "stale_base", 0);
-  s.samples = U64(j, "samples", 0);
-  s.max_depth_mm = Num(j, "max_depth_mm");
-  s.max_speed_hz = Num(j, "max_speed_hz");
-  for (const json& z : Arr(j, "zones")) {
-    if (!z.is_string()) throw Bad("\"zones\": expected strings");
-    s.zones.push_back(z.get<std::string>());
+  static void Read(const json& v, const char* key, std::pair<std::string, std::string>& p) {
+    if (!v.is_array() || v.size() != 2) Fail(key, "expected [topic, payload] pairs");
+    p = {Str(v[0], key), Str(v[1], key)};
   }
-  s.alarms_raised = U32(j, "alarms_raised");
-  s.has_sample = Bool(j, "has_sample");
-  s.last_zone = Str(j, "last_zone");
-  s.last_depth_mm = Num(j, "last_depth_mm");
-  s.last_speed_hz = Num(j, "last_speed_hz");
-  for (const json& p : Arr(j, "pendings")) {
-    engine::PendingState ps;
-    ps.alarm = Enum<engine::AlarmKind>(p, "alarm", engine::kAlarmKindCount);
-    ps.t0 = I64(p, "t0", 0);
-    ps.value = Num(p, "value");
-    ps.limit = Num(p, "limit");
-    ps.zone = Str(p, "zone");
-    s.pendings.push_back(std::move(ps));
+  static void Read(const json& v, const char* key, engine::TimerState& t) {
+    if (!v.is_array() || v.size() != 2) Fail(key, "expected [kind, order] pairs");
+    Read(v[0], key, t.kind);
+    Read(v[1], key, t.order);
   }
-  return s;
-}
+  static void Read(const json& v, const char* key, engine::Counters& x) { Object(v, key, x); }
+  static void Read(const json& v, const char* key, engine::ClinicStats& x) { Object(v, key, x); }
+  static void Read(const json& v, const char* key, engine::PendingState& x) { Object(v, key, x); }
+  static void Read(const json& v, const char* key, engine::SessionState& x) { Object(v, key, x); }
+  static void Read(const json& v, const char* key, engine::DeviceState& x) { Object(v, key, x); }
+  static void Read(const json& v, const char* key, engine::SavedAlarm& x) { Object(v, key, x); }
 
-engine::DeviceState ReadDevice(const json& j) {
-  engine::DeviceState d;
-  d.slot = U32(j, "slot");
-  d.clinic = Str(j, "clinic");
-  d.device = Str(j, "device");
-  d.online = Bool(j, "online");
-  d.seq_valid = Bool(j, "seq_valid");
-  d.last_seq = U32(j, "last_seq");
-  FixedArray(j, "seq_seen", d.seq_seen);
-  d.last_message_at = I64(j, "last_message_at", 0);
-  d.has_offset = Bool(j, "has_offset");
-  d.offset_ns = I64(j, "offset_ns", 0);
-  d.offset_at = I64(j, "offset_at", 0);
-  d.last_effective_at = I64(j, "last_effective_at", 0);
-  d.lagging = Bool(j, "lagging");
-  if (const json& s = At(j, "session"); !s.is_null()) d.session = ReadSession(s);
-  for (const json& t : Arr(j, "timers")) {
-    if (!t.is_array() || t.size() != 2) throw Bad("\"timers\": expected [kind, order] pairs");
-    const std::uint64_t kind = U64(t[0], "timers");
-    if (kind >= engine::kTimerKindCount) throw Bad("\"timers\": kind out of range");
-    d.timers.push_back({static_cast<engine::TimerKind>(kind), U64(t[1], "timers")});
-  }
-  return d;
-}
-
-engine::SavedAlarm ReadAlarm(const json& j) {
-  engine::SavedAlarm a;
-  a.slot = U32(j, "slot");
-  a.clinic = Str(j, "clinic");
-  a.device = Str(j, "device");
-  a.alarm = Enum<engine::AlarmKind>(j, "alarm", engine::kAlarmKindCount);
-  a.severity = Enum<engine::Severity>(j, "severity", engine::kSeverityCount);
-  a.state = Enum<engine::AlarmState>(j, "state", 3);
-  a.acknowledged = Bool(j, "acknowledged");
-  a.session = Str(j, "session");
-  a.zone = Str(j, "zone");
-  a.raised_at = I64(j, "raised_at", 0);
-  if (const json& c = At(j, "cleared_at"); !c.is_null()) a.cleared_at = I64(c, "cleared_at");
-  a.value = OptNum(j, "value");
-  a.limit = OptNum(j, "limit");
-  a.late = Bool(j, "late");
-  return a;
-}
+  const json& j_;
+};
 
 engine::EngineState ReadEngine(const json& j) {
-  engine::EngineState e;
-  e.version = U32(j, "version");
-  if (e.version != engine::kEngineStateVersion) {
-    throw Bad("engine state version " + std::to_string(e.version) + ", this build reads " +
+  if (!j.is_object()) Fail("engine", "expected an object");
+  std::uint32_t version = 0;  // first: another version may have other fields
+  In in(j);
+  in("version", version);
+  if (version != engine::kEngineStateVersion) {
+    throw Bad("engine state version " + std::to_string(version) + ", this build reads " +
               std::to_string(engine::kEngineStateVersion));
   }
-  e.now = I64(j, "now", 0);
-  e.catching_up = Bool(j, "catching_up");
-  e.next_order = U64(j, "next_order", 0);
-  e.counters = ReadCounters(At(j, "counters"));
-  for (const json& c : Arr(j, "clinics")) e.clinics.push_back(ReadClinic(c));
-  e.device_slots = U32(j, "device_slots");
-  for (const json& d : Arr(j, "devices")) e.devices.push_back(ReadDevice(d));
-  UIntVector(j, "free_device_slots", e.free_device_slots);
-  e.alarm_slots = U32(j, "alarm_slots");
-  for (const json& a : Arr(j, "alarms")) e.alarms.push_back(ReadAlarm(a));
-  UIntVector(j, "free_alarm_slots", e.free_alarm_slots);
+  engine::EngineState e;
+  In::Object(j, "engine", e);
   return e;
 }
 
@@ -421,20 +389,17 @@ std::string EncodeSnapshot(const Snapshot& s) {
   std::string out;
   out.reserve(4096 + s.engine.devices.size() * 700);
   JsonWriter w(out);
-  w.BeginObject()
-      .Field("format", std::uint64_t{kSnapshotFormat})
-      .Field("saved_at", std::int64_t{s.saved_at})
-      .Field("journal_generation", s.journal_generation)
-      .Field("limits_fingerprint", LimitsFingerprint(s.limits_yaml))
-      .Field("limits_source", s.limits_source)
-      .Field("limits_yaml", s.limits_yaml);
-  OptTime(w, "state_lost_since", s.state_lost_since);
-  w.Key("alarm_topics").BeginArray();
-  for (const auto& [topic, payload] : s.alarm_topics) {
-    w.BeginArray().String(topic).String(payload).EndArray();
-  }
-  w.EndArray();
-  WriteEngine(w, s.engine);
+  w.BeginObject();
+  Out field(w);
+  field("format", std::uint64_t{kSnapshotFormat});
+  field("saved_at", s.saved_at);
+  field("journal_generation", s.journal_generation);
+  field("limits_fingerprint", LimitsFingerprint(s.limits_yaml));
+  field("limits_source", s.limits_source);
+  field("limits_yaml", s.limits_yaml);
+  field("state_lost_since", s.state_lost_since);
+  field("alarm_topics", s.alarm_topics);
+  field("engine", s.engine);
   w.EndObject();
   out.push_back('\n');
   return out;
@@ -447,30 +412,27 @@ std::optional<Snapshot> DecodeSnapshot(std::string_view text, std::string* error
     return std::nullopt;
   }
   try {
-    Snapshot s;
-    const std::uint64_t format = U64(j, "format", 0);
+    In field(j);
+    std::uint64_t format = 0;
+    field("format", format);
     if (format != kSnapshotFormat) {
       *error = "snapshot format " + std::to_string(format) + ", this build reads " +
                std::to_string(kSnapshotFormat);
       return std::nullopt;
     }
-    s.saved_at = I64(j, "saved_at", 0);
-    s.journal_generation = U64(j, "journal_generation", 0);
-    s.limits_source = Str(j, "limits_source");
-    s.limits_yaml = Str(j, "limits_yaml");
-    if (Str(j, "limits_fingerprint") != LimitsFingerprint(s.limits_yaml)) {
+    Snapshot s;
+    field("saved_at", s.saved_at);
+    field("journal_generation", s.journal_generation);
+    field("limits_source", s.limits_source);
+    field("limits_yaml", s.limits_yaml);
+    std::string fingerprint;
+    field("limits_fingerprint", fingerprint);
+    if (fingerprint != LimitsFingerprint(s.limits_yaml)) {
       *error = "limits_fingerprint does not match limits_yaml";
       return std::nullopt;
     }
-    if (const json& t = At(j, "state_lost_since"); !t.is_null()) {
-      s.state_lost_since = I64(t, "state_lost_since");
-    }
-    for (const json& p : Arr(j, "alarm_topics")) {
-      if (!p.is_array() || p.size() != 2 || !p[0].is_string() || !p[1].is_string()) {
-        throw Bad("\"alarm_topics\": expected [topic, payload] pairs");
-      }
-      s.alarm_topics.emplace_back(p[0].get<std::string>(), p[1].get<std::string>());
-    }
+    field("state_lost_since", s.state_lost_since);
+    field("alarm_topics", s.alarm_topics);
     s.engine = ReadEngine(At(j, "engine"));
     return s;
   } catch (const std::exception& e) {
