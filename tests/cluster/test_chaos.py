@@ -1,8 +1,8 @@
 """The chaos test of issue 15: the whole topology, with a broker node and a monitor killed.
 
 3 NATS nodes, 2 shards x 2 replicas of `needlewatch run` (cluster.* keys, mqtt.urls over all
-nodes, writer lease; replica a subscribes at QoS 1 with a persistent session, b at QoS 0), one Prometheus with the shipped rules (dashboards/prometheus/rules.yml)
-scraping every replica, an Alertmanager pair gossiping on loopback, a webhook sink. 12 pens in 4
+nodes, writer lease; replica a subscribes at QoS 1 with a persistent session, b at QoS 0), one
+Prometheus with the shipped rules (dashboards/prometheus/rules.yml) scraping every replica, an Alertmanager pair gossiping on loopback, a webhook sink. 12 pens in 4
 clinics publish QoS 1 at 5 Hz throughout through nodes 1 and 2 while the test
 
   1. kills broker node 3, where shard0-a (shard 0's writer) is connected: it moves to another
