@@ -545,6 +545,14 @@ class Chaos(ClusterTestCase):
                 self.assertEqual(halts.get(key, 0), 1, f"halts to {key} ({phase})")
         self.report("halts per pen", sorted(halts.values()))
 
+        # -- one writer at a time: two writers correct each other's retained topics endlessly --
+        corrections = {r.name: sum(1 for rec in r.log_records()
+                                   if rec.get("msg") == "retained alarm topic corrected")
+                       for r in reps.values()}
+        self.report("retained alarm topics corrected, per replica", corrections)
+        for name, n in corrections.items():
+            self.assertLessEqual(n, 2 * len(fleet.pens), f"{name}: two writers at once?")
+
         # -- no accepted QoS 1 message lost, each pen in exactly one shard ----------------------
         # The replicas have stopped (above: their recorders closed the last chunk); per shard
         # the pair together must have received every PUBACKed message of its pens, and no replica any of

@@ -470,16 +470,21 @@ void MqttClient::Impl::SubscribeOne(const std::string& filter) {
   // Devices: retained messages only for new subscriptions (a renewed one does not replay them).
   // Watched topics: retained messages on every subscribe, never our own publications back.
   // Control topics: retained messages every time, our own publications too (the lease claim).
-  const SO o = in(opts_.control) ? SO(false, false, SO::SEND_RETAINED_ON_SUBSCRIBE)
+  const bool control = in(opts_.control);
+  const SO o = control            ? SO(false, false, SO::SEND_RETAINED_ON_SUBSCRIBE)
                : in(opts_.watch) ? SO(/*no_local=*/true, false, SO::SEND_RETAINED_ON_SUBSCRIBE)
                                  : SO(false, false, SO::SEND_RETAINED_ON_NEW);
+  // Control topics always at QoS 1, whatever mqtt.qos says: the lease needs every replica to
+  // see the claims in one order, and on a cluster that is the QoS 1 path's (on NATS, one
+  // JetStream stream); QoS 0 deliveries of two nodes' claims can arrive in either order.
+  const int qos = control ? 1 : opts_.qos;
   // On the Paho caller thread (OnPaho): never from the loop into a connected client.
-  OnPaho([self = shared_from_this(), cli = cli_, filter, o, v5] {
+  OnPaho([self = shared_from_this(), cli = cli_, filter, o, v5, qos] {
     try {
       if (v5) {
-        cli->subscribe(filter, self->opts_.qos, nullptr, self->subscribe_listener_, o);
+        cli->subscribe(filter, qos, nullptr, self->subscribe_listener_, o);
       } else {
-        cli->subscribe(filter, self->opts_.qos, nullptr, self->subscribe_listener_);
+        cli->subscribe(filter, qos, nullptr, self->subscribe_listener_);
       }
     } catch (const mqtt::exception& e) {
       const std::string why = "subscribe " + filter + " failed: " + e.what();

@@ -52,7 +52,8 @@ struct MqttOptions {
   // without our own publications echoed back: the monitor's retained alarm topics.
   std::vector<std::string> watch;
   // Filters subscribed on every connect with the broker's retained messages each time and our
-  // own publications included: a pair's writer lease and the monitors' status topics.
+  // own publications included, always at QoS 1: a pair's writer lease, the monitors' status
+  // topics and the pair's heartbeats.
   std::vector<std::string> control;
   int qos = 1;
   // Messages received and not yet handled on the loop, at most. When full, a QoS 0 message is
