@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "needlewatch/config/config.h"
 
@@ -33,7 +35,24 @@ TEST(ClusterConfig, ReadsShardReplicaAndUrls) {
   EXPECT_EQ(r.config->cluster.shard_index, 1u);
   EXPECT_EQ(r.config->cluster.shard_count, 2u);
   EXPECT_EQ(r.config->cluster.replica, "b");
+  EXPECT_EQ(r.config->cluster.writer_timeout, 0);  // heartbeats off unless asked for
   EXPECT_EQ(r.config->mqtt.urls.size(), 3u);
+}
+
+TEST(ClusterConfig, WriterTimeoutIsADurationFromThreeSecondsToTenMinutes) {
+  const LoadResult r = LoadConfigString(
+      "mqtt:\n  instance: shard0-a\ncluster:\n  replica: a\n  writer_timeout: 15s\n", "c.yaml");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config->cluster.writer_timeout, 15'000'000'000);
+  for (const auto& [text, error] : std::vector<std::pair<std::string, std::string>>{
+           {"cluster:\n  writer_timeout: 1s\n",
+            "cluster.writer_timeout: expected 0 (off) or a duration from 3s to 10m, got 1000ms"},
+           {"cluster:\n  writer_timeout: soon\n",
+            "c.yaml:2: cluster.writer_timeout: expected a duration with a unit"}}) {
+    const LoadResult bad = LoadConfigString(text, "c.yaml");
+    EXPECT_FALSE(bad.ok()) << text;
+    EXPECT_NE(Errors(bad).find(error), std::string::npos) << Errors(bad);
+  }
 }
 
 TEST(ClusterConfig, TheInstanceIsCheckedWhenTheFileNamesIt) {

@@ -22,7 +22,9 @@ LEASE = "needlewatch/shard/0/writer"
 
 def replica_config(letter):
     cfg = yaml.safe_load(nwtest.limits_config(depth_max=1.0, stale_after="60s"))
-    cfg["cluster"] = {"shard_index": 0, "shard_count": 1, "replica": letter}
+    # Heartbeats on (off by default): a holder silent for 5 s is deposed.
+    cfg["cluster"] = {"shard_index": 0, "shard_count": 1, "replica": letter,
+                      "writer_timeout": "5s"}
     # The broker would notice a frozen client only after 1.5 x 60 s: longer than this test.
     cfg["mqtt"] = {"keepalive": "60s"}
     # Long enough that the follower, taking over ~5 s after the freeze, still sends it.

@@ -481,7 +481,12 @@ class Loader {
   }
 
   void ReadCluster(const YAML::Node& n, ClusterConfig& c) {
-    if (!CheckMap(n, "cluster", {"shard_index", "shard_count", "replica"})) return;
+    if (!CheckMap(n, "cluster", {"shard_index", "shard_count", "replica", "writer_timeout"})) {
+      return;
+    }
+    if (auto v = n["writer_timeout"]) {
+      Assign(GetDuration(v, "cluster.writer_timeout", true), c.writer_timeout);
+    }
     if (auto v = n["shard_count"]) {
       if (auto i = GetInt(v, "cluster.shard_count", 1, 4096)) {
         c.shard_count = static_cast<std::uint32_t>(*i);
@@ -973,6 +978,11 @@ std::vector<std::string> ClusterConfigErrors(const Config& c, bool with_instance
   } else if (k.shard_index >= k.shard_count) {
     out.push_back("cluster.shard_index: expected an integer from 0 to shard_count-1 (" +
                   std::to_string(k.shard_count - 1) + "), got " + std::to_string(k.shard_index));
+  }
+  if (k.writer_timeout != 0 &&
+      (k.writer_timeout < 3 * engine::kNsPerSec || k.writer_timeout > 600 * engine::kNsPerSec)) {
+    out.push_back("cluster.writer_timeout: expected 0 (off) or a duration from 3s to 10m, got " +
+                  std::to_string(k.writer_timeout / 1'000'000) + "ms");
   }
   if (!k.replica.empty()) {
     const bool letter = k.replica.size() == 1 && k.replica[0] >= 'a' && k.replica[0] <= 'z';

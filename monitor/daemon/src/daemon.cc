@@ -226,10 +226,15 @@ bool Daemon::StartMqtt(const broker::BrokerUrl& url) {
   // The sync topic rides in the persistent session with the device filters (LiveMonitor).
   o.subscriptions.push_back(monitor_.sync_topic());
   if (!cfg_.cluster.replica.empty()) {
-    lease_.emplace(cfg_.mqtt.instance, cfg_.cluster.shard_index, kLeaseSettle);
+    // cluster.writer_timeout > 0: heartbeats, so a hung writer is deposed (WriterLease).
+    lease_.emplace(cfg_.mqtt.instance, cfg_.cluster.shard_index, kLeaseSettle,
+                   cfg_.cluster.writer_timeout);
     o.control = {lease_->lease_topic(), std::string(cluster::WriterLease::kStatusFilter)};
+    if (cfg_.cluster.writer_timeout > 0) o.control.push_back(lease_->heartbeat_filter());
     monitor_.SetWriter(false);  // until the lease says otherwise
     log::Info("paired replica", {{"replica", cfg_.cluster.replica},
+                                 {"writer_timeout_seconds",
+                                  engine::NsToSeconds(cfg_.cluster.writer_timeout)},
                                  {"lease", lease_->lease_topic()}});
   }
   mqtt_ = std::make_unique<MqttClient>(io_, std::move(o), MqttEventsForMonitor());
@@ -263,6 +268,9 @@ MqttEvents Daemon::MqttEventsForMonitor() {
       PollPair();
       return;
     }
+    // With heartbeats the writer checks its lease before each message: after a stall of its
+    // loop it must not write from a backlog before reading the claim its peer may have made.
+    if (lease_ && monitor_.writer() && cfg_.cluster.writer_timeout > 0) PollPair();
     monitor_.HandleMessage(m.topic, m.payload, m.qos, m.retain);
   };
   ev.on_batch_end = [this] {

@@ -34,6 +34,11 @@ void PollLease(cluster::WriterLease& lease, engine::TimeNs now, MqttClient& mqtt
               {{"lease", lease.lease_topic()}, {"previous_holder", lease.holder()}});
     mqtt.Publish({lease.lease_topic(), std::move(*claim), 1, true, 0});
   }
+  if (std::optional<std::string> beat = lease.Heartbeat(now)) {
+    // QoS 1 like the claims (the control subscriptions are QoS 1: one delivery path, one
+    // order), expiring: a heartbeat late by seconds would vouch for a loop that was stuck.
+    mqtt.Publish({lease.heartbeat_topic(), std::move(*beat), 1, false, 2});
+  }
   if (lease.writer() != monitor.writer()) {
     log::Warn(lease.writer() ? "writer: publishing alarm topics and halts"
                              : "follower: alarm topics and halts left to the writer",

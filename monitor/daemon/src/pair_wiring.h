@@ -19,9 +19,10 @@ inline constexpr engine::TimeNs kLeaseSettle = engine::kNsPerSec;
 // not_assigned, counted), whatever the subscriptions let through. Logs the shard and its filters.
 void ApplyShard(config::Config& cfg);
 
-// A paired replica: publishes a claim on the lease topic when one is due, and hands the live
-// monitor the role the lease gives it (writer: alarm topics and halts; follower: neither).
-// Called on every lease or status message, connection change and tick.
+// A paired replica: publishes a claim on the lease topic and a heartbeat when one is due, and
+// hands the live monitor the role the lease gives it (writer: alarm topics and halts; follower:
+// neither). Called on every lease, status or heartbeat message, connection change and tick,
+// and by the writer before each message it handles (a stalled writer stops before it writes).
 void PollLease(cluster::WriterLease& lease, engine::TimeNs now, MqttClient& mqtt,
                LiveMonitor& monitor);
 

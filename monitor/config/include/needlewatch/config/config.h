@@ -134,6 +134,10 @@ struct ClusterConfig {
   // with "-" + replica, e.g. shard0-a). A pair's replicas take turns as the writer of the
   // retained alarm topics and `halt`s through a lease on needlewatch/shard/{shard_index}/writer.
   std::string replica;
+  // A pair's heartbeat timeout (0 = off): a writer whose heartbeats stop for this long is
+  // deposed although its status still says online (a hung event loop; docs/cluster.md). Keep it
+  // above the broker's longest stall of QoS 1 traffic (NATS 2.9: 5-8 s per leader election).
+  engine::TimeNs writer_timeout = 0;
 };
 
 struct LogConfig {
