@@ -22,7 +22,8 @@ void ApplyShard(config::Config& cfg);
 // A paired replica: publishes a claim on the lease topic and a heartbeat when one is due, and
 // hands the live monitor the role the lease gives it (writer: alarm topics and halts; follower:
 // neither). Called on every lease, status or heartbeat message, connection change and tick,
-// and by the writer before each message it handles (a stalled writer stops before it writes).
+// and, with cluster.writer_timeout, by the writer before each message it handles (a stalled
+// writer stops before it writes).
 void PollLease(cluster::WriterLease& lease, engine::TimeNs now, MqttClient& mqtt,
                LiveMonitor& monitor);
 

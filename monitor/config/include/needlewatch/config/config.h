@@ -136,7 +136,8 @@ struct ClusterConfig {
   std::string replica;
   // A pair's heartbeat timeout (0 = off): a writer whose heartbeats stop for this long is
   // deposed although its status still says online (a hung event loop; docs/cluster.md). Keep it
-  // above the broker's longest stall of QoS 1 traffic (NATS 2.9: 5-8 s per leader election).
+  // above the broker's longest stall of QoS 1 traffic; on NATS 2.9 (5-8 s elections that also
+  // drop connections at a short keepalive) docs/cluster.md advises leaving it off.
   engine::TimeNs writer_timeout = 0;
 };
 
