@@ -69,6 +69,8 @@ limits:
     quick: {session: {warn_after: 3s, max_duration: 10s}}
     patchy: {telemetry: {stale_after: 2s}}
 """
+PAIR = "cluster: {{replica: {}}}\n"
+
 RECORD = """\
 record:
   enabled: true
@@ -240,13 +242,17 @@ class DashboardsEndToEnd(nwtest.NwTestCase):
 
         broker = self.start(nwtest.Mosquitto(wd))
         record_dir = os.path.join(wd.path, "recordings")
+        # The two replicas are a pair (cluster.replica): one writes the retained alarm topics.
+        # Two unpaired monitors on the same topics correct each other's states without end, a
+        # storm that starved this test once (docs/cluster.md, "Paired monitors").
         # Replica a: audit log on /dev/full, recording into a directory about to vanish.
-        daemon = nwtest.Daemon(wd, broker.url, config=RECORD.format(record_dir=record_dir) + LIMITS)
+        daemon = nwtest.Daemon(wd, broker.url, instance="nwtest-a",
+                               config=RECORD.format(record_dir=record_dir) + LIMITS + PAIR.format("a"))
         daemon.audit_path = "/dev/full"  # every audit write fails
         self.start(daemon)
         # Replica b: the same limits and subscriptions, nothing else.
-        replica_b = self.start(nwtest.Daemon(wd, broker.url, config=LIMITS, instance="nwtest-b",
-                                             name="needlewatch-b"))
+        replica_b = self.start(nwtest.Daemon(wd, broker.url, config=LIMITS + PAIR.format("b"),
+                                             instance="nwtest-b", name="needlewatch-b"))
         self.daemons = [daemon, replica_b]
         targets = {"a": f"127.0.0.1:{daemon.port}", "b": f"127.0.0.1:{replica_b.port}"}
 

@@ -126,7 +126,10 @@ class HaltTest(nwtest.NwTestCase):
 
         dev.sample("S1", "cheek", 1.6)  # raised again: a second halt
         pen.wait_halts(2)
-        # Nothing else comes: the daemon's own audit says how many it sent.
+        # Nothing else comes: the daemon's own audit says how many it sent. Its line is written
+        # right after the halt is handed to the MQTT client, so it can trail the pen's copy.
+        nwtest.wait_until(lambda: len(audit_lines(daemon, "halt")) >= 2, 5,
+                          "the second halt's audit line")
         sent = audit_lines(daemon, "halt")
         self.assertEqual([h["result"] for h in sent], ["sent", "sent"])
         self.assertEqual({(h["clinic"], h["device"], h["alarm"]) for h in sent},
