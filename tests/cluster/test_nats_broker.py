@@ -65,15 +65,29 @@ class RetainedMessages(ClusterTestCase):
         self.report("QoS 1 subscriptions refused after that", refused)
         self.assertEqual(json.loads(m.payload)["state"], "active")
 
-        # Written while node 3 is down: the restarted node serves the new value, not its own
-        # stale one (a stale retained alarm would show a state that is no longer true).
+        # Written while node 3 is down: the restarted node comes to serve the new value, not its
+        # own stale one (a stale retained alarm would show a state that is no longer true). Not
+        # always at once: in one run (2026-12-02) a fresh reader on node 3, right after it
+        # granted subscriptions again, still got the old "active" (docs/cluster.md). How long
+        # it served the stale value is reported; it must end.
         writer.wait_connected(30)
         writer.publish(topic, {"state": "cleared"}, qos=1, retain=True)
         cl.start_node(2)
         cl.wait_ready(2, 30)
-        for i in (2, 1):
-            m, _ = fresh_read(cl.mqtt_port(i), topic, f"reader-restarted-{i}")
-            self.assertEqual(json.loads(m.payload)["state"], "cleared")
+        t0, reads, stale = time.monotonic(), [0], [0]
+
+        def fresh_state():
+            reads[0] += 1
+            m, _ = fresh_read(cl.mqtt_port(2), topic, f"reader-restarted-{reads[0]}")
+            state = json.loads(m.payload)["state"]
+            stale[0] += state != "cleared"
+            return state == "cleared"
+        wait_until(fresh_state, 30, "the restarted node serving the new retained value",
+                   interval=0.5)
+        self.report("restarted node: stale retained reads / s until the new value",
+                    f"{stale[0]} / {round(time.monotonic() - t0, 2)}")
+        m, _ = fresh_read(cl.mqtt_port(1), topic, "reader-restarted-1")
+        self.assertEqual(json.loads(m.payload)["state"], "cleared")
 
 
 class Sessions(ClusterTestCase):
